@@ -1,0 +1,48 @@
+"""The built-in chat commands: the file to edit to add one.
+
+Each command is one function ``f(ctx) -> str | None`` marked with ``@command``;
+the returned text is sent to the channel the command came from (through the
+outbox, which enforces every outgoing rule). ``help`` feeds ``!help``.
+"""
+
+from __future__ import annotations
+
+from vbot import __version__
+from vbot.chat import Role
+from vbot.dispatch import CommandTable, Context, command
+
+
+@command("version", help="the bot's version")
+def version(ctx: Context) -> str:
+    """Reply with the package version (the one ``vbot --version`` prints)."""
+    return f"Version: {__version__}"
+
+
+@command("count_viewers", help="chatters seen in this channel")
+def count_viewers(ctx: Context) -> str:
+    """Reply with the number of logged-in chatters Twitch has reported for this channel."""
+    return f"Viewer count: {ctx.host.viewer_count(ctx.message.channel)}"
+
+
+@command("help", aliases=["commands"], help="the commands you may use")
+def help_(ctx: Context) -> str:
+    """List the commands this chatter may use, one line."""
+    names = ", ".join(ctx.prefix + entry.name for entry in ctx.table.available_to(ctx.role))
+    return f"Commands: {names}"
+
+
+@command("reload", role=Role.MODERATOR, cooldown=0, user_cooldown=0, help="reload custom commands")
+def reload(ctx: Context) -> str:
+    """Reload the custom commands file; the reply says whether it worked."""
+    return ctx.host.reload_commands()
+
+
+@command("exit", role=Role.BROADCASTER, cooldown=0, user_cooldown=0, help="stop the bot")
+def exit_(ctx: Context) -> None:
+    """Stop the bot (the broadcaster and VBOT_OWNERS only); no reply."""
+    ctx.host.request_stop()
+
+
+def builtin_table() -> CommandTable:
+    """A new table of the commands defined in this module."""
+    return CommandTable.collect(globals().values())

@@ -1,0 +1,186 @@
+"""Configuration: the only place that reads the environment and ``.env`` files.
+
+Precedence, highest first: the real process environment, then the env file
+(``--env-file PATH``, or ``.env`` in the working directory when it exists),
+then the defaults documented in ``config.example.env``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+TWITCH_HOST = "irc.chat.twitch.tv"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_LOGIN = re.compile(r"[a-z0-9_]{1,25}")
+_ANONYMOUS = re.compile(r"justinfan\d+")
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or invalid.
+
+    The message is one line that names the variable and says how to fix it;
+    it never contains the token.
+    """
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Everything vbot is configured with; immutable, and its repr hides the token.
+
+    ``token`` is the bare OAuth token (no ``oauth:`` prefix), or None for an
+    anonymous ``justinfan<digits>`` login. ``channels`` are lowercase names
+    with a leading ``#``. Times are in seconds.
+    """
+
+    username: str
+    token: str | None = dataclasses.field(repr=False)
+    channels: tuple[str, ...]
+    host: str = TWITCH_HOST
+    port: int = 6697
+    tls: bool = True
+    prefix: str = "!"
+    owners: frozenset[str] = frozenset()
+    log_level: str = "INFO"
+    ping_interval: float = 60.0
+    ping_timeout: float = 10.0
+    commands_file: Path = Path("commands.toml")
+    commands_file_required: bool = False
+    state_file: Path = Path("vbot-state.sqlite3")
+
+    @property
+    def password(self) -> str | None:
+        """The PASS argument, ``oauth:<token>``, or None for anonymous logins."""
+        return f"oauth:{self.token}" if self.token else None
+
+    @property
+    def is_anonymous(self) -> bool:
+        """True for a read-only ``justinfan<digits>`` login."""
+        return _ANONYMOUS.fullmatch(self.username) is not None
+
+
+def read_settings(env_file: str | os.PathLike | None = None,
+                  environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Merge the env file and the environment into one dict (environment wins).
+
+    ``env_file`` None means ``.env`` in the current working directory, if it
+    exists. Raises ConfigError when a named ``env_file`` does not exist.
+    """
+    environ = os.environ if environ is None else environ
+    if env_file is None:
+        path = Path.cwd() / ".env"
+        file_values = dotenv_values(path) if path.is_file() else {}
+    else:
+        path = Path(env_file)
+        if not path.is_file():
+            raise ConfigError(f"--env-file {path}: no such file; give the path of an existing env file")
+        file_values = dotenv_values(path)
+    merged = {key: value for key, value in file_values.items() if value is not None}
+    merged.update(environ)
+    return merged
+
+
+def load_config(settings: Mapping[str, str]) -> Config:
+    """Build a Config from VBOT_* settings (see read_settings).
+
+    Empty values count as unset. Raises ConfigError for the first missing or
+    invalid variable.
+    """
+
+    def get(name: str) -> str:
+        return (settings.get(name) or "").strip()
+
+    username = get("VBOT_USERNAME").lower()
+    if not username:
+        raise ConfigError("VBOT_USERNAME is not set: set it to the bot account's Twitch login, e.g. VBOT_USERNAME=mybot")
+    if not _LOGIN.fullmatch(username):
+        raise ConfigError("VBOT_USERNAME must be a Twitch login: 1-25 letters, digits or underscores")
+
+    token = get("VBOT_TOKEN")
+    if token.lower().startswith("oauth:"):
+        token = token[len("oauth:"):]
+    if not token and not _ANONYMOUS.fullmatch(username):
+        raise ConfigError("VBOT_TOKEN is not set: set it to the bot account's OAuth token "
+                          "(scopes chat:read chat:edit), with or without 'oauth:'")
+    if token and (re.search(r"\s", token) or token.lower().startswith("oauth:")):
+        raise ConfigError("VBOT_TOKEN is malformed: give the token once, with at most one 'oauth:' prefix and no spaces")
+
+    channels = tuple(dict.fromkeys(_channels(get("VBOT_CHANNEL"))))
+    tls = _boolean("VBOT_TLS", get("VBOT_TLS"), default=True)
+    log_level = get("VBOT_LOG_LEVEL").upper() or "INFO"
+    if log_level not in LOG_LEVELS:
+        raise ConfigError(f"VBOT_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+    prefix = get("VBOT_PREFIX") or "!"
+    if re.search(r"\s", prefix):
+        raise ConfigError("VBOT_PREFIX must not contain spaces, e.g. VBOT_PREFIX=!")
+    ping_interval = _seconds("VBOT_PING_INTERVAL", get("VBOT_PING_INTERVAL"), 60.0)
+    ping_timeout = _seconds("VBOT_PING_TIMEOUT", get("VBOT_PING_TIMEOUT"), 10.0)
+    commands_file = get("VBOT_COMMANDS_FILE")
+    return Config(
+        username=username,
+        token=token or None,
+        channels=channels,
+        host=get("VBOT_HOST") or TWITCH_HOST,
+        port=_port(get("VBOT_PORT"), tls),
+        tls=tls,
+        prefix=prefix,
+        owners=frozenset(_names(get("VBOT_OWNERS"))),
+        log_level=log_level,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+        commands_file=Path(commands_file or "commands.toml"),
+        commands_file_required=bool(commands_file),
+        state_file=Path(get("VBOT_STATE_FILE") or "vbot-state.sqlite3"),
+    )
+
+
+def _names(value: str) -> list[str]:
+    return [name.strip().lower() for name in value.split(",") if name.strip()]
+
+
+def _channels(value: str) -> list[str]:
+    names = [name.lstrip("#") for name in _names(value)]
+    if not names:
+        raise ConfigError("VBOT_CHANNEL is not set: set it to the channel(s) to join, e.g. VBOT_CHANNEL=mychannel")
+    for name in names:
+        if not _LOGIN.fullmatch(name):
+            raise ConfigError("VBOT_CHANNEL must be comma-separated channel names (letters, digits, "
+                              "underscores; '#' optional), e.g. VBOT_CHANNEL=mychannel,#other")
+    return ["#" + name for name in names]
+
+
+def _boolean(name: str, value: str, default: bool) -> bool:
+    if not value:
+        return default
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be true or false, e.g. {name}=true")
+
+
+def _port(value: str, tls: bool) -> int:
+    if not value:
+        return 6697 if tls else 6667
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise ConfigError("VBOT_PORT must be a number from 1 to 65535, e.g. VBOT_PORT=6697")
+    return int(value)
+
+
+def _seconds(name: str, value: str, default: float) -> float:
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < 86400:
+        raise ConfigError(f"{name} must be a number of seconds greater than 0, e.g. {name}={default:g}")
+    return seconds

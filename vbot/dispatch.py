@@ -1,0 +1,184 @@
+"""The command table and the path from a chat message to a reply.
+
+A command is a plain function from a Context to reply text (or None), marked
+with ``@command(...)``; the decorator only records metadata on the function.
+``CommandTable.collect`` gathers marked functions into an immutable table, and
+``Dispatcher.handle`` runs one message through prefix → lookup → role →
+cooldown → handler, never letting a handler's exception escape.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from vbot.chat import ChatMessage, Role, split_command
+
+log = logging.getLogger(__name__)
+
+DEFAULT_COOLDOWN = 3.0
+"""Seconds between two runs of one command in one channel (moderators and up bypass)."""
+DEFAULT_USER_COOLDOWN = 10.0
+"""Seconds between two runs of one command by one chatter in one channel."""
+
+
+class ChatHost(Protocol):
+    """What commands may ask of the transport (the IRC bot, or the console)."""
+
+    def viewer_count(self, channel: str) -> int:
+        """Chatters currently known in ``channel``, the bot excluded."""
+
+    def request_stop(self) -> None:
+        """Quit and end the process with exit code 0 once the current message is handled."""
+
+    def reload_commands(self) -> str:
+        """Reload custom commands; returns a one-line result for chat."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Command:
+    """One entry of the command table.
+
+    ``handler(ctx) -> str | None``; ``role`` is the lowest role allowed;
+    ``cooldown`` (per channel) and ``user_cooldown`` (per chatter) are seconds.
+    """
+
+    name: str
+    handler: Callable[[Context], str | None]
+    aliases: tuple[str, ...] = ()
+    help: str = ""
+    role: Role = Role.EVERYONE
+    cooldown: float = DEFAULT_COOLDOWN
+    user_cooldown: float = DEFAULT_USER_COOLDOWN
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The name followed by the aliases."""
+        return (self.name, *self.aliases)
+
+
+def command(name: str, *, aliases: Iterable[str] = (), help: str = "", role: Role = Role.EVERYONE,
+            cooldown: float = DEFAULT_COOLDOWN, user_cooldown: float = DEFAULT_USER_COOLDOWN):
+    """Mark a function ``f(ctx) -> str | None`` as a chat command; see Command for the fields."""
+
+    def mark(handler):
+        handler.vbot_command = Command(name.lower(), handler, tuple(a.lower() for a in aliases),
+                                       help, role, cooldown, user_cooldown)
+        return handler
+
+    return mark
+
+
+class CommandTable:
+    """Commands by name and alias (lowercase). Raises ValueError on a name used twice."""
+
+    def __init__(self, commands: Iterable[Command] = ()):
+        self._commands: list[Command] = []
+        self._by_name: dict[str, Command] = {}
+        for entry in commands:
+            for name in entry.names:
+                if name in self._by_name:
+                    raise ValueError(f"command name {name!r} is already used by {self._by_name[name].name!r}")
+                self._by_name[name] = entry
+            self._commands.append(entry)
+
+    @classmethod
+    def collect(cls, objects: Iterable[object]) -> CommandTable:
+        """A table of every object marked with ``@command`` among ``objects``."""
+        return cls(obj.vbot_command for obj in objects if hasattr(obj, "vbot_command"))
+
+    def __iter__(self):
+        return iter(self._commands)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._by_name
+
+    def find(self, name: str) -> Command | None:
+        """The command called ``name`` (lowercase) or None."""
+        return self._by_name.get(name)
+
+    def available_to(self, role: Role) -> list[Command]:
+        """Commands a chatter with ``role`` may use, in table order."""
+        return [entry for entry in self._commands if role >= entry.role]
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """What a command handler gets: the message, its arguments, the table and the host."""
+
+    message: ChatMessage
+    args: str
+    role: Role
+    command: Command
+    table: CommandTable
+    host: ChatHost
+    prefix: str
+
+
+class Cooldowns:
+    """Per-channel and per-chatter cooldowns; ``clock()`` returns seconds (monotonic)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._ready_at: dict[tuple[str, ...], float] = {}
+
+    def try_use(self, entry: Command, channel: str, login: str) -> bool:
+        """True (and start both cooldowns) when ``entry`` may run now in ``channel`` for ``login``."""
+        now = self._clock()
+        channel_key = (entry.name, channel)
+        user_key = (entry.name, channel, login)
+        if self._ready_at.get(channel_key, now) > now or self._ready_at.get(user_key, now) > now:
+            return False
+        if len(self._ready_at) > 10_000:
+            self._ready_at = {key: at for key, at in self._ready_at.items() if at > now}
+        if entry.cooldown > 0:
+            self._ready_at[channel_key] = now + entry.cooldown
+        if entry.user_cooldown > 0:
+            self._ready_at[user_key] = now + entry.user_cooldown
+        return True
+
+
+class Dispatcher:
+    """Runs chat messages through the command table.
+
+    ``owners`` are logins treated as the broadcaster in every channel; moderators
+    and up bypass cooldowns. ``table`` may be replaced (reload) at any time.
+    """
+
+    def __init__(self, table: CommandTable, prefix: str = "!", owners: Iterable[str] = (),
+                 cooldowns: Cooldowns | None = None):
+        self.table = table
+        self.prefix = prefix
+        self.owners = frozenset(owners)
+        self.cooldowns = cooldowns or Cooldowns()
+
+    def is_command(self, text: str) -> bool:
+        """Cheap pre-check before a message is parsed: does it start with the prefix?"""
+        return text.startswith(self.prefix)
+
+    def handle(self, message: ChatMessage, host: ChatHost) -> str | None:
+        """The reply to ``message``, or None (not a command, unknown, refused, failed)."""
+        parsed = split_command(message.text, self.prefix)
+        if parsed is None:
+            return None
+        name, args = parsed
+        entry = self.table.find(name)
+        if entry is None:
+            log.debug("unknown command %r in %s", name, message.channel)
+            return None
+        role = Role.BROADCASTER if message.login in self.owners else message.role
+        if role < entry.role:
+            log.debug("%s may not use %r in %s", message.login, name, message.channel)
+            return None
+        if role < Role.MODERATOR and not self.cooldowns.try_use(entry, message.channel, message.login):
+            log.debug("%r is cooling down in %s", name, message.channel)
+            return None
+        context = Context(message, args, role, entry, self.table, host, self.prefix)
+        try:
+            return entry.handler(context)
+        except Exception:
+            log.exception("command %r failed on %r in %s", name, message.text, message.channel)
+            return None

@@ -1,0 +1,180 @@
+"""Every outgoing chat rule in one place: cleaning, cutting, duplicates and rate windows.
+
+Pure logic with an injected clock; the bot (or the console) asks ``take_ready()``
+for the messages that may go now and ``wait_time()`` for when to ask again.
+
+Limits, from Twitch's docs ("Chat & Chatbots" > Rate limits): per account 20
+PRIVMSGs per 30 s, 100 per 30 s in channels where the bot is broadcaster,
+moderator or VIP, and in other channels at most 1 per second per channel. An
+identical message to one channel within 30 s is dropped by Twitch
+(``msg_duplicate``); vbot skips it instead of sending it.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+MAX_CHARACTERS = 500
+"""Twitch's limit on one chat message, in characters."""
+MAX_LINE_BYTES = 512
+"""RFC 1459 section 2.3: a whole IRC line, CR LF included, in bytes."""
+ELLIPSIS = "…"
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """Send limits; times in seconds. Raise ``messages``/``privileged_messages`` for verified bots."""
+
+    window: float = 30.0
+    messages: int = 20
+    privileged_messages: int = 100
+    channel_interval: float = 1.0
+    duplicate_window: float = 30.0
+    ratelimit_pause: float = 30.0
+    queue_size: int = 50
+
+
+def clean(text: str) -> str:
+    """Replace CR, LF and NUL with spaces and trim the ends.
+
+    >>> clean('hi\\r\\nQUIT :bye\\x00')
+    'hi  QUIT :bye'
+    """
+    return text.replace("\r", " ").replace("\n", " ").replace("\0", " ").strip()
+
+
+def fit(text: str, channel: str) -> str:
+    """Cut ``text`` to 500 characters and so that ``PRIVMSG <channel> :<text>\\r\\n``
+    fits in 512 bytes, at a UTF-8 character boundary, ending with ``…`` when cut.
+
+    >>> fit('a' * 600, '#c')[-3:]
+    'aa…'
+    >>> len(fit('a' * 600, '#c'))
+    500
+    """
+    room = MAX_LINE_BYTES - len(f"PRIVMSG {channel} :\r\n".encode())
+    encoded = text.encode()
+    if len(text) <= MAX_CHARACTERS and len(encoded) <= room:
+        return text
+    budget = room - len(ELLIPSIS.encode())
+    cut = encoded[:budget].decode("utf-8", "ignore")[: MAX_CHARACTERS - 1]
+    return cut + ELLIPSIS
+
+
+class Outbox:
+    """A bounded queue of chat messages released within Twitch's limits.
+
+    ``clock()`` returns monotonic seconds. Nothing here raises on odd text.
+    """
+
+    def __init__(self, limits: Limits | None = None, clock: Callable[[], float] = time.monotonic):
+        self.limits = limits or Limits()
+        self._clock = clock
+        self._queue: collections.deque[tuple[str, str]] = collections.deque()
+        self._sent_at: collections.deque[float] = collections.deque()
+        self._channel_sent_at: dict[str, float] = {}
+        self._recent: dict[tuple[str, str], float] = {}
+        self._privileged: set[str] = set()
+        self._paused_until: dict[str, float] = {}
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def set_privileged(self, channel: str, privileged: bool) -> None:
+        """Record whether the bot is broadcaster, moderator or VIP in ``channel`` (from USERSTATE)."""
+        if privileged:
+            self._privileged.add(channel)
+        else:
+            self._privileged.discard(channel)
+
+    def pause(self, channel: str, seconds: float | None = None) -> None:
+        """Send nothing to ``channel`` for ``seconds`` (default: ``limits.ratelimit_pause``)."""
+        pause = self.limits.ratelimit_pause if seconds is None else seconds
+        self._paused_until[channel] = self._clock() + pause
+
+    def submit(self, channel: str, text: str) -> bool:
+        """Queue ``text`` for ``channel``, cleaned and cut; False when it is empty or a duplicate.
+
+        When the queue is full the oldest message is dropped and counted in ``dropped``.
+        """
+        text = fit(clean(text), channel)
+        if not text or (channel, text) in self._queue or self._is_duplicate(channel, text, self._clock()):
+            log.debug("skipping empty or duplicate reply to %s", channel)
+            return False
+        if len(self._queue) >= self.limits.queue_size:
+            self._queue.popleft()
+            self.dropped += 1
+        self._queue.append((channel, text))
+        return True
+
+    def take_ready(self) -> list[tuple[str, str]]:
+        """Remove and return the ``(channel, text)`` pairs that may be sent now, in order."""
+        if not self._queue:
+            return []
+        now = self._clock()
+        ready, kept, blocked = [], collections.deque(), set()
+        for channel, text in self._queue:
+            if channel in blocked or not self._may_send(channel, now):
+                blocked.add(channel)
+                kept.append((channel, text))
+            elif not self._is_duplicate(channel, text, now):
+                self._record(channel, text, now)
+                ready.append((channel, text))
+        self._queue = kept
+        return ready
+
+    def wait_time(self) -> float | None:
+        """Seconds until ``take_ready`` may return something, or None when the queue is empty."""
+        if not self._queue:
+            return None
+        now = self._clock()
+        waits = []
+        window_full_until = self._sent_at[0] + self.limits.window if self._sent_at else now
+        for channel in {channel for channel, _ in self._queue}:
+            at = max(self._paused_until.get(channel, now), now)
+            if channel not in self._privileged:
+                at = max(at, self._channel_sent_at.get(channel, now) + self.limits.channel_interval)
+            if len(self._sent_at) >= self._window_limit(channel):
+                at = max(at, window_full_until)
+            waits.append(at - now)
+        return max(min(waits), 0.0)
+
+    def take_dropped(self) -> int:
+        """How many queued messages were dropped since the last call."""
+        dropped, self.dropped = self.dropped, 0
+        return dropped
+
+    def _window_limit(self, channel: str) -> int:
+        if channel in self._privileged:
+            return self.limits.privileged_messages
+        return self.limits.messages
+
+    def _may_send(self, channel: str, now: float) -> bool:
+        while self._sent_at and self._sent_at[0] <= now - self.limits.window:
+            self._sent_at.popleft()
+        if self._paused_until.get(channel, now) > now:
+            return False
+        if len(self._sent_at) >= self._window_limit(channel):
+            return False
+        if channel in self._privileged:
+            return True
+        return now - self._channel_sent_at.get(channel, now - self.limits.channel_interval) >= self.limits.channel_interval
+
+    def _is_duplicate(self, channel: str, text: str, now: float) -> bool:
+        sent = self._recent.get((channel, text))
+        return sent is not None and now - sent < self.limits.duplicate_window
+
+    def _record(self, channel: str, text: str, now: float) -> None:
+        self._sent_at.append(now)
+        self._channel_sent_at[channel] = now
+        if len(self._recent) > 1000:
+            horizon = now - self.limits.duplicate_window
+            self._recent = {key: at for key, at in self._recent.items() if at > horizon}
+        self._recent[(channel, text)] = now
