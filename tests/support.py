@@ -152,7 +152,7 @@ class Ngircd:
         self.config.write_text(
             "[Global]\nName = irc.vbot.test\nInfo = vbot test server\nListen = 127.0.0.1\n"
             f"Ports = {self.port}\nMotdPhrase = vbot test\nPassword = oauth:{token}\n"
-            "[Limits]\nMaxNickLength = 30\nMaxConnectionsIP = 0\nPingTimeout = 600\n"
+            "[Limits]\nMaxNickLength = 30\nMaxConnectionsIP = 0\nMaxPenaltyTime = 0\nPingTimeout = 600\n"
             "[Options]\nPAM = no\nIdent = no\nDNS = no\n"
         )
         self.process: subprocess.Popen | None = None
@@ -335,7 +335,7 @@ def run_vbot(env: dict[str, str], *args: str, input: str | None = None, timeout:
     clean_env = {key: value for key, value in os.environ.items() if not key.startswith("VBOT_")}
     clean_env.update(env)
     return subprocess.run([sys.executable, "-m", "vbot", *args], env=clean_env, input=input, text=True,
-                          capture_output=True, timeout=timeout, cwd=cwd or tempfile.gettempdir())
+                          capture_output=True, timeout=timeout, cwd=cwd or tempfile.mkdtemp(prefix="vbot-run-"))
 
 
 def start_vbot(env: dict[str, str], *args: str, cwd: str | os.PathLike | None = None) -> subprocess.Popen:
@@ -343,4 +343,18 @@ def start_vbot(env: dict[str, str], *args: str, cwd: str | os.PathLike | None = 
     clean_env = {key: value for key, value in os.environ.items() if not key.startswith("VBOT_")}
     clean_env.update(env)
     return subprocess.Popen([sys.executable, "-m", "vbot", *args], env=clean_env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd or tempfile.gettempdir())
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd or tempfile.mkdtemp(prefix="vbot-run-"))
+
+
+class FakeClock:
+    """An injected clock for the outbox and cooldowns: ``clock()`` returns ``now`` (seconds),
+    which moves only by ``advance(seconds)``. Safe to read from the bot's thread."""
+
+    def __init__(self, start: float = 1000.0):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

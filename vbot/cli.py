@@ -1,7 +1,8 @@
 """Command line: parse arguments, read configuration, set up logging, build and run the bot.
 
-Exit codes: 0 clean stop (SIGINT, SIGTERM, an owner's ``!exit``), 2 configuration
-error, 3 Twitch refused the login.
+Exit codes: 0 clean stop (SIGINT, SIGTERM, an owner's ``!exit``, end of console
+input), 2 configuration error (environment, custom commands file, state file),
+3 Twitch refused the login.
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ import sys
 from vbot import __version__
 from vbot.bot import VBot
 from vbot.commands import builtin_table
-from vbot.config import ConfigError, load_config, read_settings
+from vbot.config import Config, ConfigError, load_config, read_settings
+from vbot.console import Console
+from vbot.custom import Reloader, load_table
 from vbot.dispatch import Dispatcher
 from vbot.logs import setup_logging
+from vbot.outbox import Outbox
+from vbot.state import CountStore
 
 EXIT_OK, EXIT_CONFIG, EXIT_LOGIN = 0, 2, 3
 
@@ -29,20 +34,52 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--version", action="version", version=f"vbot {__version__}")
     parser.add_argument("--env-file", metavar="PATH", help="read settings from PATH instead of ./.env")
+    parser.add_argument("--console", action="store_true",
+                        help="chat with the bot in this terminal (stdin/stdout): no network, no token needed")
     return parser.parse_args(argv)
+
+
+def build_dispatcher(config: Config, store: CountStore) -> tuple[Dispatcher, Reloader]:
+    """The dispatcher over built-in plus custom commands, and the reload callable for ``!reload``/SIGHUP.
+
+    Raises ConfigError (CommandsFileError, StateError) when the commands file or
+    the state file cannot be used.
+    """
+    builtins = builtin_table()
+    table = load_table(config.commands_file, config.commands_file_required, builtins, store)
+    dispatcher = Dispatcher(table, config.prefix, config.owners)
+    return dispatcher, Reloader(dispatcher, builtins, config.commands_file, config.commands_file_required, store)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run vbot; returns the process exit code."""
     args = parse_args(argv)
     try:
-        config = load_config(read_settings(args.env_file))
+        config = load_config(read_settings(args.env_file), console=args.console)
+        setup_logging(config.log_level, secrets=[config.token or "", config.password or ""])
+        store = CountStore(config.state_file)
+        dispatcher, reload = build_dispatcher(config, store)
     except ConfigError as error:
         print(f"vbot: configuration error: {error}", file=sys.stderr)
         return EXIT_CONFIG
-    setup_logging(config.log_level, secrets=[config.token or "", config.password or ""])
-    dispatcher = Dispatcher(builtin_table(), config.prefix, config.owners)
-    bot = VBot(config, dispatcher)
+    with store:
+        return (run_console if args.console else run_bot)(config, dispatcher, reload)
+
+
+def run_bot(config: Config, dispatcher: Dispatcher, reload: Reloader) -> int:
+    """Connect to chat until stopped (SIGINT, SIGTERM, ``!exit``); SIGHUP reloads custom commands."""
+    bot = VBot(config, dispatcher, reload=reload)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: bot.request_stop(EXIT_OK))
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda *_: reload())
     return bot.run()
+
+
+def run_console(config: Config, dispatcher: Dispatcher, reload: Reloader) -> int:
+    """Chat in this terminal until ``/quit``, end of input, ``!exit``, SIGINT or SIGTERM."""
+    if hasattr(sys.stdin, "reconfigure"):
+        sys.stdin.reconfigure(errors="replace")
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    console = Console(config, dispatcher, Outbox(), sys.stdin, sys.stdout, sys.stderr, reload=reload)
+    return console.run()

@@ -37,7 +37,8 @@ class Config:
 
     ``token`` is the bare OAuth token (no ``oauth:`` prefix), or None for an
     anonymous ``justinfan<digits>`` login. ``channels`` are lowercase names
-    with a leading ``#``. Times are in seconds.
+    with a leading ``#``. Times are in seconds. In console mode (see
+    load_config) ``username`` may be ``''`` and ``channels`` empty.
     """
 
     username: str
@@ -68,7 +69,8 @@ class Config:
 
 def read_settings(env_file: str | os.PathLike | None = None,
                   environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Merge the env file and the environment into one dict (environment wins).
+    """Merge the env file and the environment into one dict (environment wins; an empty
+    environment variable counts as unset, like an empty value anywhere).
 
     ``env_file`` None means ``.env`` in the current working directory, if it
     exists. Raises ConfigError when a named ``env_file`` does not exist.
@@ -83,36 +85,38 @@ def read_settings(env_file: str | os.PathLike | None = None,
             raise ConfigError(f"--env-file {path}: no such file; give the path of an existing env file")
         file_values = dotenv_values(path)
     merged = {key: value for key, value in file_values.items() if value is not None}
-    merged.update(environ)
+    merged.update((key, value) for key, value in environ.items() if value.strip())
     return merged
 
 
-def load_config(settings: Mapping[str, str]) -> Config:
+def load_config(settings: Mapping[str, str], console: bool = False) -> Config:
     """Build a Config from VBOT_* settings (see read_settings).
 
     Empty values count as unset. Raises ConfigError for the first missing or
-    invalid variable.
+    invalid variable. With ``console`` (``vbot --console``, no connection)
+    VBOT_USERNAME, VBOT_TOKEN and VBOT_CHANNEL are optional, but whatever is
+    set is still validated.
     """
 
     def get(name: str) -> str:
         return (settings.get(name) or "").strip()
 
     username = get("VBOT_USERNAME").lower()
-    if not username:
+    if not username and not console:
         raise ConfigError("VBOT_USERNAME is not set: set it to the bot account's Twitch login, e.g. VBOT_USERNAME=mybot")
-    if not _LOGIN.fullmatch(username):
+    if username and not _LOGIN.fullmatch(username):
         raise ConfigError("VBOT_USERNAME must be a Twitch login: 1-25 letters, digits or underscores")
 
     token = get("VBOT_TOKEN")
     if token.lower().startswith("oauth:"):
         token = token[len("oauth:"):]
-    if not token and not _ANONYMOUS.fullmatch(username):
+    if not token and not console and not _ANONYMOUS.fullmatch(username):
         raise ConfigError("VBOT_TOKEN is not set: set it to the bot account's OAuth token "
                           "(scopes chat:read chat:edit), with or without 'oauth:'")
     if token and (re.search(r"\s", token) or token.lower().startswith("oauth:")):
         raise ConfigError("VBOT_TOKEN is malformed: give the token once, with at most one 'oauth:' prefix and no spaces")
 
-    channels = tuple(dict.fromkeys(_channels(get("VBOT_CHANNEL"))))
+    channels = tuple(dict.fromkeys(_channels(get("VBOT_CHANNEL"), required=not console)))
     tls = _boolean("VBOT_TLS", get("VBOT_TLS"), default=True)
     log_level = get("VBOT_LOG_LEVEL").upper() or "INFO"
     if log_level not in LOG_LEVELS:
@@ -145,9 +149,9 @@ def _names(value: str) -> list[str]:
     return [name.strip().lower() for name in value.split(",") if name.strip()]
 
 
-def _channels(value: str) -> list[str]:
+def _channels(value: str, required: bool = True) -> list[str]:
     names = [name.lstrip("#") for name in _names(value)]
-    if not names:
+    if not names and required:
         raise ConfigError("VBOT_CHANNEL is not set: set it to the channel(s) to join, e.g. VBOT_CHANNEL=mychannel")
     for name in names:
         if not _LOGIN.fullmatch(name):

@@ -36,7 +36,8 @@ class RedactingFormatter(logging.Formatter):
 def setup_logging(level: str = "INFO", secrets: Iterable[str] = (), stream: TextIO | None = None) -> logging.Handler:
     """Send all log records at ``level`` and above to ``stream`` (stderr), secrets redacted.
 
-    Replaces the root logger's handlers; returns the handler installed.
+    Replaces the root logger's handlers, and ``sys.excepthook`` so that a traceback
+    Python would print itself is logged (and redacted) instead; returns the handler.
     """
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(RedactingFormatter(secrets))
@@ -45,4 +46,9 @@ def setup_logging(level: str = "INFO", secrets: Iterable[str] = (), stream: Text
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    sys.excepthook = _log_uncaught
     return handler
+
+
+def _log_uncaught(kind, value, traceback) -> None:
+    logging.getLogger("vbot").critical("uncaught exception; stopping", exc_info=(kind, value, traceback))

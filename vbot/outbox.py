@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import logging
+import math
 import time
 from collections.abc import Callable
 
@@ -41,29 +42,34 @@ class Limits:
 
 
 def clean(text: str) -> str:
-    """Replace CR, LF and NUL with spaces and trim the ends.
+    """Replace CR, LF and NUL with spaces, and what UTF-8 cannot encode (lone surrogates)
+    with ``?``; trim the ends.
 
     >>> clean('hi\\r\\nQUIT :bye\\x00')
     'hi  QUIT :bye'
     """
+    text = text.encode("utf-8", "replace").decode("utf-8")
     return text.replace("\r", " ").replace("\n", " ").replace("\0", " ").strip()
 
 
 def fit(text: str, channel: str) -> str:
     """Cut ``text`` to 500 characters and so that ``PRIVMSG <channel> :<text>\\r\\n``
     fits in 512 bytes, at a UTF-8 character boundary, ending with ``…`` when cut.
+    ``text`` must be encodable (see ``clean``). A channel name too long for any
+    text gets ``''``.
 
     >>> fit('a' * 600, '#c')[-3:]
     'aa…'
-    >>> len(fit('a' * 600, '#c'))
-    500
+    >>> len(fit('a' * 600, '#c').encode())  # 512 - len('PRIVMSG #c :\\r\\n')
+    498
     """
     room = MAX_LINE_BYTES - len(f"PRIVMSG {channel} :\r\n".encode())
-    encoded = text.encode()
-    if len(text) <= MAX_CHARACTERS and len(encoded) <= room:
+    if len(text) <= MAX_CHARACTERS and len(text.encode()) <= room:
         return text
     budget = room - len(ELLIPSIS.encode())
-    cut = encoded[:budget].decode("utf-8", "ignore")[: MAX_CHARACTERS - 1]
+    if budget < 0:
+        return ""
+    cut = text[: MAX_CHARACTERS - 1].encode()[:budget].decode("utf-8", "ignore")
     return cut + ELLIPSIS
 
 
@@ -136,13 +142,13 @@ class Outbox:
             return None
         now = self._clock()
         waits = []
-        window_full_until = self._sent_at[0] + self.limits.window if self._sent_at else now
         for channel in {channel for channel, _ in self._queue}:
             at = max(self._paused_until.get(channel, now), now)
             if channel not in self._privileged:
-                at = max(at, self._channel_sent_at.get(channel, now) + self.limits.channel_interval)
-            if len(self._sent_at) >= self._window_limit(channel):
-                at = max(at, window_full_until)
+                at = max(at, self._channel_sent_at.get(channel, -math.inf) + self.limits.channel_interval)
+            limit = self._window_limit(channel)
+            if len(self._sent_at) >= limit:  # a slot frees when all but limit - 1 have left the window
+                at = max(at, self._sent_at[len(self._sent_at) - limit] + self.limits.window)
             waits.append(at - now)
         return max(min(waits), 0.0)
 

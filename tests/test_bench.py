@@ -1,0 +1,24 @@
+"""The benchmark (``python -m bench``) runs end to end at tiny sizes; speed is never asserted here."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.timeout(150)
+def test_quick_benchmark_prints_the_table():
+    done = subprocess.run([sys.executable, "-m", "bench", "--quick"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=140)
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = done.stdout
+    assert "| part | measure | vbot | bare irc | target | met |" in table
+    for heading in ("| throughput | lines/s", "| throughput | ratio vbot/bare",
+                    "| latency | ms p50 / p99 / max at 1,000 lines/s",
+                    "| latency | ms p50 / p99 / max at 10,000 lines/s",
+                    "| memory | bytes per tracked viewer", "| memory | µs per JOIN", "| memory | µs per PART",
+                    "| start-up | ms from launch to JOIN"):
+        assert heading in table, table

@@ -1,0 +1,332 @@
+"""The outbox: Twitch's send limits, the duplicate rule, cleaning and cutting, with an injected clock.
+
+Limits from Twitch's docs ("Chat & Chatbots" > Rate limits): 20 PRIVMSGs per 30 s per
+account, 100 per 30 s where the bot is broadcaster, moderator or VIP, and where it is none
+of those at most 1 per second per channel; an identical message within 30 s is dropped
+by Twitch (vbot skips it). No test here sleeps: time is a FakeClock.
+"""
+
+from __future__ import annotations
+
+import irc.client
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.support import FakeClock
+from vbot.outbox import ELLIPSIS, MAX_CHARACTERS, MAX_LINE_BYTES, Limits, Outbox, clean, fit
+
+CONNECTION = irc.client.Reactor().server()  # never connected: only its _prep_message is used
+
+
+def send_line(channel: str, text: str) -> bytes:
+    """The bytes the library would send for ``privmsg(channel, text)``; raises as the library does."""
+    return CONNECTION._prep_message(f"PRIVMSG {channel} :{text}")
+
+
+def outbox(**limits) -> tuple[Outbox, FakeClock]:
+    clock = FakeClock()
+    return Outbox(Limits(**limits), clock), clock
+
+
+# --- limits ------------------------------------------------------------------
+
+
+def test_the_numbers_live_in_limits():
+    limits = Limits()
+    assert (limits.window, limits.messages, limits.privileged_messages) == (30.0, 20, 100)
+    assert (limits.channel_interval, limits.duplicate_window, limits.ratelimit_pause) == (1.0, 30.0, 30.0)
+
+
+def test_a_reply_within_the_limits_goes_out_at_once():
+    box, _ = outbox()
+    assert box.wait_time() is None
+    assert box.submit("#a", "hello")
+    assert box.wait_time() == 0
+    assert box.take_ready() == [("#a", "hello")]
+    assert len(box) == 0 and box.wait_time() is None
+
+
+def test_twenty_per_thirty_seconds_per_account():
+    box, clock = outbox()
+    channels = [f"#c{i}" for i in range(25)]  # one message each: the per-channel 1/s does not bind
+    for channel in channels:
+        box.submit(channel, "hi")
+    assert [channel for channel, _ in box.take_ready()] == channels[:20]
+    assert len(box) == 5
+    assert box.wait_time() == pytest.approx(30)
+    clock.advance(29.99)
+    assert box.take_ready() == []
+    clock.advance(0.01)
+    assert [channel for channel, _ in box.take_ready()] == channels[20:]
+
+
+def test_the_window_slides():
+    box, clock = outbox()
+    for i in range(10):
+        box.submit(f"#early{i}", "x")
+    assert len(box.take_ready()) == 10  # t = 0
+    clock.advance(10)
+    for i in range(15):
+        box.submit(f"#late{i}", "x")
+    assert len(box.take_ready()) == 10  # t = 10: 20 in the window
+    assert box.wait_time() == pytest.approx(20)  # the t=0 ones leave the window at t=30
+    clock.advance(20)
+    assert len(box.take_ready()) == 5
+    for i in range(20):
+        box.submit(f"#more{i}", "x")
+    assert len(box.take_ready()) == 5  # t = 30: the 10 of t=10 and 5 of t=30 fill it...
+    assert box.wait_time() == pytest.approx(10)  # ...until the t=10 ones leave at t=40
+    clock.advance(10)
+    assert len(box.take_ready()) == 10
+
+
+def test_one_per_second_per_channel_where_not_privileged():
+    box, clock = outbox()
+    for text in ("one", "two", "three"):
+        box.submit("#a", text)
+    box.submit("#b", "other channel")
+    assert box.take_ready() == [("#a", "one"), ("#b", "other channel")]
+    assert box.wait_time() == pytest.approx(1)
+    clock.advance(0.999)
+    assert box.take_ready() == []
+    clock.advance(0.001)
+    assert box.take_ready() == [("#a", "two")]
+    clock.advance(1)
+    assert box.take_ready() == [("#a", "three")]
+
+
+def test_a_hundred_per_thirty_seconds_where_privileged():
+    box, clock = outbox(queue_size=200)
+    box.set_privileged("#mod", True)
+    for i in range(105):
+        box.submit("#mod", f"reply {i}")
+    assert len(box.take_ready()) == 100  # no 1/s rule in a privileged channel
+    assert box.wait_time() == pytest.approx(30)
+    clock.advance(30)
+    assert [text for _, text in box.take_ready()] == [f"reply {i}" for i in range(100, 105)]
+
+
+def test_privilege_can_be_lost():
+    box, _ = outbox()
+    box.set_privileged("#mod", True)
+    box.set_privileged("#mod", False)
+    box.submit("#mod", "one")
+    box.submit("#mod", "two")
+    assert box.take_ready() == [("#mod", "one")]
+
+
+def test_twenty_limit_counts_messages_to_privileged_channels_too():
+    """Where the bot is not privileged only 20 may be in the window, whatever their channel."""
+    box, clock = outbox()
+    box.set_privileged("#mod", True)
+    for i in range(30):  # t = 0 .. 29, one a second, to a channel where the bot is moderator
+        box.submit("#mod", f"m{i}")
+        assert len(box.take_ready()) == 1
+        clock.advance(1)
+    clock.advance(-1)
+    box.submit("#plain", "waits")
+    assert box.take_ready() == []
+    assert box.wait_time() == pytest.approx(11)  # at t = 40 the ones of t = 0..10 have left: 19 remain
+    clock.advance(10.99)
+    assert box.take_ready() == []
+    clock.advance(0.01)
+    assert box.take_ready() == [("#plain", "waits")]
+
+
+def test_limits_can_be_raised_for_verified_bots():
+    box, _ = outbox(messages=50)
+    for i in range(60):
+        box.submit(f"#c{i}", "hi")
+    assert len(box.take_ready()) == 50
+
+
+# --- queue ---------------------------------------------------------------------
+
+
+def test_queued_messages_keep_their_order_per_channel():
+    box, clock = outbox()
+    for i in range(5):
+        box.submit("#a", f"m{i}")
+    released = []
+    for _ in range(5):
+        released += box.take_ready()
+        clock.advance(box.wait_time() or 0)
+    assert released == [("#a", f"m{i}") for i in range(5)]
+
+
+def test_full_queue_drops_the_oldest_and_counts_them():
+    box, clock = outbox(queue_size=3)
+    box.submit("#a", "sent")
+    assert box.take_ready() == [("#a", "sent")]
+    for i in range(5):
+        assert box.submit("#a", f"m{i}")
+    assert len(box) == 3
+    assert box.take_dropped() == 2
+    assert box.take_dropped() == 0
+    released = []
+    while len(box):
+        clock.advance(1)
+        released += box.take_ready()
+    assert released == [("#a", "m2"), ("#a", "m3"), ("#a", "m4")]
+
+
+# --- duplicates ------------------------------------------------------------------
+
+
+def test_the_same_text_to_the_same_channel_within_30_s_is_skipped():
+    box, clock = outbox()
+    assert box.submit("#a", "Version: 1")
+    box.take_ready()
+    clock.advance(29.99)
+    assert not box.submit("#a", "Version: 1")
+    assert len(box) == 0
+    assert box.submit("#b", "Version: 1")  # another channel is not a duplicate
+    clock.advance(0.01)
+    assert box.submit("#a", "Version: 1")
+
+
+def test_a_duplicate_of_a_queued_message_is_skipped():
+    box, _ = outbox()
+    box.submit("#a", "first")
+    box.take_ready()
+    assert box.submit("#a", "second")
+    assert not box.submit("#a", "second")
+    assert len(box) == 1
+
+
+def test_duplicates_compare_the_text_as_sent():
+    box, _ = outbox()
+    assert box.submit("#a", "hi\r\nthere")
+    box.take_ready()
+    assert not box.submit("#a", "hi  there ")
+
+
+# --- msg_ratelimit pause ----------------------------------------------------------
+
+
+def test_pause_stops_one_channel_for_thirty_seconds():
+    box, clock = outbox()
+    box.pause("#a")
+    box.submit("#a", "held")
+    box.submit("#b", "free")
+    assert box.take_ready() == [("#b", "free")]
+    assert box.wait_time() == pytest.approx(30)
+    clock.advance(29.99)
+    assert box.take_ready() == []
+    clock.advance(0.01)
+    assert box.take_ready() == [("#a", "held")]
+
+
+def test_pause_applies_to_privileged_channels_too():
+    box, clock = outbox(ratelimit_pause=5)
+    box.set_privileged("#a", True)
+    box.pause("#a")
+    box.submit("#a", "held")
+    assert box.take_ready() == []
+    clock.advance(5)
+    assert box.take_ready() == [("#a", "held")]
+
+
+# --- cleaning and cutting -----------------------------------------------------------
+
+
+def test_clean_turns_cr_lf_and_nul_into_spaces():
+    assert clean("hi\r\nQUIT :bye\x00now") == "hi  QUIT :bye now"
+    assert clean("  \r\n ") == ""
+
+
+def test_injection_attempt_becomes_one_line():
+    box, _ = outbox()
+    box.submit("#a", "ok\r\nPRIVMSG #other :pwned\nJOIN #x\0")
+    [(channel, text)] = box.take_ready()
+    assert send_line(channel, text).count(b"\n") == 1
+
+
+def test_empty_text_is_not_sent():
+    box, _ = outbox()
+    assert not box.submit("#a", " \n ")
+    assert box.take_ready() == []
+
+
+def test_a_496_character_ascii_reply_is_cut_to_fit_the_line():
+    text = "a" * 496
+    with pytest.raises(irc.client.MessageTooLong):
+        send_line("#test", text)  # what the library does with it uncut
+    cut = fit(text, "#test")
+    assert cut.endswith(ELLIPSIS) and text.startswith(cut[:-1])
+    assert len(send_line("#test", cut)) <= MAX_LINE_BYTES
+    assert len(send_line("#test", cut)) >= MAX_LINE_BYTES - 2  # cut as late as possible
+
+
+def test_short_text_is_left_alone():
+    assert fit("hello", "#test") == "hello"
+    assert fit("é" * 200, "#c") == "é" * 200
+
+
+def test_500_characters_at_most():
+    text = "é" * 600  # 2 bytes each
+    cut = fit(text, "#c")
+    assert len(cut) <= MAX_CHARACTERS and cut.endswith(ELLIPSIS)
+    send_line("#c", cut)
+
+
+@pytest.mark.parametrize("channel", ["#c", "#test", "#" + "a" * 25])
+@pytest.mark.parametrize("unit", ["😀", "é", "漢", "a", "👩‍👩‍👧"])
+def test_cut_at_a_utf8_boundary(channel, unit):
+    text = unit * 600
+    cut = fit(text, channel)
+    line = send_line(channel, cut)  # raises MessageTooLong or InvalidCharacters if wrong
+    assert len(line) <= MAX_LINE_BYTES and len(cut) <= MAX_CHARACTERS
+    assert cut.endswith(ELLIPSIS) and text.startswith(cut[:-1])
+    line.decode("utf-8")  # strict: no half character
+
+
+def test_emoji_reply_fills_the_line():
+    cut = fit("😀" * 124, "#test")  # 496 bytes of emoji: too long by the docs' count
+    assert cut.endswith(ELLIPSIS)
+    room = MAX_LINE_BYTES - len(b"PRIVMSG #test :\r\n")
+    assert room - 4 < len(cut.encode()) <= room  # less than one emoji wasted
+
+
+def test_a_channel_name_too_long_for_any_text_gets_nothing():
+    channel = "#" + "a" * 600
+    assert fit("hello", channel) == ""
+    box, _ = outbox()
+    assert not box.submit(channel, "hello")
+
+
+def test_text_that_cannot_be_encoded_does_not_raise():
+    box, _ = outbox()
+    assert box.submit("#a", "broken \ud800 surrogate")
+    [(channel, text)] = box.take_ready()
+    send_line(channel, text)
+
+
+CHANNELS = st.text("abcdefghijklmnopqrstuvwxyz0123456789_", min_size=1, max_size=25).map(lambda name: "#" + name)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(text=st.text(st.characters(blacklist_categories=()), max_size=700), channel=CHANNELS)
+def test_anything_submitted_can_be_sent(text, channel):
+    """Whatever the text, what the outbox releases is one valid line of at most 512 bytes."""
+    box, _ = outbox()
+    box.set_privileged(channel, True)
+    box.submit(channel, text)
+    for target, sent in box.take_ready():
+        line = send_line(target, sent)
+        assert len(line) <= MAX_LINE_BYTES and len(sent) <= MAX_CHARACTERS
+        assert not set(sent) & {"\r", "\n", "\0"}
+        assert sent == clean(sent)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(text=st.text(max_size=700), channel=CHANNELS)
+def test_fit_is_a_prefix_with_an_ellipsis(text, channel):
+    text = clean(text)
+    cut = fit(text, channel)
+    if cut == text:
+        assert len(text) <= MAX_CHARACTERS
+    else:
+        assert cut.endswith(ELLIPSIS) and text.startswith(cut[:-1])
+    assert len(send_line(channel, cut)) <= MAX_LINE_BYTES

@@ -1,0 +1,198 @@
+"""The token never appears in anything vbot writes, and TLS always verifies the server.
+
+The end-to-end tests run the real program (``python -m vbot``, or ``vbot.cli.main`` with
+one extra crashing command) at VBOT_LOG_LEVEL=DEBUG against the scripted Twitch server
+and search all of stdout and stderr for the token, bare and with ``oauth:``. DEBUG
+matters: the ``irc`` library logs every line it sends, ``PASS oauth:...`` included.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from tests.support import TOKEN, ScriptedServer, make_config, run_vbot, start_vbot
+from vbot.bot import make_connect_factory
+from vbot.config import ConfigError, load_config
+
+CRASHING_VBOT = """
+import sys
+import vbot.commands
+from vbot.dispatch import command
+
+@command("crash", cooldown=0, user_cooldown=0)
+def crash(ctx):
+    raise RuntimeError("the token is " + ctx.args)
+
+vbot.commands.crash = crash  # builtin_table() collects the module's commands
+from vbot.cli import main
+sys.exit(main())
+"""
+"""``python -m vbot`` plus a ``!crash <text>`` command whose exception message repeats <text>."""
+
+
+def env_for(server: ScriptedServer, tmp_path, token: str) -> dict[str, str]:
+    return {"VBOT_USERNAME": "vbot", "VBOT_TOKEN": token, "VBOT_CHANNEL": "test", "VBOT_HOST": "127.0.0.1",
+            "VBOT_PORT": str(server.port), "VBOT_TLS": "false", "VBOT_LOG_LEVEL": "DEBUG",
+            "VBOT_STATE_FILE": str(tmp_path / "state.sqlite3")}
+
+
+def assert_no_token(output: str) -> None:
+    assert TOKEN not in output
+    assert TOKEN[:12] not in output  # not even a recognisable piece of it
+
+
+def pass_line(output: str) -> str:
+    """The library's DEBUG line for the PASS it sent (proves DEBUG logging ran)."""
+    return next(line for line in output.splitlines() if "TO SERVER: PASS " in line)
+
+
+def finish(process: subprocess.Popen) -> tuple[int, str]:
+    try:
+        stdout, stderr = process.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, stderr = process.communicate()
+    return process.returncode, stdout + stderr
+
+
+@pytest.mark.parametrize("token", [TOKEN, f"oauth:{TOKEN}"], ids=["bare", "oauth-prefix"])
+def test_connect_chat_and_exit_at_debug(twitch, tmp_path, token):
+    process = start_vbot(env_for(twitch, tmp_path, token), cwd=tmp_path)
+    try:
+        twitch.wait_for(r"^JOIN #test$", timeout=15)
+        twitch.chat("#test", "alice", f"!version oauth:{TOKEN}")  # pasted into chat: logged at DEBUG
+        twitch.wait_for(r"^PRIVMSG #test :Version: ")
+        twitch.chat("#test", "test", "!exit")  # the broadcaster of #test
+    finally:
+        code, output = finish(process)
+    assert code == 0, output
+    assert f"PASS oauth:{TOKEN}" in twitch.received  # the server did get it
+    assert "[REDACTED]" in pass_line(output)
+    assert "FROM SERVER: :alice!alice@alice.tmi.twitch.tv PRIVMSG #test :!version " in output
+    assert_no_token(output)
+
+
+@pytest.mark.parametrize("token", [TOKEN, f"oauth:{TOKEN}"], ids=["bare", "oauth-prefix"])
+def test_crash_in_a_command_with_the_token_in_its_message(twitch, tmp_path, token):
+    process = subprocess.Popen([sys.executable, "-c", CRASHING_VBOT], env=env_for(twitch, tmp_path, token) | {
+        "PATH": "/usr/bin:/bin"}, cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        twitch.wait_for(r"^JOIN #test$", timeout=15)
+        twitch.chat("#test", "alice", f"!crash {TOKEN}")
+        twitch.chat("#test", "bob", f"!crash oauth:{TOKEN}")
+        twitch.chat("#test", "carol", "!version")
+        twitch.wait_for(r"^PRIVMSG #test :Version: ")  # the crash did not stop it
+        twitch.chat("#test", "test", "!exit")
+    finally:
+        code, output = finish(process)
+    assert code == 0, output
+    assert output.count("Traceback (most recent call last)") == 2
+    assert output.count("RuntimeError: the token is ") == 2 and "[REDACTED]" in output
+    assert_no_token(output)
+
+
+@pytest.mark.parametrize("token", [TOKEN, f"oauth:{TOKEN}"], ids=["bare", "oauth-prefix"])
+def test_login_failure_at_debug(tmp_path, token):
+    server = ScriptedServer(token="the-right-token").start()
+    try:
+        result = run_vbot(env_for(server, tmp_path, token), cwd=tmp_path, timeout=20)
+    finally:
+        server.stop()
+    output = result.stdout + result.stderr
+    assert result.returncode == 3, output
+    assert "Twitch refused the login" in output and "[REDACTED]" in pass_line(output)
+    assert_no_token(output)
+
+
+@pytest.mark.parametrize("token", [f"oauth:oauth:{TOKEN}", f"{TOKEN} {TOKEN}", f"oauth:{TOKEN}\tx"])
+def test_configuration_errors_never_show_the_token(tmp_path, token):
+    env = {"VBOT_USERNAME": "vbot", "VBOT_TOKEN": token, "VBOT_CHANNEL": "test"}
+    with pytest.raises(ConfigError) as error:
+        load_config(env)
+    assert_no_token(str(error.value))
+    result = run_vbot(env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "VBOT_TOKEN" in result.stderr
+    assert_no_token(result.stdout + result.stderr)
+
+
+@pytest.mark.parametrize("broken", [{"VBOT_USERNAME": "not a login"}, {"VBOT_CHANNEL": "#bad channel"},
+                                    {"VBOT_PORT": "99999"}, {"VBOT_TLS": "maybe"}, {"VBOT_LOG_LEVEL": "LOUD"},
+                                    {"VBOT_PING_INTERVAL": "-1"}])
+def test_other_configuration_errors_with_a_token_set(broken):
+    env = {"VBOT_USERNAME": "vbot", "VBOT_TOKEN": f"oauth:{TOKEN}", "VBOT_CHANNEL": "test", **broken}
+    with pytest.raises(ConfigError) as error:
+        load_config(env)
+    assert_no_token(str(error.value))
+
+
+def test_config_repr_hides_the_token():
+    for config in (make_config(6667), load_config({"VBOT_USERNAME": "vbot", "VBOT_TOKEN": f"oauth:{TOKEN}",
+                                                   "VBOT_CHANNEL": "test"})):
+        assert config.token == TOKEN
+        assert_no_token(repr(config))
+        assert_no_token(str(config))
+        assert_no_token(f"{config!r} {[config]} {{'c': config}}")
+
+
+def test_uncaught_exception_after_logging_setup_is_redacted():
+    """Even a traceback Python prints itself, outside any handler, goes through the redacting formatter."""
+    code = ("from vbot.logs import setup_logging\n"
+            f"setup_logging('DEBUG', secrets=['{TOKEN}', 'oauth:{TOKEN}'])\n"
+            f"raise RuntimeError('oauth:{TOKEN}')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20)
+    assert result.returncode != 0
+    assert "RuntimeError" in result.stderr
+    assert_no_token(result.stdout + result.stderr)
+
+
+# --- TLS -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def self_signed_tls_server(tmp_path):
+    """A TLS server on loopback with a self-signed certificate (made with the openssl CLI)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.fail("the openssl command is needed to make a test certificate (apt-get install openssl)")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=20)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    received: list[bytes] = []
+
+    def serve():
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(5)
+            try:
+                with context.wrap_socket(conn, server_side=True) as tls:
+                    received.append(tls.recv(1024))
+            except (ssl.SSLError, OSError):
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname(), received
+    listener.close()
+    thread.join(5)
+
+
+def test_tls_refuses_an_unverified_certificate(self_signed_tls_server):
+    address, received = self_signed_tls_server
+    with pytest.raises(ssl.SSLCertVerificationError):
+        make_connect_factory(tls=True)(address)
+    assert received == []  # nothing, so no PASS, reached the server

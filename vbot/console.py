@@ -1,0 +1,192 @@
+"""The console transport: chat with vbot in a terminal, no network and no token.
+
+Each line read is a chat message in one channel; each reply goes through the
+same Dispatcher (command table, roles, cooldowns) and the same Outbox
+(cleaning, cutting, duplicates, rate windows) as on Twitch, and is printed as
+``<bot login>: <text>``. Only the transport differs from ``vbot.bot``.
+
+Lines starting with ``/`` that name a console command simulate chat instead:
+
+* ``/as <login> [everyone|subscriber|vip|moderator|broadcaster]`` speak as someone else;
+* ``/join <login>``, ``/part <login>`` a chatter arrives or leaves (``!count_viewers``);
+* ``/quit`` ends the console, as does the end of input.
+
+Notes for the person typing (confirmations, usage) go to the ``notes`` stream
+(stderr), so stdout carries only replies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from collections.abc import Callable, Mapping
+from typing import TextIO
+
+import irc.bot
+
+from vbot.chat import ChatMessage, Role, role_from_tags
+from vbot.config import Config
+from vbot.dispatch import Dispatcher
+from vbot.outbox import Outbox
+
+CONSOLE_LOGIN = "vbot"
+"""The bot's login in the console when VBOT_USERNAME is not set."""
+CONSOLE_CHANNEL = "#console"
+"""The console's channel when VBOT_CHANNEL is not set."""
+USAGE = ("console commands: /as <login> [everyone|subscriber|vip|moderator|broadcaster], "
+         "/join <login>, /part <login>, /quit")
+_LOGIN = re.compile(r"[a-z0-9_]{1,25}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Speaker:
+    """Who the typed lines come from: ``login`` (lowercase), display name, and Twitch-style tags."""
+
+    login: str
+    display_name: str
+    tags: Mapping[str, str]
+
+    @classmethod
+    def make(cls, name: str, role: Role) -> Speaker:
+        """A speaker called ``name`` (case kept for the display name) with the badge of ``role``."""
+        tags = {"display-name": name}
+        if role > Role.EVERYONE:
+            tags["badges"] = f"{role.label}/1"
+        return cls(name.lower(), name, tags)
+
+
+class Console:
+    """A ChatHost that reads chat lines from ``stdin`` and prints replies to ``stdout``.
+
+    The channel is ``config.channels[0]`` (``#console`` when none) and the bot's
+    login ``config.username`` (``vbot`` when empty). The typist starts as the
+    channel's broadcaster. The bot counts as a moderator of its channel, so the
+    privileged send limit applies. ``reload() -> str`` answers ``!reload``;
+    ``sleep(seconds)`` waits for the outbox's rate window.
+    """
+
+    def __init__(self, config: Config, dispatcher: Dispatcher, outbox: Outbox, stdin: TextIO, stdout: TextIO,
+                 notes: TextIO, reload: Callable[[], str] | None = None,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.dispatcher = dispatcher
+        self.outbox = outbox
+        self.stdin, self.stdout, self.notes = stdin, stdout, notes
+        self.reload = reload
+        self.sleep = sleep
+        self.login = config.username or CONSOLE_LOGIN
+        self.channel = config.channels[0] if config.channels else CONSOLE_CHANNEL
+        self.members = irc.bot.Channel()
+        self.members.add_user(self.login)
+        self.speaker = Speaker.make(self.channel.lstrip("#"), Role.BROADCASTER)
+        self.exit_code: int | None = None
+        self.outbox.set_privileged(self.channel, True)
+
+    # --- ChatHost ----------------------------------------------------------------
+
+    def viewer_count(self, channel: str) -> int:
+        """Chatters joined with ``/join`` and not parted, the bot excluded (0 for other channels)."""
+        if channel != self.channel:
+            return 0
+        users = self.members.users()
+        return len(users) - (self.login in users)
+
+    def request_stop(self, exit_code: int = 0) -> None:
+        """End ``run()`` with ``exit_code`` after the current line."""
+        if self.exit_code is None:
+            self.exit_code = exit_code
+
+    def reload_commands(self) -> str:
+        """Reload custom commands through the ``reload`` callable given at construction."""
+        return self.reload() if self.reload else "No custom commands file to reload."
+
+    # --- the loop ------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Handle lines until ``/quit``, end of input, Ctrl-C or a stop request; returns the exit code (0)."""
+        if self.stdin.isatty():
+            self._note(f"vbot console: you are {self.speaker.display_name}, the broadcaster of {self.channel}. "
+                       f"Try !help. {USAGE}")
+        try:
+            while self.exit_code is None:
+                line = self.stdin.readline()
+                if not line:
+                    break
+                self.handle_line(line.rstrip("\r\n"))
+        except KeyboardInterrupt:
+            self._note("")
+        return self.exit_code or 0
+
+    def handle_line(self, line: str) -> None:
+        """One typed line: a console command, or a chat message whose reply is printed."""
+        word, _, rest = line.partition(" ")
+        console_command = {"/as": self._as, "/join": self._join, "/part": self._part, "/quit": self._quit}
+        if word.lower() in console_command:
+            console_command[word.lower()](rest.split())
+            return
+        if line.startswith("/") and not self.dispatcher.is_command(line):
+            self._note(f"unknown console command {word!r}; {USAGE}")
+            return
+        if not self.dispatcher.is_command(line):
+            return
+        speaker = self.speaker
+        role = role_from_tags(speaker.tags, speaker.login, self.channel)
+        message = ChatMessage(self.channel, speaker.login, line, role, speaker.display_name, speaker.tags)
+        reply = self.dispatcher.handle(message, self)
+        if reply:
+            self.say(reply)
+
+    def say(self, text: str) -> None:
+        """Pass ``text`` through the outbox and print what it releases, waiting for the rate window if needed."""
+        if not self.outbox.submit(self.channel, text):
+            self._note("(no reply sent: the outbox skipped it as empty or the same as a recent reply)")
+        while True:
+            for _channel, ready in self.outbox.take_ready():
+                self.stdout.write(f"{self.login}: {ready}\n")
+                self.stdout.flush()
+            wait = self.outbox.wait_time()
+            if wait is None:
+                return
+            self.sleep(max(wait, 0.001))
+
+    # --- console commands ------------------------------------------------------------
+
+    def _as(self, words: list[str]) -> None:
+        if not 1 <= len(words) <= 2 or not _LOGIN.fullmatch(words[0].lower()):
+            self._note("usage: /as <login> [everyone|subscriber|vip|moderator|broadcaster]")
+            return
+        try:
+            role = Role.parse(words[1]) if len(words) == 2 else Role.EVERYONE
+        except ValueError as error:
+            self._note(str(error))
+            return
+        self.speaker = Speaker.make(words[0], role)
+        effective = role_from_tags(self.speaker.tags, self.speaker.login, self.channel)
+        self._note(f"* you are now {self.speaker.display_name} ({effective.label})")
+
+    def _join(self, words: list[str]) -> None:
+        login = self._member_login(words, "/join")
+        if login:
+            self.members.add_user(login)
+            self._note(f"* {login} joined {self.channel}")
+
+    def _part(self, words: list[str]) -> None:
+        login = self._member_login(words, "/part")
+        if login and not self.members.has_user(login):
+            self._note(f"* {login} is not in {self.channel}")
+        elif login:
+            self.members.remove_user(login)
+            self._note(f"* {login} left {self.channel}")
+
+    def _quit(self, words: list[str]) -> None:
+        self.request_stop(0)
+
+    def _member_login(self, words: list[str], usage: str) -> str | None:
+        if len(words) != 1 or not _LOGIN.fullmatch(words[0].lower()):
+            self._note(f"usage: {usage} <login>")
+            return None
+        return words[0].lower()
+
+    def _note(self, text: str) -> None:
+        self.notes.write(text + "\n")
+        self.notes.flush()

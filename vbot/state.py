@@ -1,0 +1,106 @@
+"""Persistent counters for custom commands' ``{count}``, in one small SQLite file.
+
+Each increment is its own transaction in SQLite's rollback journal with
+``synchronous=FULL``: a crash, a kill or a power cut leaves either the old or
+the new value, never a damaged file. Two vbot processes may share the file
+(SQLite locks it; a writer waits up to ``BUSY_TIMEOUT`` seconds).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+from vbot.config import ConfigError
+
+BUSY_TIMEOUT = 5.0
+"""Seconds to wait for another process's write lock before giving up."""
+
+
+class StateError(ConfigError):
+    """The state file cannot be opened or is not a vbot state database.
+
+    The message is one line naming VBOT_STATE_FILE, the path and the cause.
+    """
+
+
+class CountStore:
+    """Counts by command name, kept in the SQLite file at ``path``.
+
+    Nothing touches the disk until ``open()`` (or the first ``increment()``);
+    the connection is then kept until ``close()``. Safe to use from several
+    threads (one lock), though vbot uses it from one.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._connection: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def open(self) -> CountStore:
+        """Open (creating if needed) the file; does nothing when already open.
+
+        Returns self. Raises StateError when the file cannot be created or read
+        as a database.
+        """
+        with self._lock:
+            if self._connection is None:
+                self._connection = self._connect()
+        return self
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = None
+        try:
+            # isolation_level=None: no implicit transactions; each increment runs its own BEGIN/COMMIT.
+            connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None,
+                                         check_same_thread=False)
+            connection.execute("PRAGMA synchronous=FULL")
+            connection.execute("CREATE TABLE IF NOT EXISTS counts (name TEXT PRIMARY KEY, count INTEGER NOT NULL)")
+            return connection
+        except sqlite3.Error as error:
+            if connection is not None:
+                connection.close()
+            raise StateError(f"VBOT_STATE_FILE={self.path}: cannot use it as vbot's state database ({error}); "
+                             "set VBOT_STATE_FILE to a writable file path") from None
+
+    def increment(self, name: str) -> int:
+        """Add one to the count for ``name`` in one transaction; returns the new count (1 the first time).
+
+        Raises StateError when the file cannot be opened, sqlite3.Error when the
+        write fails (the count is then unchanged).
+        """
+        self.open()
+        with self._lock:
+            connection = self._connection
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                connection.execute("INSERT INTO counts (name, count) VALUES (?, 1) "
+                                   "ON CONFLICT (name) DO UPDATE SET count = count + 1", (name,))
+                (count,) = connection.execute("SELECT count FROM counts WHERE name = ?", (name,)).fetchone()
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+            return count
+
+    def get(self, name: str) -> int:
+        """The current count for ``name`` (0 when it never ran). Raises as ``increment``."""
+        self.open()
+        with self._lock:
+            row = self._connection.execute("SELECT count FROM counts WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else 0
+
+    def close(self) -> None:
+        """Close the file; a later ``increment()`` opens it again."""
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+    def __enter__(self) -> CountStore:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
