@@ -12,6 +12,8 @@ import time
 
 WAIT = 30.0
 """Default seconds for any single wait."""
+SEND_TIMEOUT = 300.0
+"""Seconds one ``send`` may take in all (a client that stops reading cannot hang the bench)."""
 
 
 class BenchError(RuntimeError):
@@ -79,7 +81,7 @@ class Peer:
     def __init__(self, sock: socket.socket):
         self.sock = sock
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.settimeout(None)
+        sock.settimeout(SEND_TIMEOUT)
         self.lines: queue.Queue[tuple[float, str | None]] = queue.Queue()
         self.received: list[str] = []
         self.nick = ""
@@ -90,18 +92,20 @@ class Peer:
 
     def _read(self) -> None:
         buffer = b""
-        try:
-            while True:
+        while True:
+            try:
                 data = self.sock.recv(65536)
-                now = time.perf_counter()
-                if not data:
-                    break
-                buffer += data
-                *complete, buffer = buffer.split(b"\n")
-                for raw in complete:
-                    self.lines.put((now, raw.rstrip(b"\r").decode("utf-8", "replace")))
-        except OSError:
-            pass
+            except socket.timeout:
+                continue  # the timeout is there for sendall; a quiet client is fine
+            except OSError:
+                break
+            now = time.perf_counter()
+            if not data:
+                break
+            buffer += data
+            *complete, buffer = buffer.split(b"\n")
+            for raw in complete:
+                self.lines.put((now, raw.rstrip(b"\r").decode("utf-8", "replace")))
         self.closed = True
         self.lines.put((time.perf_counter(), None))
 
@@ -114,7 +118,7 @@ class Peer:
             try:
                 self.sock.sendall(data)
             except OSError as error:
-                raise BenchError(f"the client went away: {error}") from None
+                raise BenchError(f"could not send to the client: {error}") from None
         return now
 
     def send_lines(self, lines: list[str]) -> float:
