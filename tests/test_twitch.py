@@ -365,3 +365,11 @@ def test_count_is_rebuilt_after_a_reconnect(twitch, start_bot):
         "JOIN #test"] * 2
     assert bot.bot.viewer_count(CHANNEL) == 0
     assert replies_to(twitch, "modder", ["!count_viewers"], MOD) == ["Viewer count: 0"]
+
+
+def test_commands_in_a_channel_the_bot_is_not_in_are_ignored(twitch, start_bot):
+    start_bot()
+    start = len(twitch.received)
+    twitch.chat("#elsewhere", "pleb", "!version", PLEB)
+    assert replies_to(twitch, "pleb", ["!count_viewers"]) == ["Viewer count: 0"]
+    assert not [line for line in sent(twitch, start) if line.startswith("PRIVMSG #elsewhere")]

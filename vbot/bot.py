@@ -154,6 +154,17 @@ class TwitchConnection(irc.client.ServerConnection):
             return
         super()._handle_other(arguments, command, source, tags)
 
+    def send_raw(self, string):
+        """The library's, but with ``sendall``: its ``send`` may write part of a line when the
+        socket buffer is full, and the socket has a timeout. OSError drops the connection."""
+        if self.socket is None:
+            raise irc.client.ServerNotConnectedError("Not connected.")
+        try:
+            self.socket.sendall(self._prep_message(string))
+            log.debug("TO SERVER: %s", string)
+        except OSError:
+            self.disconnect("Connection reset by peer.")
+
     def pong(self, target, target2=""):
         """Answer a PING; a token too long to echo within 512 bytes is not answered (DEBUG)."""
         try:
@@ -455,7 +466,7 @@ class VBot(irc.bot.SingleServerIRCBot):
             log.debug("skipping a message without a sender in %s", event.target)
             return
         text = event.arguments[0]
-        if not self.dispatcher.is_command(text):
+        if not self.dispatcher.is_command(text) or event.target not in self.channels:
             return
         message = self._chat_message(event, text)
         reply = self.dispatcher.handle(message, self)
