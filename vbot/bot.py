@@ -290,6 +290,9 @@ class VBot(irc.bot.SingleServerIRCBot):
         self._connect()
         while self.exit_code is None:
             try:
+                if self._reload_requested:
+                    self._reload_requested = False
+                    self.reload_commands()
                 self.reactor.process_once(timeout=poll)
             except Exception:
                 log.exception("error in the event loop; carrying on")
@@ -297,6 +300,12 @@ class VBot(irc.bot.SingleServerIRCBot):
         if self.connection.is_connected():
             self.connection.disconnect("Goodbye")
         return self.exit_code
+
+    _reload_requested = False
+
+    def request_reload(self) -> None:
+        """Reload custom commands in the event loop, within ``poll`` seconds (safe from signal handlers)."""
+        self._reload_requested = True
 
     def request_stop(self, exit_code: int = 0) -> None:
         """End ``run()`` with ``exit_code`` (safe from signal handlers and other threads)."""

@@ -72,7 +72,7 @@ def run_bot(config: Config, dispatcher: Dispatcher, reload: Reloader) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: bot.request_stop(EXIT_OK))
     if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, lambda *_: reload())
+        signal.signal(signal.SIGHUP, lambda *_: bot.request_reload())
     return bot.run()
 
 
