@@ -92,6 +92,7 @@ def test_defaults():
     # VBOT_OWNERS: comma-separated, lowercased
     ({"VBOT_OWNERS": "Alice, BOB,,carol "}, "owners", frozenset({"alice", "bob", "carol"})),
     ({"VBOT_OWNERS": ""}, "owners", frozenset()),
+    ({"VBOT_OWNERS": "@Alice,bob"}, "owners", frozenset({"alice", "bob"})),
     # VBOT_LOG_LEVEL: any case
     ({"VBOT_LOG_LEVEL": "debug"}, "log_level", "DEBUG"),
     ({"VBOT_LOG_LEVEL": "Info"}, "log_level", "INFO"),
@@ -164,6 +165,8 @@ def test_other_variables_are_ignored():
     ({"VBOT_PORT": "66.5"}, "VBOT_PORT"),
     ({"VBOT_PORT": "6 667"}, "VBOT_PORT"),
     ({"VBOT_PREFIX": "! !"}, "VBOT_PREFIX"),
+    ({"VBOT_OWNERS": "alice bob"}, "VBOT_OWNERS"),
+    ({"VBOT_OWNERS": "alice,b@d"}, "VBOT_OWNERS"),
     ({"VBOT_LOG_LEVEL": "verbose"}, "VBOT_LOG_LEVEL"),
     ({"VBOT_LOG_LEVEL": "CRITICAL"}, "VBOT_LOG_LEVEL"),
     ({"VBOT_PING_INTERVAL": "0"}, "VBOT_PING_INTERVAL"),
@@ -341,3 +344,16 @@ def test_cli_missing_env_file_exits_2(tmp_path):
     assert result.returncode == 2
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and "--env-file" in lines[0]
+
+
+@pytest.mark.parametrize("content", [
+    "# caf\xe9\nVBOT_CHANNEL=x\n".encode("latin-1"),  # Windows "ANSI"
+    "VBOT_CHANNEL=x\n".encode("utf-16"),  # Notepad's "Unicode"
+])
+@pytest.mark.parametrize("console", [False, True])
+def test_cli_env_file_that_is_not_utf8_exits_2_with_one_line(tmp_path, content, console):
+    (tmp_path / ".env").write_bytes(content)
+    result = run_vbot(BASE, *(["--console"] if console else []), input="", cwd=tmp_path, timeout=20)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and ".env: not UTF-8" in lines[0]

@@ -439,7 +439,7 @@ def test_sighup_reloads_the_live_bot(twitch, tmp_path):
         process.terminate()
         _, stderr = process.communicate(timeout=10)
     assert process.returncode == 0, stderr
-    assert "reloaded 2 custom commands from" in stderr
+    assert "reloaded 2 custom command(s) from" in stderr
 
 
 # --- {count} storage -----------------------------------------------------------------------------
@@ -492,6 +492,7 @@ def test_args_with_crlf_quit_is_sent_as_one_harmless_line(twitch, tmp_path):
     bot = BotThread(config, dispatcher).start()
     try:
         twitch.wait_for(r"^JOIN #test$")
+        wait_until(lambda: "#test" in bot.bot.channels, message="the bot's own JOIN handled")
         start = len(twitch.received)
         # Twitch's line protocol cannot carry CR LF inside a message, so hand the bot the
         # library's event directly, under the reactor's lock, as the event loop would.

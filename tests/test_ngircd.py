@@ -9,20 +9,10 @@ import signal
 import pytest
 
 from vbot import __version__
-from tests.support import TOKEN, BotThread, IrcClient, Ngircd, make_config, start_vbot, wait_until
+from tests.support import TOKEN, BotThread, IrcClient, make_config, start_vbot, wait_until
 
 CHANNEL = "#test"
 PASSWORD = f"oauth:{TOKEN}"
-
-
-@pytest.fixture
-def ngircd():
-    """conftest's ngircd, without its flood penalties (up to 2 s per JOIN) so that tests stay fast."""
-    server = Ngircd()
-    server.config.write_text(server.config.read_text().replace("[Limits]\n", "[Limits]\nMaxPenaltyTime = 0\n"))
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -173,3 +163,14 @@ def test_subprocess_answers_version_and_stops_on_signal(ngircd, clients, tmp_pat
     assert "DEBUG" in stderr and "[REDACTED]" in stderr  # the library logs PASS at DEBUG
     assert TOKEN not in stderr and TOKEN not in stdout
     assert "Traceback" not in stderr
+
+
+def test_server_error_line_is_logged_with_its_reason(ngircd, caplog):
+    """ngircd refuses a wrong PASS with ERROR and closes: the log says why, then retries."""
+    bot = BotThread(make_config(ngircd.port, token="wrongtoken")).start()
+    try:
+        wait_until(lambda: any("server closed the connection: Access denied" in r.getMessage()
+                               for r in caplog.records if r.levelno == logging.WARNING),
+                   message="the ERROR reason in the log")
+    finally:
+        assert bot.stop() == 0

@@ -236,6 +236,15 @@ def test_clean_turns_cr_lf_and_nul_into_spaces():
     assert clean("  \r\n ") == ""
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("\x01ACTION dances\x01", "ACTION dances"),  # a CTCP ACTION smuggled in through {args}
+    ("red\x1b[31mtext\x07", "red [31mtext"),  # ESC and BEL: terminal escapes in the console
+    ("a\tb\x7fc", "a b c"),
+])
+def test_clean_turns_every_control_character_into_a_space(text, expected):
+    assert clean(text) == expected
+
+
 def test_injection_attempt_becomes_one_line():
     box, _ = outbox()
     box.submit("#a", "ok\r\nPRIVMSG #other :pwned\nJOIN #x\0")

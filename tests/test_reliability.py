@@ -128,6 +128,22 @@ def test_reconnect_message_rejoins_at_once(twitch, run_bot, caplog):
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]  # planned: no "disconnected"
 
 
+def test_repeated_reconnect_goes_through_the_backoff(twitch, run_bot, caplog):
+    """Only one RECONNECT per 30 s is followed at once: a server that keeps asking cannot
+    make vbot log in more often than the backoff allows (Twitch: 20 logins per 10 s)."""
+    run_bot(make_config(twitch.port), reconnect=Backoff(first=0.2, cap=1.0, rng=lambda: 0.5))
+    joined(twitch)
+    start = len(twitch.received)
+    twitch.send(":tmi.twitch.tv RECONNECT")
+    joined(twitch, start)
+    assert not records(caplog, logging.WARNING, "next attempt in")
+    start = len(twitch.received)
+    twitch.send(":tmi.twitch.tv RECONNECT")
+    joined(twitch, start)
+    assert twitch.connections == 3
+    assert records(caplog, logging.WARNING, "next attempt in")
+
+
 def test_reconnect_that_cannot_connect_falls_back_to_backoff(caplog):
     """If the immediate connect after RECONNECT fails, a retry is scheduled as after any drop."""
     bot = VBot(make_config(free_port()), free_dispatcher(), reconnect=Backoff(rng=lambda: 0.0))

@@ -48,6 +48,9 @@ WARNING_NOTICES = frozenset({
 """NOTICE msg-ids that mean a reply of ours was not delivered (Twitch docs, "IRC Concepts" > NOTICE)."""
 CONNECT_TIMEOUT = 10.0
 """Seconds allowed for TCP connect plus TLS handshake, and for any one send."""
+RECONNECT_AT_ONCE_EVERY = 30.0
+"""Seconds: at most one RECONNECT per this time is followed at once; Twitch allows 20
+login attempts per 10 s per account (Twitch docs, "Chat & Chatbots" > Rate limits)."""
 MAX_LINE_CHARS = 16384
 """Longer lines are skipped; Twitch allows 8 KiB of tags plus a 512-byte message."""
 LIBRARY_EVENTS = frozenset({*irc.events.generated, "pubmsg", "pubnotice", "privnotice", "action", "umode",
@@ -343,11 +346,19 @@ class VBot(irc.bot.SingleServerIRCBot):
             connection.ping("tmi.twitch.tv")
 
     _reconnecting = False
+    _reconnected_at = -RECONNECT_AT_ONCE_EVERY
 
     def _reconnect_now(self) -> None:
         """Close and connect again at once, without backoff or warning; a failed connect
-        is then retried with backoff like any other."""
-        if self.exit_code is None:
+        is then retried with backoff like any other. A second RECONNECT within
+        RECONNECT_AT_ONCE_EVERY seconds goes through the backoff, so a server that keeps
+        asking cannot make vbot exceed Twitch's login limit."""
+        if self.exit_code is not None:
+            return
+        if time.monotonic() - self._reconnected_at < RECONNECT_AT_ONCE_EVERY:
+            self.connection.disconnect("Reconnecting")
+        else:
+            self._reconnected_at = time.monotonic()
             self._reconnecting = True
             self.connection.disconnect("Reconnecting")
             self._reconnecting = False
@@ -381,6 +392,10 @@ class VBot(irc.bot.SingleServerIRCBot):
         """Twitch's RECONNECT: reconnect at once, after the lines of this read are handled."""
         log.info("server asked us to reconnect")
         self.reactor.scheduler.execute_after(0, self._reconnect_now)
+
+    def on_error(self, connection, event):
+        """The server's ERROR line, sent before it closes the connection (RFC 2812, 3.7.4)."""
+        log.warning("server closed the connection: %s", event.target or "no reason given")
 
     def on_privnotice(self, connection, event):
         text = event.arguments[0] if event.arguments else ""

@@ -73,17 +73,19 @@ def read_settings(env_file: str | os.PathLike | None = None,
     environment variable counts as unset, like an empty value anywhere).
 
     ``env_file`` None means ``.env`` in the current working directory, if it
-    exists. Raises ConfigError when a named ``env_file`` does not exist.
+    exists. Raises ConfigError when a named ``env_file`` does not exist, or the
+    file is not readable UTF-8.
     """
     environ = os.environ if environ is None else environ
-    if env_file is None:
-        path = Path.cwd() / ".env"
-        file_values = dotenv_values(path) if path.is_file() else {}
-    else:
-        path = Path(env_file)
-        if not path.is_file():
-            raise ConfigError(f"--env-file {path}: no such file; give the path of an existing env file")
-        file_values = dotenv_values(path)
+    path = Path.cwd() / ".env" if env_file is None else Path(env_file)
+    if env_file is not None and not path.is_file():
+        raise ConfigError(f"--env-file {path}: not an existing file; give the path of an env file")
+    try:
+        file_values = dotenv_values(path, encoding="utf-8") if path.is_file() else {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save the file as UTF-8") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read it ({error.strerror}); check its permissions") from None
     merged = {key: value for key, value in file_values.items() if value is not None}
     merged.update((key, value) for key, value in environ.items() if value.strip())
     return merged
@@ -135,7 +137,7 @@ def load_config(settings: Mapping[str, str], console: bool = False) -> Config:
         port=_port(get("VBOT_PORT"), tls),
         tls=tls,
         prefix=prefix,
-        owners=frozenset(_names(get("VBOT_OWNERS"))),
+        owners=_owners(get("VBOT_OWNERS")),
         log_level=log_level,
         ping_interval=ping_interval,
         ping_timeout=ping_timeout,
@@ -143,6 +145,13 @@ def load_config(settings: Mapping[str, str], console: bool = False) -> Config:
         commands_file_required=bool(commands_file),
         state_file=Path(get("VBOT_STATE_FILE") or "vbot-state.sqlite3"),
     )
+
+
+def _owners(value: str) -> frozenset[str]:
+    owners = [name.lstrip("@") for name in _names(value)]
+    if not all(_LOGIN.fullmatch(name) for name in owners):
+        raise ConfigError("VBOT_OWNERS must be comma-separated Twitch logins, e.g. VBOT_OWNERS=alice,bob")
+    return frozenset(owners)
 
 
 def _names(value: str) -> list[str]:

@@ -222,7 +222,7 @@ def load_table(path: Path, required: bool, builtins: CommandTable, counter: Coun
     """The built-in commands followed by the custom ones from ``path``; raises as ``read_commands``."""
     commands = read_commands(path, required, builtins, counter)
     if path.exists():
-        log.info("loaded %d custom commands from %s", len(commands), path)
+        log.info("loaded %d custom command(s) from %s", len(commands), path)
     return CommandTable([*builtins, *commands])
 
 
@@ -252,5 +252,5 @@ class Reloader:
         if not commands and not self.path.exists():
             log.info("reloaded: no %s, built-in commands only", self.path)
             return f"Reloaded: no {self.path.name}, built-in commands only."
-        log.info("reloaded %d custom commands from %s", len(commands), self.path)
+        log.info("reloaded %d custom command(s) from %s", len(commands), self.path)
         return f"Reloaded {len(commands)} custom command{'' if len(commands) == 1 else 's'}."

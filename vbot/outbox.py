@@ -41,15 +41,19 @@ class Limits:
     queue_size: int = 50
 
 
+_CONTROLS = dict.fromkeys([*range(0x20), 0x7F], " ")
+
+
 def clean(text: str) -> str:
-    """Replace CR, LF and NUL with spaces, and what UTF-8 cannot encode (lone surrogates)
-    with ``?``; trim the ends.
+    """Replace control characters (CR, LF, NUL, CTCP's ``\x01``, ESC, DEL...) with spaces,
+    and what UTF-8 cannot encode (lone surrogates) with ``?``; trim the ends.
 
     >>> clean('hi\\r\\nQUIT :bye\\x00')
     'hi  QUIT :bye'
+    >>> clean('\\x01ACTION waves\\x01')
+    'ACTION waves'
     """
-    text = text.encode("utf-8", "replace").decode("utf-8")
-    return text.replace("\r", " ").replace("\n", " ").replace("\0", " ").strip()
+    return text.encode("utf-8", "replace").decode("utf-8").translate(_CONTROLS).strip()
 
 
 def fit(text: str, channel: str) -> str:
