@@ -175,7 +175,7 @@ class Outbox:
             return False
         if channel in self._privileged:
             return True
-        return now - self._channel_sent_at.get(channel, now - self.limits.channel_interval) >= self.limits.channel_interval
+        return now - self._channel_sent_at.get(channel, -math.inf) >= self.limits.channel_interval
 
     def _is_duplicate(self, channel: str, text: str, now: float) -> bool:
         sent = self._recent.get((channel, text))
