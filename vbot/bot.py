@@ -112,6 +112,10 @@ class TrackedChannel(irc.bot.Channel):
         self._users = NameDict()
         self.mode_users = collections.defaultdict(NameDict)
 
+    def viewer_count(self, bot_nick: str) -> int:
+        """Users in the channel, ``bot_nick`` (the bot itself) excluded."""
+        return len(self._users) - self.has_user(bot_nick)
+
 
 class GuardedScheduler(irc.schedule.DefaultScheduler):
     """The library's scheduler, but a job that raises is logged and does not stop the loop."""
@@ -480,8 +484,7 @@ class VBot(irc.bot.SingleServerIRCBot):
         """Chatters Twitch has reported in ``channel`` (JOIN/NAMES), the bot excluded."""
         if channel not in self.channels:
             return 0
-        tracked = self.channels[channel]
-        return len(tracked.users()) - tracked.has_user(self.connection.get_nickname())
+        return self.channels[channel].viewer_count(self.connection.get_nickname())
 
     # --- chat ------------------------------------------------------------------
 

@@ -23,8 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TextIO
 
-import irc.bot
-
+from vbot.bot import TrackedChannel
 from vbot.chat import ChatMessage, Role, role_from_tags
 from vbot.config import Config
 from vbot.dispatch import Dispatcher
@@ -76,7 +75,7 @@ class Console:
         self.sleep = sleep
         self.login = config.username or CONSOLE_LOGIN
         self.channel = config.channels[0] if config.channels else CONSOLE_CHANNEL
-        self.members = irc.bot.Channel()
+        self.members = TrackedChannel()
         self.members.add_user(self.login)
         self.speaker = Speaker.make(self.channel.lstrip("#"), Role.BROADCASTER)
         self.exit_code: int | None = None
@@ -88,8 +87,7 @@ class Console:
         """Chatters joined with ``/join`` and not parted, the bot excluded (0 for other channels)."""
         if channel != self.channel:
             return 0
-        users = self.members.users()
-        return len(users) - (self.login in users)
+        return self.members.viewer_count(self.login)
 
     def request_stop(self, exit_code: int = 0) -> None:
         """End ``run()`` with ``exit_code`` after the current line."""
