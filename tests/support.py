@@ -74,8 +74,8 @@ class LineSocket:
 
     def read_available(self, timeout: float) -> None:
         """Read what arrives within ``timeout`` seconds into ``lines``."""
-        self.sock.settimeout(timeout)
         try:
+            self.sock.settimeout(timeout)  # raises OSError too once another thread closed the socket
             data = self.sock.recv(65536)
         except (socket.timeout, BlockingIOError):
             return
