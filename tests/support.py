@@ -16,7 +16,8 @@ import threading
 import time
 from pathlib import Path
 
-from vbot.bot import Backoff, VBot
+from vbot.bot import VBot
+from vbot.session import Backoff
 from vbot.commands import builtin_table
 from vbot.config import Config
 from vbot.dispatch import Dispatcher

@@ -11,7 +11,8 @@ import irc.bot
 import pytest
 
 from tests.support import make_config
-from vbot.bot import Backoff, VBot
+from vbot.bot import VBot
+from vbot.session import Backoff
 from vbot.commands import builtin_table
 from vbot.dispatch import Dispatcher
 
@@ -66,8 +67,8 @@ def test_each_bot_gets_its_own_backoff_not_the_library_default():
         return VBot(make_config(6667), Dispatcher(builtin_table()))
 
     first, second = bot(), bot()
-    assert isinstance(first.recon, Backoff)
-    assert first.recon is not second.recon
-    assert not isinstance(first.recon, irc.bot.ExponentialBackoff)
-    first.recon.next_delay()
-    assert second.recon.attempt == 0
+    assert isinstance(first.session.backoff, Backoff)
+    assert first.session.backoff is not second.session.backoff
+    assert not isinstance(first.session.backoff, irc.bot.ExponentialBackoff)
+    first.session.backoff.next_delay()
+    assert second.session.backoff.attempt == 0

@@ -18,7 +18,9 @@ import pytest
 
 from tests.support import (TOKEN, BotThread, FakeClock, ScriptedServer, free_port, make_config,
                            wait_until)
-from vbot.bot import CONNECT_TIMEOUT, Backoff, VBot, make_connect_factory
+from vbot.bot import VBot
+from vbot.irclib import CONNECT_TIMEOUT, make_connect_factory
+from vbot.session import Backoff
 from vbot.commands import builtin_table
 from vbot.config import Config
 from vbot.dispatch import CommandTable, Cooldowns, Dispatcher, command
@@ -144,15 +146,6 @@ def test_repeated_reconnect_goes_through_the_backoff(twitch, run_bot, caplog):
     assert records(caplog, logging.WARNING, "next attempt in")
 
 
-def test_reconnect_that_cannot_connect_falls_back_to_backoff(caplog):
-    """If the immediate connect after RECONNECT fails, a retry is scheduled as after any drop."""
-    bot = VBot(make_config(free_port()), free_dispatcher(), reconnect=Backoff(rng=lambda: 0.0))
-    bot._reconnect_now()
-    assert records(caplog, logging.WARNING, "could not connect")
-    assert records(caplog, logging.WARNING, "next attempt in 1.0 s")
-    assert bot.recon.attempt == 1
-
-
 def test_reconnect_waits_for_the_rest_of_the_read(twitch, run_bot):
     """RECONNECT is acted on after the lines of the same read: the !version after it is
     answered on the old connection, before its QUIT."""
@@ -219,8 +212,7 @@ def test_jobs_do_not_stack_across_reconnects(twitch, run_bot):
     joined(twitch, start)
     with bot.bot.reactor.mutex:
         jobs = list(bot.bot.reactor.scheduler.queue)
-    assert sum(job.target == bot.bot._check_alive for job in jobs) == 1
-    assert len(jobs) <= 3  # the liveness check, at most one reconnect attempt and one flush
+    assert len(jobs) <= 1  # at most one flush; the session's checks are no scheduled jobs
 
 
 def test_server_down_at_start_is_retried_until_it_comes_up(run_bot, caplog):

@@ -18,7 +18,7 @@ import threading
 import pytest
 
 from tests.support import TOKEN, ScriptedServer, make_config, run_vbot, start_vbot
-from vbot.bot import make_connect_factory
+from vbot.irclib import make_connect_factory
 from vbot.config import ConfigError, load_config
 
 CRASHING_VBOT = """

@@ -8,7 +8,8 @@ import irc.dict
 import pytest
 
 from tests.support import make_config
-from vbot.bot import GuardedReactor, NameDict, TrackedChannel, VBot
+from vbot.bot import VBot
+from vbot.irclib import GuardedReactor, NameDict, TrackedChannel
 from vbot.commands import builtin_table
 from vbot.dispatch import Dispatcher
 
@@ -41,7 +42,7 @@ def test_tracking_from_join_names_part_and_disconnect():
     assert isinstance(bot.channels, NameDict) and isinstance(bot.channels["#Test"], TrackedChannel)
     assert set(bot.channels["#test"].users()) == {"vbot", "bob", "carol"}
     assert bot.viewer_count("#TEST") == 2
-    bot._on_disconnect(connection, irc.client.Event("disconnect", None, None, []))
+    connection._handle_event(irc.client.Event("disconnect", None, None, []))
     assert isinstance(bot.channels, NameDict) and len(bot.channels) == 0
 
 

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TextIO
 
-from vbot.bot import TrackedChannel
+from vbot.irclib import TrackedChannel
 from vbot.chat import ChatMessage, Role, role_from_tags
 from vbot.config import Config
 from vbot.dispatch import Dispatcher

@@ -1,0 +1,125 @@
+"""The connection life cycle (vbot.session) with a fake clock: no sockets, no waiting."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support import FakeClock
+from vbot.session import Action, Backoff, Phase, Session
+
+
+def make(interval: float = 60.0, timeout: float = 10.0, first: float = 2.0) -> tuple[Session, FakeClock]:
+    clock = FakeClock()
+    return Session(interval, timeout, Backoff(first=first, cap=60.0, rng=lambda: 0.999999), clock), clock
+
+
+def welcomed(session: Session) -> None:
+    session.connecting()
+    session.connected()
+    session.welcomed()
+
+
+def test_connects_at_once_at_start():
+    session, clock = make()
+    assert session.phase is Phase.WAITING
+    assert session.check(clock()).action is Action.CONNECT
+
+
+def test_connecting_waits_for_the_connect_to_return():
+    session, clock = make()
+    session.connecting()
+    clock.advance(1000)
+    assert session.check(0.0).action is Action.NOTHING
+
+
+def test_failed_connect_waits_with_growing_backoff():
+    session, clock = make(first=2.0)
+    delays = []
+    for _ in range(4):
+        session.connecting()
+        delays.append(session.connect_failed())
+        assert session.check(clock()).action is Action.NOTHING
+        clock.advance(delays[-1])
+        assert session.check(clock()).action is Action.CONNECT
+    assert delays == pytest.approx([2.0, 4.0, 8.0, 16.0], rel=1e-5)
+
+
+@pytest.mark.parametrize("silence, expected", [
+    (59.9, Action.NOTHING),
+    (60.0, Action.PING),
+    (70.0, Action.DISCONNECT),
+])
+def test_keepalive(silence, expected):
+    session, clock = make(interval=60, timeout=10)
+    welcomed(session)
+    last = clock()
+    clock.advance(silence)
+    step = session.check(last)
+    assert step.action is expected
+    if expected is Action.DISCONNECT:
+        assert step.quit_message == "Ping timeout" and "no data from the server for 70 s" in step.why
+
+
+def test_one_ping_per_silence():
+    session, clock = make(interval=60, timeout=10)
+    welcomed(session)
+    last = clock()
+    clock.advance(61)
+    assert session.check(last).action is Action.PING
+    clock.advance(1)
+    assert session.check(last).action is Action.NOTHING
+    last = clock()  # the PONG arrived
+    clock.advance(60)
+    assert session.check(last).action is Action.PING
+
+
+def test_no_welcome_within_the_deadline_is_left():
+    session, clock = make(interval=1, timeout=1)
+    session.connecting()
+    session.connected()
+    clock.advance(1.9)
+    assert session.check(clock()).action is Action.NOTHING  # the server talks, but never welcomes
+    clock.advance(0.1)
+    step = session.check(clock())
+    assert step.action is Action.DISCONNECT and step.quit_message == "Login timeout"
+
+
+def test_drop_after_welcome_waits_from_the_first_delay():
+    session, clock = make(first=2.0)
+    session.connecting()
+    session.connect_failed()
+    session.connect_failed()
+    welcomed(session)
+    drop = session.dropped()
+    assert drop.was_welcomed and not drop.planned
+    assert drop.delay == pytest.approx(2.0, rel=1e-5)
+    assert session.logins == 1
+
+
+def test_reconnect_is_at_once_then_paced():
+    session, clock = make(first=2.0)
+    welcomed(session)
+    session.reconnect_requested()
+    drop = session.dropped()
+    assert drop.planned and drop.delay == 0.0
+    assert session.check(clock()).action is Action.CONNECT
+    welcomed(session)
+    clock.advance(10)  # a second RECONNECT within 30 s goes through the backoff
+    session.reconnect_requested()
+    drop = session.dropped()
+    assert not drop.planned and drop.delay > 0
+    clock.advance(drop.delay)
+    welcomed(session)
+    clock.advance(30)
+    session.reconnect_requested()
+    assert session.dropped().planned
+
+
+def test_reconnect_that_cannot_connect_falls_back_to_backoff():
+    session, clock = make(first=2.0)
+    welcomed(session)
+    session.reconnect_requested()
+    assert session.dropped().delay == 0.0
+    session.connecting()
+    assert session.connect_failed() == pytest.approx(2.0, rel=1e-5)
+    assert session.backoff.attempt == 1

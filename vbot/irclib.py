@@ -1,0 +1,233 @@
+"""The edge with the ``irc`` library: every place vbot subclasses, replaces or copies its code.
+
+Everything else in vbot uses the library only through its public API. An upgrade of
+``irc`` is a review of this one file; ``tests/test_irclib.py`` holds a digest of each
+library method named below and fails, naming the method, when a new release changes one.
+
+What is overridden or replaced, and why:
+
+* ``ServerConnection._process_line``: a line that does not parse, or is longer than
+  MAX_LINE_CHARS, is logged at DEBUG and skipped (the library raises into the loop).
+* ``ServerConnection._handle_other``: a server line whose command is one of the library's
+  own event names (``DISCONNECT``, ``PUBMSG``...) is skipped; it would fire their handlers.
+* ``ServerConnection.process_data``: remembers ``last_received`` for dead-link detection.
+* ``ServerConnection.send_raw``: ``sendall`` instead of ``send``, which may write part of a
+  line when the socket buffer is full.
+* ``ServerConnection.pong``: a PING token too long to echo is not answered (the library raises).
+* ``ServerConnection.buffer_class``: invalid UTF-8 is decoded as Latin-1 instead of raising.
+* ``Reactor._handle_event``: each handler runs in a guard that logs and goes on; handlers
+  are sorted once per event type, not on every event.
+* ``Reactor.add_global_handler``/``remove_global_handler``: clear that per-type cache.
+* ``DefaultScheduler.run``: a scheduled job that raises is logged and the loop goes on.
+* ``SingleServerIRCBot``'s membership handlers (``_on_join``, ``_on_part``...) and
+  ``_on_disconnect``, and ``SimpleIRCClient._dispatcher``: removed with the public
+  ``remove_global_handler`` (see ``replaced_handlers``); vbot registers its own.
+* ``irc.bot.Channel`` and ``irc.dict.IRCDict``: used as they are, over ``NameDict`` keys.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterator
+
+import irc.bot
+import irc.client
+import irc.dict
+import irc.events
+import irc.schedule
+from jaraco.stream.buffer import LenientDecodingLineBuffer
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 10.0
+"""Seconds allowed for TCP connect plus TLS handshake, and for any one send."""
+MAX_LINE_CHARS = 16384
+"""Longer lines are skipped; Twitch allows 8 KiB of tags plus a 512-byte message."""
+LIBRARY_EVENTS = frozenset({*irc.events.generated, "pubmsg", "pubnotice", "privnotice", "action", "umode",
+                            "all_events", "all_raw_messages"})
+"""Event names the ``irc`` library makes up itself; a server line with such a command
+(``DISCONNECT``, ``PUBMSG``...) would fire the library's handlers, so it is skipped."""
+MEMBERSHIP_EVENTS = ("disconnect", "join", "kick", "mode", "namreply", "nick", "part", "quit")
+"""The events ``SingleServerIRCBot.__init__`` registers its ``_on_<event>`` handlers for."""
+
+
+def make_connect_factory(tls: bool, timeout: float = CONNECT_TIMEOUT,
+                         first_line: bytes = b"") -> Callable[[tuple[str, int]], socket.socket]:
+    """A ``connect_factory`` for ``ServerConnection.connect``: ``(host, port) -> socket``.
+
+    With ``tls`` the certificate is verified against the system CAs and the host
+    name is sent as SNI. ``first_line`` (CRLF-terminated bytes) is sent as soon as
+    the connection is up, before the library's PASS and NICK: vbot's CAP REQ.
+    Raises OSError (refused, unreachable, DNS, TLS, timeout).
+    """
+    context = ssl.create_default_context() if tls else None
+
+    def connect(address: tuple[str, int]) -> socket.socket:
+        sock = socket.create_connection(address, timeout=timeout)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # a PONG must not wait for an ACK
+            if context is not None:
+                sock = context.wrap_socket(sock, server_hostname=address[0])
+            if first_line:
+                sock.sendall(first_line)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    return connect
+
+
+_RFC1459_FOLD = str.maketrans("[]\\^", "{}|~")
+
+
+class NameDict(irc.dict.IRCDict):
+    """The library's IRCDict, but its keys are plain strings folded once on the way in.
+
+    ``IRCDict`` keeps each key as an ``IRCFoldedCase``, which folds the name again on
+    every hash and comparison (the cost is in README's Performance table). Lookups here
+    compare the same way (casefold, then RFC 1459's ``[]\\^`` as ``{}|~``); the keys it
+    returns are the folded names, which on Twitch are the logins themselves.
+
+    >>> names = NameDict()
+    >>> names["Alice[m]"] = 1
+    >>> "ALICE{M}" in names, list(names)
+    (True, ['alice{m}'])
+    """
+
+    @staticmethod
+    def transform_key(key):
+        return key.casefold().translate(_RFC1459_FOLD) if isinstance(key, str) else key
+
+
+class TrackedChannel(irc.bot.Channel):
+    """The library's Channel (users, modes, ``is_oper``...) over NameDicts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._users = NameDict()
+        self.mode_users = collections.defaultdict(NameDict)
+
+    def viewer_count(self, bot_nick: str) -> int:
+        """Users in the channel, ``bot_nick`` (the bot itself) excluded."""
+        return len(self._users) - self.has_user(bot_nick)
+
+
+class GuardedScheduler(irc.schedule.DefaultScheduler):
+    """The library's scheduler, but a job that raises is logged and does not stop the loop."""
+
+    def run(self, command) -> None:
+        try:
+            command.target()
+        except Exception:
+            log.exception("scheduled job %r failed", command.target)
+
+
+class TwitchConnection(irc.client.ServerConnection):
+    """A ServerConnection that survives anything the server sends.
+
+    Invalid UTF-8 is decoded as Latin-1 (``LenientDecodingLineBuffer``, set on the
+    class because the buffer is recreated on every connect); a line that does not
+    parse, is longer than MAX_LINE_CHARS, or has one of LIBRARY_EVENTS as its
+    command is logged at DEBUG and skipped. ``last_received`` is the
+    ``clock()`` time of the last read with data (the reactor's ``clock``).
+    """
+
+    buffer_class = LenientDecodingLineBuffer
+    last_received = 0.0
+
+    def process_data(self) -> None:
+        self.last_received = self.reactor.clock()
+        super().process_data()
+
+    def _process_line(self, line: str) -> None:
+        if len(line) > MAX_LINE_CHARS:
+            log.debug("skipping a line of %d characters", len(line))
+            return
+        try:
+            super()._process_line(line)
+        except Exception as error:
+            log.debug("skipping a line that does not parse (%s): %r", error, line[:300])
+
+    def _handle_other(self, arguments, command, source, tags) -> None:
+        # Every command but PRIVMSG and NOTICE comes here, lowercased: checking here costs
+        # chat lines nothing, where a second parse of each line cost about 1 µs.
+        if command in LIBRARY_EVENTS:
+            log.debug("skipping a line with the unknown command %r", command)
+            return
+        super()._handle_other(arguments, command, source, tags)
+
+    def send_raw(self, string: str) -> None:
+        """The library's, but with ``sendall``. OSError drops the connection."""
+        if self.socket is None:
+            raise irc.client.ServerNotConnectedError("Not connected.")
+        try:
+            self.socket.sendall(self._prep_message(string))
+            log.debug("TO SERVER: %s", string)
+        except OSError:
+            self.disconnect("Connection reset by peer.")
+
+    def pong(self, target: str, target2: str = "") -> None:
+        """Answer a PING; a token too long to echo within 512 bytes is not answered (DEBUG)."""
+        try:
+            super().pong(target, target2)
+        except irc.client.MessageTooLong:
+            log.debug("not answering a PING with a %d-character token", len(target))
+
+
+class GuardedReactor(irc.client.Reactor):
+    """A Reactor whose handlers cannot raise into the loop: each is logged and skipped.
+
+    The handlers for an event type are merged and sorted once, not on every event.
+    ``clock()`` (monotonic seconds) is what connections stamp ``last_received`` with.
+    """
+
+    connection_class = TwitchConnection
+    scheduler_class = GuardedScheduler
+    clock: Callable[[], float] = staticmethod(time.monotonic)  # VBot sets its session's clock
+
+    def __init__(self, *args, **kwargs) -> None:
+        self._merged: dict[str, tuple] = {}  # event type -> its handlers and all_events', sorted
+        super().__init__(*args, **kwargs)
+
+    def add_global_handler(self, event, handler, priority=0) -> None:
+        with self.mutex:
+            super().add_global_handler(event, handler, priority)
+            self._merged.clear()
+
+    def remove_global_handler(self, event, handler) -> int:
+        with self.mutex:
+            self._merged.clear()
+            return super().remove_global_handler(event, handler)
+
+    def _handle_event(self, connection, event) -> None:
+        with self.mutex:
+            matching = self._merged.get(event.type)
+            if matching is None:  # the library sorts on every event; once per type is enough
+                if len(self._merged) > 1000:  # a server can make up any number of commands
+                    self._merged.clear()
+                handlers = self.handlers
+                matching = tuple(sorted(handlers.get("all_events", []) + handlers.get(event.type, [])))
+                self._merged[event.type] = matching
+            for handler in matching:
+                try:
+                    result = handler.callback(connection, event)
+                except Exception:
+                    log.exception("handler %s failed on %s", getattr(handler.callback, "__name__", handler), event.type)
+                    continue
+                if result == "NO MORE":
+                    return
+
+
+def replaced_handlers(bot: irc.bot.SingleServerIRCBot) -> Iterator[tuple[str, Callable]]:
+    """The ``(event, handler)`` pairs the library registers for ``bot`` and vbot replaces:
+    ``SimpleIRCClient``'s ``_dispatcher`` (it logs every event at DEBUG) and
+    ``SingleServerIRCBot``'s membership and disconnect handlers (they raise KeyError on
+    events about channels the bot is not in, and reconnect by their own strategy)."""
+    yield "all_events", bot._dispatcher
+    for event in MEMBERSHIP_EVENTS:
+        yield event, getattr(bot, "_on_" + event)
