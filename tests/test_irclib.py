@@ -1,0 +1,78 @@
+"""The contract with the ``irc`` library: every library method vbot overrides, replaces,
+copies or relies on inside ``vbot/irclib.py`` and ``vbot/bot.py``, with a digest of its
+source as vbot was written for it (irc 20.5.0). An upgrade that changes one fails here,
+naming the method to re-read before updating its digest."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+
+import pytest
+
+WRITTEN_FOR = {
+    "irc.client.ServerConnection.connect": "cd2264662916a5a3",
+    "irc.client.ServerConnection.disconnect": "3d8c11315836375e",
+    "irc.client.ServerConnection.process_data": "ce2210937e73dbc9",
+    "irc.client.ServerConnection._process_line": "d95d2157d4759f34",
+    "irc.client.ServerConnection._handle_other": "ac15a3aa21963186",
+    "irc.client.ServerConnection.send_raw": "7b835cfa08145cde",
+    "irc.client.ServerConnection.pong": "8b19478ca481df6a",
+    "irc.client.Reactor.__init__": "04aa3a7ff7cfffd7",
+    "irc.client.Reactor.process_once": "2164b96202e1936e",
+    "irc.client.Reactor.add_global_handler": "0dd018fab2aadb94",
+    "irc.client.Reactor.remove_global_handler": "46730c55bab76033",
+    "irc.client.Reactor._handle_event": "c87cbc144e361780",
+    "irc.client.SimpleIRCClient.__init__": "fbfc278faa19925c",
+    "irc.client.SimpleIRCClient._dispatcher": "a35c144f2d040420",
+    "irc.schedule.DefaultScheduler.run": "33ae5bbd66af0690",
+    "irc.bot.SingleServerIRCBot.__init__": "45f80df2524aa39f",
+    "irc.bot.SingleServerIRCBot._on_disconnect": "0b075fa3b4b18e23",
+    "irc.bot.SingleServerIRCBot._on_join": "383c79d0b592f5c2",
+    "irc.bot.SingleServerIRCBot._on_kick": "61aabc1c1b020b0d",
+    "irc.bot.SingleServerIRCBot._on_mode": "1717252306f3627f",
+    "irc.bot.SingleServerIRCBot._on_namreply": "fd356bc9e88c29ef",
+    "irc.bot.SingleServerIRCBot._on_nick": "a5397b7388aae65b",
+    "irc.bot.SingleServerIRCBot._on_part": "aa2cfb3774b22053",
+    "irc.bot.SingleServerIRCBot._on_quit": "fb54e5ffd4dbd8a6",
+    "irc.bot.Channel": "e5ec7ec25478efe6",
+    "irc.dict.IRCDict": "410ed7734aba7dd7",
+    "jaraco.stream.buffer.LenientDecodingLineBuffer": "c0fc76979db68a35",
+}
+
+
+def resolve(dotted: str) -> object:
+    """``"irc.client.Reactor.process_once"`` -> that function (module path, then attributes)."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attribute in parts[cut:]:
+            found = getattr(found, attribute)
+        return found
+    raise LookupError(dotted)
+
+
+def digest(dotted: str) -> str:
+    return hashlib.sha256(inspect.getsource(resolve(dotted)).encode()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("dotted", sorted(WRITTEN_FOR))
+def test_library_code_vbot_depends_on_is_unchanged(dotted):
+    assert digest(dotted) == WRITTEN_FOR[dotted], (
+        f"{dotted} changed in this version of irc: re-read it against vbot/irclib.py (and the bot's "
+        f"handlers copied from it), then update its digest in this file")
+
+
+def test_every_override_in_irclib_is_listed():
+    """A method vbot's subclasses define over a library method must have its digest here."""
+    from vbot import irclib
+
+    listed = {name.rsplit(".", 1)[1] for name in WRITTEN_FOR}
+    for cls in (irclib.TwitchConnection, irclib.GuardedReactor, irclib.GuardedScheduler):
+        for name, value in vars(cls).items():
+            if inspect.isfunction(value) and any(hasattr(base, name) for base in cls.__mro__[1:]) and name != "__init__":
+                assert name in listed, f"{cls.__name__}.{name} overrides the library: add it to WRITTEN_FOR"
