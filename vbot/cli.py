@@ -12,7 +12,6 @@ import signal
 import sys
 
 from vbot import __version__
-from vbot.bot import VBot
 from vbot.commands import builtin_table
 from vbot.config import Config, ConfigError, load_config, read_settings
 from vbot.console import Console
@@ -68,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_bot(config: Config, dispatcher: Dispatcher, reload: Reloader) -> int:
     """Connect to chat until stopped (SIGINT, SIGTERM, ``!exit``); SIGHUP reloads custom commands."""
+    from vbot.bot import VBot  # here, so that the console never imports the irc library
+
     bot = VBot(config, dispatcher, reload=reload)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: bot.request_stop(EXIT_OK))

@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TextIO
 
-from vbot.irclib import TrackedChannel
 from vbot.chat import ChatMessage, Role, role_from_tags
 from vbot.config import Config
 from vbot.dispatch import Dispatcher
@@ -75,8 +74,7 @@ class Console:
         self.sleep = sleep
         self.login = config.username or CONSOLE_LOGIN
         self.channel = config.channels[0] if config.channels else CONSOLE_CHANNEL
-        self.members = TrackedChannel()
-        self.members.add_user(self.login)
+        self.members = {self.login}  # lowercase logins in the channel, the bot's included
         self.speaker = Speaker.make(self.channel.lstrip("#"), Role.BROADCASTER)
         self.exit_code: int | None = None
         self.outbox.set_privileged(self.channel, True)
@@ -87,7 +85,7 @@ class Console:
         """Chatters joined with ``/join`` and not parted, the bot excluded (0 for other channels)."""
         if channel != self.channel:
             return 0
-        return self.members.viewer_count(self.login)
+        return len(self.members - {self.login})
 
     def request_stop(self, exit_code: int = 0) -> None:
         """End ``run()`` with ``exit_code`` after the current line."""
@@ -165,15 +163,15 @@ class Console:
     def _join(self, words: list[str]) -> None:
         login = self._member_login(words, "/join")
         if login:
-            self.members.add_user(login)
+            self.members.add(login)
             self._note(f"* {login} joined {self.channel}")
 
     def _part(self, words: list[str]) -> None:
         login = self._member_login(words, "/part")
-        if login and not self.members.has_user(login):
+        if login and login not in self.members:
             self._note(f"* {login} is not in {self.channel}")
         elif login:
-            self.members.remove_user(login)
+            self.members.discard(login)
             self._note(f"* {login} left {self.channel}")
 
     def _quit(self, words: list[str]) -> None:
