@@ -21,6 +21,7 @@ from vbot.session import Backoff
 from vbot.commands import builtin_table
 from vbot.config import Config
 from vbot.dispatch import Dispatcher
+from vbot.outbox import Outbox
 
 TOKEN = "testtoken0123456789abcdefghijk"
 WAIT = 10.0
@@ -305,6 +306,87 @@ def make_config(port: int, channels=("#test",), username: str = "vbot", token: s
                   port=port, tls=False)
     fields.update(overrides)
     return Config(**fields)
+
+
+class BotHarness:
+    """A VBot driven in the test's own thread, as a chat log: ``feed`` server lines, read ``sent`` lines.
+
+    No server and no threads: the bot's connection is one end of a ``socket.socketpair()``
+    and the test holds the other. Time is a FakeClock shared by the bot's session and
+    outbox; ``advance(seconds)`` moves it and lets the bot act on it. Sopel's
+    ``botfactory``/``ircfactory`` and errbot's ``testbot`` are the models.
+
+    >>> harness = BotHarness().welcome()
+    >>> harness.say("alice", "!version")
+    >>> harness.replies()[0].startswith("PRIVMSG #test :Version: ")
+    True
+    """
+
+    def __init__(self, config: Config | None = None, dispatcher: Dispatcher | None = None, **bot_options):
+        self.config = config or make_config(6667)
+        self.clock = bot_options.pop("clock", None) or FakeClock()
+        bot_options.setdefault("outbox", Outbox(clock=self.clock))
+        self.server: socket.socket | None = None
+        self.connects = 0
+        self.bot = VBot(self.config, dispatcher or Dispatcher(builtin_table(), self.config.prefix, self.config.owners),
+                        clock=self.clock, connect_factory=self._connect, **bot_options)
+        self._pending = b""
+        self.step()
+
+    def _connect(self, address: tuple[str, int]) -> socket.socket:
+        bot_end, self.server = socket.socketpair()
+        self.server.setblocking(False)
+        self.connects += 1
+        return bot_end
+
+    def step(self) -> None:
+        """One turn of the bot's loop, without waiting: session check, then what has arrived."""
+        with self.bot.reactor.mutex:
+            self.bot._step()
+        self.bot.reactor.process_once(0)
+
+    def feed(self, *lines: str | bytes) -> None:
+        """Send raw server lines (CRLF added) and let the bot handle them."""
+        for line in lines:
+            self.server.sendall((line if isinstance(line, bytes) else line.encode()) + b"\r\n")
+        self.step()
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock and let the bot act (PING, reconnect, ...)."""
+        self.clock.advance(seconds)
+        self.step()
+
+    def welcome(self, nick: str | None = None) -> BotHarness:
+        """Answer the login like Twitch, and echo the JOINs the bot sends."""
+        nick = nick or self.config.username
+        self.feed(*(line.format(nick=nick) for line in TWITCH_WELCOME))
+        for channel in self.config.channels:
+            self.feed(f":{nick}!{nick}@{nick}.tmi.twitch.tv JOIN {channel}")
+        return self
+
+    def say(self, login: str, text: str, channel: str = "#test", tags: str = "") -> None:
+        """A chat message from ``login``, with optional raw ``tags`` (without the ``@``)."""
+        prefix = f"@{tags} " if tags else ""
+        self.feed(f"{prefix}:{login}!{login}@{login}.tmi.twitch.tv PRIVMSG {channel} :{text}")
+
+    def sent(self) -> list[str]:
+        """The lines the bot sent since the last call (CRLF removed)."""
+        try:
+            while chunk := self.server.recv(65536):
+                self._pending += chunk
+        except (BlockingIOError, OSError):
+            pass
+        *lines, self._pending = self._pending.split(b"\r\n")
+        return [line.decode("utf-8", "replace") for line in lines]
+
+    def replies(self) -> list[str]:
+        """The PRIVMSG lines among ``sent()``."""
+        return [line for line in self.sent() if line.startswith("PRIVMSG ")]
+
+    def drop(self) -> None:
+        """Close the server's end, as a server that goes away; the bot notices on its next read."""
+        self.server.close()
+        self.step()
 
 
 class BotThread:

@@ -98,21 +98,19 @@ def records(caplog, level: int, text: str) -> list[logging.LogRecord]:
 
 
 def test_dropped_connection_rejoins_and_answers_again(twitch, run_bot, caplog):
-    bot = run_bot(make_config(twitch.port), reconnect=Backoff(rng=lambda: 0.5))  # production delays
+    """The wiring of a drop; when to retry is the session's (tests/test_session.py, fake clock)."""
+    bot = run_bot(make_config(twitch.port), reconnect=Backoff(first=0.2, cap=1.0, rng=lambda: 0.5))
     joined(twitch)
     ask(twitch, "!version", "Version: ")
-    for drop in (1, 2):  # the second drop starts from the first delay again: reset on welcome
+    for drop in (1, 2):
         first, start = twitch.current, len(twitch.received)
         dropped_at = time.monotonic()
         twitch.drop()
         joined(twitch, start)
-        rejoined = measured(f"drop {drop} -> rejoined", time.monotonic() - dropped_at)
+        measured(f"drop {drop} -> rejoined", time.monotonic() - dropped_at)
         ask(twitch, "!version", "Version: ")
-        answering = measured(f"drop {drop} -> answering again", time.monotonic() - dropped_at)
         assert twitch.current is not first and twitch.connections == drop + 1
         assert twitch.current.lines[:4] == HANDSHAKE  # CAP REQ and PASS again, before NICK
-        assert rejoined < 2.5  # first retry within 2 s (1.5 s with this jitter)
-        assert answering < 10
     assert records(caplog, logging.WARNING, "disconnected: ")
     assert bot.exit_code is None
 
@@ -328,15 +326,6 @@ def test_login_failure_is_never_retried(run_bot, caplog):
     assert records(caplog, logging.ERROR, "Twitch refused the login")
 
 
-@pytest.mark.parametrize("notice", ["Login unsuccessful", "Improperly formatted auth"])
-def test_other_login_refusals_end_with_exit_3(twitch, run_bot, notice):
-    bot = run_bot(make_config(twitch.port))
-    joined(twitch)
-    twitch.send(f":tmi.twitch.tv NOTICE * :{notice}")
-    bot.thread.join(10)
-    assert bot.exit_code == 3 and twitch.connections == 1
-
-
 def test_clear_text_to_twitch_is_warned_about(caplog):
     """Checked at construction, so no connection to Twitch is needed."""
     dispatcher = Dispatcher(builtin_table())
@@ -352,7 +341,7 @@ def test_clear_text_to_twitch_is_warned_about(caplog):
 
 
 def test_burst_of_60_commands_sends_at_most_20_and_pong_is_not_delayed(twitch, run_bot):
-    channels = [f"#c{i:02}" for i in range(30)]
+    channels = [f"#c{i:02}" for i in range(20)]  # 20 JOINs: all within Twitch's join limit at once
     run_bot(make_config(twitch.port, channels=channels), outbox=Outbox())
     for channel in channels:
         twitch.wait_for(rf"^JOIN {channel}$")
@@ -360,7 +349,7 @@ def test_burst_of_60_commands_sends_at_most_20_and_pong_is_not_delayed(twitch, r
     lines = [NOT_MOD.format(channel=channel) for channel in channels]
     for i in range(60):
         login = f"user{i:02}"
-        lines.append(f":{login}!{login}@{login}.tmi.twitch.tv PRIVMSG {channels[i % 30]} :!hi")
+        lines.append(f":{login}!{login}@{login}.tmi.twitch.tv PRIVMSG {channels[i % 20]} :!hi")
         if i == 30:
             lines.append("PING :tmi.twitch.tv")
     burst_at = time.monotonic()

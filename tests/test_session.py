@@ -84,16 +84,31 @@ def test_no_welcome_within_the_deadline_is_left():
     assert step.action is Action.DISCONNECT and step.quit_message == "Login timeout"
 
 
-def test_drop_after_welcome_waits_from_the_first_delay():
+def test_drop_of_a_lasting_connection_waits_from_the_first_delay():
     session, clock = make(first=2.0)
     session.connecting()
     session.connect_failed()
     session.connect_failed()
     welcomed(session)
+    clock.advance(60)
     drop = session.dropped()
     assert drop.was_welcomed and not drop.planned
     assert drop.delay == pytest.approx(2.0, rel=1e-5)
     assert session.logins == 1
+
+
+def test_server_that_drops_right_after_login_is_retried_ever_slower():
+    """Issue 9 item 11: the backoff is not reset by a welcome, only by a connection that lasted."""
+    session, clock = make(first=2.0)
+    delays = []
+    for _ in range(5):
+        session.connecting()
+        session.connected()
+        session.welcomed()
+        clock.advance(1)
+        delays.append(session.dropped().delay)
+        clock.advance(delays[-1])
+    assert delays == pytest.approx([2.0, 4.0, 8.0, 16.0, 32.0], rel=1e-5)
 
 
 def test_reconnect_is_at_once_then_paced():

@@ -13,7 +13,7 @@ from vbot.chat import Role
 from vbot.commands import builtin_table
 from vbot.config import load_config
 from vbot.dispatch import CommandTable, Dispatcher, command
-from tests.support import TOKEN, BotThread, ScriptedServer, make_config, run_vbot, wait_until
+from tests.support import BotHarness, TOKEN, BotThread, ScriptedServer, make_config, run_vbot, wait_until
 
 CHANNEL = "#test"
 MOD = "badges=moderator/1;mod=1;subscriber=0"
@@ -237,15 +237,30 @@ def test_login_failure_exits_3_after_one_attempt(tmp_path):
 
 
 @pytest.mark.parametrize("notice", ["Login authentication failed", "Login unsuccessful", "Improperly formatted auth"])
-def test_every_login_failure_notice_stops_without_reconnecting(twitch, start_bot, notice, caplog):
-    bot = start_bot()
-    twitch.send(f":tmi.twitch.tv NOTICE * :{notice}")
-    twitch.drop()  # Twitch closes the connection after the NOTICE
-    bot.thread.join(10)
-    assert bot.exit_code == 3
-    assert twitch.connections == 1
+def test_every_login_failure_notice_stops_without_reconnecting(notice, caplog):
+    harness = BotHarness()
+    harness.feed(f":tmi.twitch.tv NOTICE * :{notice}")
+    assert harness.bot.exit_code == 3
     assert any("VBOT_TOKEN" in record.getMessage() and notice in record.getMessage()
                for record in caplog.records if record.levelno == logging.ERROR)
+
+
+@pytest.mark.parametrize("line", [
+    ":mallory!mallory@mallory.tmi.twitch.tv NOTICE vbot :Login authentication failed",  # a chatter, before the welcome
+    "WELCOMED :tmi.twitch.tv NOTICE * :Login authentication failed",                     # the server, after it
+    "WELCOMED :mallory!m@host NOTICE vbot :Login unsuccessful",
+])
+def test_only_the_server_can_end_the_login_and_only_before_the_welcome(line):
+    """Issue 9 item 10: a chatter's NOTICE reading like a login failure is an ordinary notice."""
+    harness = BotHarness()
+    if line.startswith("WELCOMED "):
+        harness.welcome()
+        line = line.removeprefix("WELCOMED ")
+    harness.feed(line)
+    assert harness.bot.exit_code is None
+    harness.welcome()
+    harness.say("alice", "!version")
+    assert harness.replies()
 
 
 def test_other_notices_do_not_stop_the_bot(twitch, start_bot):

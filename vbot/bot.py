@@ -11,7 +11,9 @@ docs (https://dev.twitch.tv/docs/chat/irc/).
 
 from __future__ import annotations
 
+import functools
 import logging
+import socket
 import time
 from collections.abc import Callable
 
@@ -23,10 +25,16 @@ from vbot.chat import ChatMessage, Role, role_from_tags, tags_to_dict
 from vbot.config import TWITCH_HOST, Config
 from vbot.dispatch import Dispatcher
 from vbot.irclib import GuardedReactor, NameDict, TrackedChannel, make_connect_factory, replaced_handlers
+from vbot.joins import MAX_CHANNELS_WARNING, Joins
 from vbot.outbox import Outbox
 from vbot.session import Action, Backoff, Phase, Session
 
 log = logging.getLogger(__name__)
+
+
+class Stopping(BaseException):
+    """Raised by a signal handler to abandon a blocking connect; ends ``VBot.run``."""
+
 
 CAPABILITIES = ("twitch.tv/membership", "twitch.tv/tags", "twitch.tv/commands")
 LOGIN_FAILURES = ("Login authentication failed", "Login unsuccessful", "Improperly formatted auth")
@@ -44,7 +52,8 @@ class VBot(irc.bot.SingleServerIRCBot):
     ``dispatcher`` turns chat messages into replies, ``outbox`` paces them, ``session``
     decides when to connect, PING and give up. ``credentials()`` returns the PASS to send
     and is called before every connect, so a reconnect always sends the current token.
-    ``clock()`` returns monotonic seconds. ``run()`` returns the exit code: 0 after a stop
+    ``clock()`` returns monotonic seconds; ``connect_factory((host, port)) -> socket`` opens
+    the connection (TLS as configured by default). ``run()`` returns the exit code: 0 after a stop
     request, 3 after Twitch refused the login.
     """
 
@@ -53,7 +62,10 @@ class VBot(irc.bot.SingleServerIRCBot):
     def __init__(self, config: Config, dispatcher: Dispatcher, outbox: Outbox | None = None,
                  reconnect: Backoff | None = None, reload: Callable[[], str] | None = None,
                  credentials: Callable[[], str | None] | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic,
+                 connect_factory: Callable[[tuple[str, int]], socket.socket] | None = None):
+        # Reactor's on_connect runs once the socket is up, before the library sends PASS and NICK.
+        self.reactor_class = functools.partial(GuardedReactor, on_connect=self._on_socket_connected)
         super().__init__([], config.username, config.username)
         for event, handler in replaced_handlers(self):
             self.reactor.remove_global_handler(event, handler)
@@ -69,15 +81,20 @@ class VBot(irc.bot.SingleServerIRCBot):
         self.dispatcher = dispatcher
         self.outbox = Outbox() if outbox is None else outbox  # an empty Outbox is falsy
         self.session = Session(config.ping_interval, config.ping_timeout, reconnect, clock)
+        self.joins = Joins(clock=clock)
         self.reload = reload
         self.credentials = credentials or (lambda: config.password)
         self.channels = NameDict()
         self.exit_code: int | None = None
         self._reload_requested = False
         self._flush_scheduled = False
-        self._connect_factory = make_connect_factory(config.tls, first_line=f"CAP REQ :{' '.join(CAPABILITIES)}\r\n".encode())
+        self._connect_factory = connect_factory or make_connect_factory(config.tls)
         if not config.tls and config.host == TWITCH_HOST:
             log.warning("VBOT_TLS=false: the token travels to Twitch in clear text")
+        if len(config.channels) > MAX_CHANNELS_WARNING:
+            log.warning("%d channels configured: Twitch limits how many channels one account may join "
+                        "(channels where it is broadcaster or moderator do not count); JOINs go out at "
+                        "20 per 10 s", len(config.channels))
 
     # --- life cycle -------------------------------------------------------
 
@@ -94,6 +111,8 @@ class VBot(irc.bot.SingleServerIRCBot):
                 with self.reactor.mutex:
                     self._step()
                 self.reactor.process_once(timeout=poll)
+            except Stopping:
+                break
             except Exception:
                 log.exception("error in the event loop; carrying on")
                 time.sleep(poll)
@@ -110,6 +129,13 @@ class VBot(irc.bot.SingleServerIRCBot):
         if self.exit_code is None:
             self.exit_code = exit_code
 
+    def stop_from_signal(self, exit_code: int = 0) -> None:
+        """``request_stop`` for a signal handler: also abandons a TCP connect or TLS handshake
+        under way (which could otherwise block for CONNECT_TIMEOUT seconds) by raising Stopping."""
+        self.request_stop(exit_code)
+        if self.session.phase is Phase.CONNECTING:
+            raise Stopping
+
     def _step(self) -> None:
         """Do what the session says now: connect, PING, or drop a dead connection."""
         step = self.session.check(self.connection.last_received)
@@ -120,6 +146,15 @@ class VBot(irc.bot.SingleServerIRCBot):
         elif step.action is Action.DISCONNECT:
             log.warning("%s", step.why)
             self.connection.disconnect(step.quit_message)
+        if self.session.phase is Phase.WELCOMED:
+            self._send_joins()
+
+    def _send_joins(self) -> None:
+        """JOIN the channels the join pacing releases now (see vbot.joins)."""
+        for channel in self.joins.take_ready():
+            if not self.connection.is_connected():
+                return  # dropped while joining: the next welcome queues every channel again
+            self.connection.join(channel)
 
     def _open_connection(self) -> None:
         """Before connecting (fresh credentials), then connect; a failure waits with backoff."""
@@ -134,6 +169,10 @@ class VBot(irc.bot.SingleServerIRCBot):
             return
         self.connection.last_received = self.session.clock()
         self.session.connected()
+
+    def _on_socket_connected(self, sock: socket.socket) -> None:
+        """Request Twitch's capabilities first: CAP REQ goes before PASS and NICK."""
+        self.connection.cap("REQ", *CAPABILITIES)
 
     def _log_retry(self, delay: float) -> None:
         log.warning("not connected to %s:%s; next attempt in %.1f s", self.config.host, self.config.port, delay)
@@ -164,8 +203,8 @@ class VBot(irc.bot.SingleServerIRCBot):
     def on_welcome(self, connection, event):
         self.session.welcomed()
         log.info("logged in to %s:%s as %s", self.config.host, self.config.port, self.config.username)
-        for channel in self.config.channels:
-            connection.join(channel)
+        self.joins.want_all(self.config.channels)
+        self._send_joins()
         self._flush()
 
     def on_reconnect(self, connection, event):
@@ -179,7 +218,8 @@ class VBot(irc.bot.SingleServerIRCBot):
 
     def on_privnotice(self, connection, event):
         text = event.arguments[0] if event.arguments else ""
-        if any(text.startswith(failure) for failure in LOGIN_FAILURES):
+        from_server = event.source is None or "!" not in event.source  # a server's prefix has no nick!user@host
+        if from_server and self.session.phase is not Phase.WELCOMED and text.startswith(LOGIN_FAILURES):
             log.error("Twitch refused the login (%s): check VBOT_TOKEN and that it has the "
                       "chat:read and chat:edit scopes", text)
             self.request_stop(3)
@@ -212,6 +252,7 @@ class VBot(irc.bot.SingleServerIRCBot):
     def _track_disconnect(self, connection, event) -> None:
         """Forget every channel (rebuilt from the next JOIN/NAMES) and let the session decide the retry."""
         self.channels = NameDict()
+        self.joins.clear_queue()
         if self.exit_code is not None:
             return
         drop = self.session.dropped()
@@ -236,22 +277,32 @@ class VBot(irc.bot.SingleServerIRCBot):
             if event.target in self.channels:
                 return  # a duplicate JOIN of our own would forget everyone
             self.channels[event.target] = TrackedChannel()
+            self.joins.joined(event.target.lower())
         self.channels[event.target].add_user(nick)
 
     def _track_part(self, connection, event) -> None:
         if not (self._is_tracked(connection, event) and event.target in self.channels):
             return
-        self._remove(event.target, event.source.nick, connection)
+        reason = event.arguments[0] if event.arguments else ""
+        self._remove(event.target, event.source.nick, connection, f"parted by the server ({reason or 'no reason'})")
 
     def _track_kick(self, connection, event) -> None:
         if event.target in self.channels and event.arguments:
-            self._remove(event.target, event.arguments[0], connection)
+            reason = event.arguments[1] if len(event.arguments) > 1 else ""
+            who = event.source.nick if event.source else "the server"
+            self._remove(event.target, event.arguments[0], connection, f"kicked by {who} ({reason or 'no reason'})")
 
-    def _remove(self, channel: str, nick: str, connection) -> None:
-        if nick == connection.get_nickname():
-            del self.channels[channel]
-        else:
+    def _remove(self, channel: str, nick: str, connection, why: str) -> None:
+        if nick != connection.get_nickname():
             self.channels[channel].remove_user(nick)
+            return
+        del self.channels[channel]
+        channel = channel.lower()
+        if channel not in self.joins:
+            log.info("left %s", channel)
+            return
+        delay = self.joins.rejoin_later(channel)
+        log.warning("the bot was %s in %s; rejoining in %.0f s", why, channel, delay)
 
     def _track_quit(self, connection, event) -> None:
         if event.source is None:

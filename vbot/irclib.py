@@ -55,14 +55,11 @@ MEMBERSHIP_EVENTS = ("disconnect", "join", "kick", "mode", "namreply", "nick", "
 """The events ``SingleServerIRCBot.__init__`` registers its ``_on_<event>`` handlers for."""
 
 
-def make_connect_factory(tls: bool, timeout: float = CONNECT_TIMEOUT,
-                         first_line: bytes = b"") -> Callable[[tuple[str, int]], socket.socket]:
+def make_connect_factory(tls: bool, timeout: float = CONNECT_TIMEOUT) -> Callable[[tuple[str, int]], socket.socket]:
     """A ``connect_factory`` for ``ServerConnection.connect``: ``(host, port) -> socket``.
 
     With ``tls`` the certificate is verified against the system CAs and the host
-    name is sent as SNI. ``first_line`` (CRLF-terminated bytes) is sent as soon as
-    the connection is up, before the library's PASS and NICK: vbot's CAP REQ.
-    Raises OSError (refused, unreachable, DNS, TLS, timeout).
+    name is sent as SNI. Raises OSError (refused, unreachable, DNS, TLS, timeout).
     """
     context = ssl.create_default_context() if tls else None
 
@@ -72,8 +69,6 @@ def make_connect_factory(tls: bool, timeout: float = CONNECT_TIMEOUT,
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # a PONG must not wait for an ACK
             if context is not None:
                 sock = context.wrap_socket(sock, server_hostname=address[0])
-            if first_line:
-                sock.sendall(first_line)
         except BaseException:
             sock.close()
             raise

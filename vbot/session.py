@@ -25,6 +25,9 @@ import random
 import time
 from collections.abc import Callable
 
+STABLE_AFTER = 60.0
+"""Seconds a welcomed connection must last before its drop starts the backoff over: a server
+that accepts the login and then closes (flood kill, ban, broken proxy) is retried ever slower."""
 RECONNECT_AT_ONCE_EVERY = 30.0
 """Seconds: at most one RECONNECT per this time is followed at once; Twitch allows 20
 login attempts per 10 s per account (Twitch docs, "Chat & Chatbots" > Rate limits)."""
@@ -99,16 +102,18 @@ class Session:
     ``ping_interval``: silence from the server before a PING; ``ping_timeout``: more
     silence after it before the connection counts as dead. A connection not welcomed
     within ``ping_interval + ping_timeout`` is left too. ``clock()`` returns monotonic
-    seconds. ``logins`` counts welcomes since start.
+    seconds. ``logins`` counts welcomes since start. The backoff starts over only after a
+    connection that lasted ``stable_after`` seconds.
     """
 
     def __init__(self, ping_interval: float, ping_timeout: float, backoff: Backoff | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 reconnect_at_once_every: float = RECONNECT_AT_ONCE_EVERY):
+                 reconnect_at_once_every: float = RECONNECT_AT_ONCE_EVERY, stable_after: float = STABLE_AFTER):
         self.ping_interval, self.ping_timeout = ping_interval, ping_timeout
         self.backoff = backoff or Backoff()
         self.clock = clock
         self.reconnect_at_once_every = reconnect_at_once_every
+        self.stable_after = stable_after
         self.phase = Phase.WAITING
         self.retry_at = clock()
         self.connected_at = 0.0
@@ -159,7 +164,6 @@ class Session:
         self.phase = Phase.WELCOMED
         self.welcomed_at = self.clock()
         self.logins += 1
-        self.backoff.reset()
 
     def reconnect_requested(self) -> None:
         """The server asked for a reconnect (Twitch's RECONNECT); the bot then disconnects.
@@ -176,6 +180,8 @@ class Session:
     def dropped(self) -> Drop:
         """The connection closed, for whatever reason; decides when to try again."""
         was_welcomed = self.phase is Phase.WELCOMED
+        if self.welcomed_at is not None and self.clock() - self.welcomed_at >= self.stable_after:
+            self.backoff.reset()
         planned, self._reconnect_at_once = self._reconnect_at_once, False
         self.welcomed_at = None
         delay = self._wait(0.0 if planned else self.backoff.next_delay())

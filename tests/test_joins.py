@@ -1,0 +1,136 @@
+"""Join pacing and rejoining (vbot.joins) with a fake clock, and the bot's use of it through the harness."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from tests.support import TWITCH_WELCOME, BotHarness, FakeClock, make_config
+from vbot.joins import REFUSED_GIVE_UP, Joins
+
+
+def joins_at(clock: FakeClock | None = None) -> tuple[Joins, FakeClock]:
+    clock = clock or FakeClock()
+    return Joins(clock=clock, rng=lambda: 0.999999), clock
+
+
+def test_at_most_20_joins_per_10_seconds():
+    joins, clock = joins_at()
+    channels = [f"#c{i}" for i in range(50)]
+    joins.want_all(channels)
+    sent = []
+    for _ in range(25):  # 25 s in steps of 1 s
+        sent.append(len(joins.take_ready()))
+        clock.advance(1)
+    assert sent[0] == 20 and sum(sent[:10]) == 20
+    assert sum(sent[10:20]) == 20 and sum(sent) == 50
+
+
+def test_wait_time_says_when_the_window_frees():
+    joins, clock = joins_at()
+    joins.want_all([f"#c{i}" for i in range(21)])
+    assert len(joins.take_ready()) == 20
+    assert joins.wait_time() == pytest.approx(10.0)
+    clock.advance(10)
+    assert joins.take_ready() == ["#c20"]
+    assert joins.wait_time() is None
+
+
+def test_the_window_spans_reconnects():
+    joins, clock = joins_at()
+    joins.want_all([f"#c{i}" for i in range(15)])
+    assert len(joins.take_ready()) == 15
+    joins.clear_queue()  # dropped; reconnected 2 s later
+    clock.advance(2)
+    joins.want_all([f"#c{i}" for i in range(15)])
+    assert len(joins.take_ready()) == 5
+
+
+def test_kicked_channel_is_rejoined_with_growing_delay():
+    joins, clock = joins_at()
+    joins.want("#c")
+    assert joins.take_ready() == ["#c"]
+    joins.joined("#c")
+    delays = []
+    for _ in range(4):
+        delays.append(joins.rejoin_later("#c"))
+        assert joins.take_ready() == []
+        clock.advance(delays[-1])
+        assert joins.take_ready() == ["#c"]
+        joins.joined("#c")
+    assert delays == pytest.approx([5.0, 10.0, 20.0, 40.0], rel=1e-5)
+    clock.advance(300)  # kept for 5 minutes: the next kick starts over
+    assert joins.rejoin_later("#c") == pytest.approx(5.0, rel=1e-5)
+
+
+def test_refused_join_is_given_up_after_a_few():
+    joins, clock = joins_at()
+    joins.want("#locked")
+    delays = [joins.rejoin_later("#locked", refused=True) for _ in range(REFUSED_GIVE_UP)]
+    assert None not in delays[:-1] and delays[-1] is None
+    assert "#locked" not in joins
+    clock.advance(1000)
+    assert joins.take_ready() == []
+
+
+def test_forgotten_channel_is_never_joined():
+    joins, clock = joins_at()
+    joins.want("#a")
+    joins.forget("#a")
+    assert joins.take_ready() == [] and "#a" not in joins
+
+
+# --- the bot ---------------------------------------------------------------------------------
+
+
+def joins_sent(lines: list[str]) -> list[str]:
+    return [line for line in lines if line.startswith("JOIN ")]
+
+
+def test_bot_with_50_channels_sends_20_joins_in_the_first_10_seconds(caplog):
+    channels = tuple(f"#c{i:02}" for i in range(50))
+    harness = BotHarness(make_config(6667, channels=channels))
+    harness.feed(*(line.format(nick="vbot") for line in TWITCH_WELCOME))
+    counts = [len(joins_sent(harness.sent()))]
+    for _ in range(29):
+        harness.advance(1)
+        counts.append(len(joins_sent(harness.sent())))
+    assert sum(counts[:10]) == 20 and sum(counts[:20]) == 40 and sum(counts) == 50
+
+
+def test_more_than_100_channels_gets_a_warning(caplog):
+    BotHarness(make_config(6667, channels=tuple(f"#c{i}" for i in range(101))))
+    assert any("channels configured" in record.getMessage() for record in caplog.records
+               if record.levelno == logging.WARNING)
+
+
+@pytest.mark.parametrize("line, why", [
+    (":mod!mod@mod.tmi.twitch.tv KICK #test vbot :spam", "kicked by mod (spam)"),
+    (":vbot!vbot@vbot.tmi.twitch.tv PART #test", "parted by the server"),
+])
+def test_kicked_or_parted_bot_warns_and_rejoins(line, why, caplog):
+    """Issue 9 item 5: the bot does not go deaf silently."""
+    harness = BotHarness().welcome()
+    harness.sent()
+    harness.feed(line)
+    assert any(why in record.getMessage() and "#test" in record.getMessage()
+               for record in caplog.records if record.levelno == logging.WARNING)
+    harness.say("alice", "!version")
+    assert harness.replies() == []  # not in the channel any more
+    harness.advance(1)
+    assert joins_sent(harness.sent()) == []
+    harness.advance(10)  # the first rejoin waits 2.5 to 5 s
+    assert joins_sent(harness.sent()) == ["JOIN #test"]
+    harness.feed(":vbot!vbot@vbot.tmi.twitch.tv JOIN #test")
+    harness.say("alice", "!version")
+    assert harness.replies()
+
+
+def test_drop_in_the_middle_of_joining_is_an_ordinary_drop(caplog):
+    channels = tuple(f"#c{i:02}" for i in range(30))
+    harness = BotHarness(make_config(6667, channels=channels))
+    harness.server.close()  # the server is gone before the welcome's JOINs go out
+    harness.bot.connection._process_line(":tmi.twitch.tv 001 vbot :Welcome, GLHF!")
+    assert not [record for record in caplog.records if record.exc_info]
+    assert not harness.bot.connection.is_connected()

@@ -1,0 +1,151 @@
+"""Which channels to JOIN, and when: Twitch's join limit, and rejoining with a backoff.
+
+Pure logic with an injected clock, like ``vbot.outbox``: the bot tells ``Joins`` which
+channels it wants (``want``), which it joined (``joined``) and which it lost
+(``rejoin_later``), and asks ``take_ready()`` for the channels it may JOIN now and
+``wait_time()`` for when to ask again.
+
+Twitch allows 20 JOIN attempts per 10 s per account, a JOIN naming several channels
+counting once per channel (Twitch docs, "Chat & Chatbots" > Rate limits); the window
+spans reconnects, since the limit is per account, not per connection.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+
+from vbot.session import Backoff
+
+JOIN_LIMIT = 20
+"""JOIN attempts per JOIN_WINDOW seconds (Twitch, per account)."""
+JOIN_WINDOW = 10.0
+"""Seconds."""
+MAX_CHANNELS_WARNING = 100
+"""Twitch caps the channels an account may have joined (those where it is broadcaster or
+moderator do not count); more configured channels than this gets a warning at start."""
+REFUSED_GIVE_UP = 5
+"""A channel whose JOIN the server refused this many times in a row is given up."""
+
+
+@dataclasses.dataclass
+class _Channel:
+    due_at: float = 0.0         # clock time from which a JOIN may go
+    queued: bool = False        # a JOIN is wanted
+    refusals: int = 0           # JOINs refused in a row (plain IRC: 471, 473, 474...)
+    joined_at: float | None = None
+    backoff: Backoff = dataclasses.field(default_factory=lambda: Backoff(first=5.0, cap=300.0))
+
+
+class Joins:
+    """The channels the bot wants to be in, paced to ``limit`` JOINs per ``window`` seconds.
+
+    ``clock()`` returns monotonic seconds; ``rng()`` a float in [0, 1) for the rejoin
+    backoff's jitter. Channel names are lowercase with ``#``.
+    """
+
+    def __init__(self, limit: int = JOIN_LIMIT, window: float = JOIN_WINDOW,
+                 clock: Callable[[], float] = time.monotonic, rng: Callable[[], float] | None = None):
+        self.limit, self.window = limit, window
+        self._clock = clock
+        self._rng = rng
+        self._channels: dict[str, _Channel] = {}
+        self._sent_at: collections.deque[float] = collections.deque()
+        self._next_check = -math.inf  # take_ready returns [] at once before this clock time
+
+    def __contains__(self, channel: str) -> bool:
+        """True while ``channel`` is wanted (not forgotten)."""
+        return channel in self._channels
+
+    def _get(self, channel: str) -> _Channel:
+        if channel not in self._channels:
+            state = _Channel()
+            if self._rng is not None:
+                state.backoff.rng = self._rng
+            self._channels[channel] = state
+        return self._channels[channel]
+
+    def want(self, channel: str, delay: float = 0.0) -> None:
+        """Queue a JOIN of ``channel``, to go no earlier than ``delay`` seconds from now."""
+        state = self._get(channel)
+        state.queued = True
+        state.due_at = self._clock() + delay
+        self._next_check = min(self._next_check, state.due_at)
+
+    def want_all(self, channels: list[str] | tuple[str, ...]) -> None:
+        """After a welcome: queue every channel wanted (configured ones, and any lost and not given up)."""
+        for channel in channels:
+            self.want(channel)
+        for channel, state in self._channels.items():
+            if channel not in channels and not state.queued:
+                state.queued = True
+                self._next_check = min(self._next_check, state.due_at)
+
+    def forget(self, channel: str) -> None:
+        """Never JOIN ``channel`` again (left on purpose, or given up)."""
+        self._channels.pop(channel, None)
+
+    def joined(self, channel: str) -> None:
+        """The server confirmed the bot's JOIN of ``channel``."""
+        state = self._get(channel)
+        state.queued = False
+        state.refusals = 0
+        state.joined_at = self._clock()
+
+    def rejoin_later(self, channel: str, refused: bool = False) -> float | None:
+        """The bot lost ``channel`` (kicked, parted by the server) or its JOIN was ``refused``;
+        queue a JOIN after a per-channel backoff (5 s doubling to 300 s, reset once the
+        channel had been kept for 300 s) and return its delay in seconds. Returns None, and
+        forgets the channel, after REFUSED_GIVE_UP refusals in a row."""
+        now = self._clock()
+        state = self._get(channel)
+        if state.joined_at is not None and now - state.joined_at >= 300.0:
+            state.backoff.reset()
+        state.joined_at = None
+        if refused:
+            state.refusals += 1
+            if state.refusals >= REFUSED_GIVE_UP:
+                self.forget(channel)
+                return None
+        delay = state.backoff.next_delay()
+        self.want(channel, delay)
+        return delay
+
+    def take_ready(self) -> list[str]:
+        """Remove from the queue and return the channels to JOIN now, in the order wanted."""
+        now = self._clock()
+        if now < self._next_check:
+            return []
+        while self._sent_at and self._sent_at[0] <= now - self.window:
+            self._sent_at.popleft()
+        ready = []
+        for channel, state in self._channels.items():
+            if len(self._sent_at) >= self.limit:
+                break
+            if state.queued and state.due_at <= now:
+                state.queued = False
+                self._sent_at.append(now)
+                ready.append(channel)
+        wait = self.wait_time()
+        self._next_check = math.inf if wait is None else now + wait
+        return ready
+
+    def wait_time(self) -> float | None:
+        """Seconds until ``take_ready`` may return something; None when nothing is queued."""
+        due = [state.due_at for state in self._channels.values() if state.queued]
+        if not due:
+            return None
+        now = self._clock()
+        at = min(due)
+        if len(self._sent_at) >= self.limit:
+            at = max(at, self._sent_at[len(self._sent_at) - self.limit] + self.window)
+        return max(at - now, 0.0)
+
+    def clear_queue(self) -> None:
+        """On a drop: nothing is sent until the next welcome (``want_all``)."""
+        for state in self._channels.values():
+            state.queued = False
+            state.joined_at = None
