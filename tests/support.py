@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from vbot.bot import VBot
@@ -144,18 +145,36 @@ class IrcClient(LineSocket):
 
 
 class Ngircd:
-    """A real ngircd on a free loopback port, configured to accept PASS ``oauth:<TOKEN>``."""
+    """A real ngircd on a free loopback port, configured to accept PASS ``oauth:<TOKEN>``.
 
-    def __init__(self, token: str = TOKEN):
+    Options: ``token=None`` for a server without a password (ngircd then refuses any
+    PASS); ``password`` for a plain server password instead of ``oauth:<token>``;
+    ``channels`` for pre-defined channels, name → initial modes as in a MODE command
+    (``{"#locked": "+i", "#keyed": "+k sesame", "#full": "+l 1"}``; ngircd's
+    ``[Channel]`` sections, mode ``+P`` added: nobody gets ops by joining them);
+    ``operator`` = ``(name, password)`` for an IRC operator who may set any channel
+    mode, ``+q``/``+a``/``+h`` included (``OPER``, see ``registered_client``).
+    ``password`` holds what clients must send as PASS, or None.
+    """
+
+    def __init__(self, token: str | None = TOKEN, password: str | None = None,
+                 channels: Mapping[str, str] | None = None, operator: tuple[str, str] | None = None):
         self.binary = shutil.which("ngircd") or "/usr/sbin/ngircd"
         self.port = free_port()
         self.directory = Path(tempfile.mkdtemp(prefix="vbot-ngircd-"))
         self.config = self.directory / "ngircd.conf"
+        self.password = password if password is not None else (f"oauth:{token}" if token else None)
+        self.operator = operator
+        password_line = f"Password = {self.password}\n" if self.password else ""
+        sections = "".join(f"[Channel]\nName = {name}\nModes = {modes}\n" for name, modes in (channels or {}).items())
+        if operator:
+            sections += f"[Operator]\nName = {operator[0]}\nPassword = {operator[1]}\n"
         self.config.write_text(
             "[Global]\nName = irc.vbot.test\nInfo = vbot test server\nListen = 127.0.0.1\n"
-            f"Ports = {self.port}\nMotdPhrase = vbot test\nPassword = oauth:{token}\n"
+            f"Ports = {self.port}\nMotdPhrase = vbot test\n{password_line}"
             "[Limits]\nMaxNickLength = 30\nMaxConnectionsIP = 0\nMaxPenaltyTime = 0\nPingTimeout = 600\n"
             "[Options]\nPAM = no\nIdent = no\nDNS = no\n"
+            + ("OperCanUseMode = yes\n" if operator else "") + sections
         )
         self.process: subprocess.Popen | None = None
 
@@ -441,3 +460,94 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+def registered_client(server: Ngircd, nick: str, channel: str | None = None, oper: bool = False) -> IrcClient:
+    """A client registered on ``server`` as ``nick`` (with the server's password, if any):
+    it holds the nick, so a bot logging in with it gets 433. ``channel``: joined after
+    registering; ``oper``: becomes the server's IRC operator first (``Ngircd(operator=...)``)."""
+    if oper and not server.operator:
+        raise ValueError("Ngircd(operator=(name, password)) is needed for oper=True")
+    client = IrcClient(server.port, nick, server.password)
+    if oper and server.operator:
+        client.send(f"OPER {server.operator[0]} {server.operator[1]}")
+        client.wait_for(rf"^:\S+ 381 {re.escape(nick)} ")
+    if channel:
+        client.join(channel)
+    return client
+
+
+class PlainIrcServer(ScriptedServer):
+    """A scripted plain IRC server (not Twitch), for what ngircd cannot do.
+
+    It welcomes as ``server_name`` (001-004, then ``isupport`` as one 005 line when
+    given, e.g. ``"PREFIX=(qaohv)~&@%+ CHANMODES=beI,kfL,lj,imnpst"``, then the MOTD),
+    refuses (NAK) a ``CAP REQ`` that names a ``twitch.tv/`` capability, and answers
+    JOIN with the echo ``:<nick>!<user>@<host> JOIN``, a NAMES list of ``names``
+    (raw entries such as ``"~fiona &adam @olga %hal +val"``) plus the nick, and 366;
+    no Twitch tags or USERSTATE. ``user`` is ``~`` plus the nick cut to 9 characters
+    and ``host`` is ``client_host``; with ``hidden_host`` a 396 (RPL_HOSTHIDDEN) after
+    the welcome changes it. With ``relay_limit`` (bytes) a PRIVMSG whose relayed form
+    ``:<nick>!<user>@<host> PRIVMSG ...\\r\\n`` is longer gets 417 (ERR_INPUTTOOLONG), as
+    a server that refuses rather than cuts; ``relay_limit=0`` refuses every PRIVMSG.
+    Other lines from the client are recorded in ``received`` and not answered.
+    """
+
+    def __init__(self, token: str | None = None, port: int | None = None, server_name: str = "irc.vbot.test",
+                 isupport: str | None = None, names: str = "", client_host: str = "127.0.0.1",
+                 hidden_host: str | None = None, relay_limit: int | None = None):
+        super().__init__(token, port)
+        self.server_name = server_name
+        self.isupport = isupport
+        self.names = names
+        self.host = client_host
+        self.hidden_host = hidden_host
+        self.relay_limit = relay_limit
+
+    def source(self, nick: str) -> str:
+        """The ``nick!user@host`` this server shows for a client of its own called ``nick``."""
+        return f"{nick}!~{nick[:9]}@{self.host}"
+
+    def _answer(self, peer: LineSocket, line: str, nick: str, password: str | None):
+        command, _, rest = line.partition(" ")
+        server = self.server_name
+        if command == "CAP" and rest.startswith("REQ"):
+            wanted = rest.split(":", 1)[-1]
+            verdict = "NAK" if "twitch.tv/" in wanted else "ACK"
+            peer.send(f":{server} CAP {nick or '*'} {verdict} :{wanted}")
+        elif command == "PASS":
+            password = rest
+        elif command == "NICK":
+            nick = rest.lstrip(":")
+            if self.token is not None and password != self.token:
+                peer.send(f":{server} 464 {nick} :Password incorrect")
+                peer.send("ERROR :Access denied: Bad password?")
+                peer.close()
+                return nick, password
+            peer.send(f":{server} 001 {nick} :Welcome to the vbot test network {self.source(nick)}")
+            peer.send(f":{server} 002 {nick} :Your host is {server}, running version scripted-1")
+            peer.send(f":{server} 003 {nick} :This server was created today")
+            peer.send(f":{server} 004 {nick} {server} scripted-1 io biklmnopstv")
+            if self.isupport:
+                peer.send(f":{server} 005 {nick} {self.isupport} :are supported by this server")
+            peer.send(f":{server} 375 {nick} :- {server} Message of the day -")
+            peer.send(f":{server} 372 {nick} :- vbot test")
+            peer.send(f":{server} 376 {nick} :End of /MOTD command.")
+            if self.hidden_host:
+                self.host = self.hidden_host
+                peer.send(f":{server} 396 {nick} {self.hidden_host} :is now your displayed host")
+        elif command == "JOIN":
+            for channel in rest.split(" ")[0].split(","):
+                peer.send(f":{self.source(nick)} JOIN {channel}")
+                peer.send(f":{server} 353 {nick} = {channel} :{' '.join([*self.names.split(), nick])}")
+                peer.send(f":{server} 366 {nick} {channel} :End of /NAMES list.")
+        elif command == "PRIVMSG" and self.relay_limit is not None:
+            if len(f":{self.source(nick)} {line}\r\n".encode()) > self.relay_limit:
+                peer.send(f":{server} 417 {nick} :Input line was too long")
+        elif command == "PING":
+            peer.send(f":{server} PONG {server} {rest}")
+        return nick, password
+
+    def mode(self, channel: str, arguments: str, by: str = "olga") -> None:
+        """Send ``:<by>!~<by>@<host> MODE <channel> <arguments>`` (e.g. ``"-l+o gina"``)."""
+        self.send(f":{self.source(by)} MODE {channel} {arguments}")

@@ -339,3 +339,61 @@ def test_fit_is_a_prefix_with_an_ellipsis(text, channel):
     else:
         assert cut.endswith(ELLIPSIS) and text.startswith(cut[:-1])
     assert len(send_line(channel, cut)) <= MAX_LINE_BYTES
+
+
+# --- the relay prefix on a non-Twitch server --------------------------------------
+
+BOT_SOURCE = "vbot!~vbot@192.0.2.10"
+
+
+def relayed_line(source: str, channel: str, text: str) -> bytes:
+    """The line a server relays to the other members: ``:<source> PRIVMSG <channel> :<text>\\r\\n``."""
+    return f":{source} PRIVMSG {channel} :{text}\r\n".encode()
+
+
+def test_a_reply_fits_512_bytes_with_the_relay_prefix():
+    box, _ = outbox()
+    box.set_relay_prefix(BOT_SOURCE)
+    box.submit("#test", "a" * 600)
+    [(channel, text)] = box.take_ready()
+    assert text.endswith(ELLIPSIS)
+    assert len(relayed_line(BOT_SOURCE, channel, text)) == MAX_LINE_BYTES  # the whole room, no more
+
+
+def test_without_a_relay_prefix_only_the_sent_line_counts():
+    box, _ = outbox()
+    box.submit("#test", "a" * 600)
+    [(channel, text)] = box.take_ready()
+    assert box.relay_reserve == 0 and len(send_line(channel, text)) == MAX_LINE_BYTES
+
+
+def test_until_user_and_host_are_known_the_margin_covers_the_longest_usual_ones():
+    longest = "vbot!" + "u" * 10 + "@" + "h" * 63  # USERLEN 10, HOSTLEN 63
+    box, clock = outbox()
+    box.set_relay_prefix("vbot")
+    assert box.relay_reserve == len(f":{longest} ")
+    box.submit("#test", "é" * 300)
+    [(channel, text)] = box.take_ready()
+    assert len(relayed_line(longest, channel, text)) <= MAX_LINE_BYTES
+    box.set_relay_prefix(BOT_SOURCE)  # the JOIN echo shows the real one: more room
+    box.submit("#test", "ü" * 300)
+    clock.advance(1)
+    [(channel, longer)] = box.take_ready()
+    assert len(longer) > len(text) and len(relayed_line(BOT_SOURCE, channel, longer)) <= MAX_LINE_BYTES
+
+
+def test_a_short_reply_is_not_cut_for_the_relay_prefix():
+    box, _ = outbox()
+    box.set_relay_prefix("vbot")
+    box.submit("#test", "Version: 1.0")
+    assert box.take_ready() == [("#test", "Version: 1.0")]
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(text=st.text(max_size=700), channel=CHANNELS,
+       source=st.text("abcdefghijklmnopqrstuvwxyz0123456789.~-", min_size=1, max_size=60).map(lambda tail: f"n!{tail}@h"))
+def test_fit_with_a_reserve_fits_the_relayed_line(text, channel, source):
+    reserve = len(f":{source} ".encode())
+    cut = fit(clean(text), channel, reserve)
+    assert len(relayed_line(source, channel, cut)) <= MAX_LINE_BYTES
+    assert cut == clean(text) or cut.endswith(ELLIPSIS)

@@ -26,6 +26,10 @@ MAX_CHARACTERS = 500
 MAX_LINE_BYTES = 512
 """RFC 1459 section 2.3: a whole IRC line, CR LF included, in bytes."""
 ELLIPSIS = "…"
+UNKNOWN_USER_HOST_BYTES = 10 + 1 + 63
+"""Room kept for ``user@host`` in the relay prefix while the server has not shown it:
+USERLEN 10 (a ``~`` for an unconfirmed ident included) and HOSTLEN 63, the limits of
+the ircd lineage (ircu, hybrid: ``include/ircd_defs.h``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,18 +60,19 @@ def clean(text: str) -> str:
     return text.encode("utf-8", "replace").decode("utf-8").translate(_CONTROLS).strip()
 
 
-def fit(text: str, channel: str) -> str:
+def fit(text: str, channel: str, reserve: int = 0) -> str:
     """Cut ``text`` to 500 characters and so that ``PRIVMSG <channel> :<text>\\r\\n``
-    fits in 512 bytes, at a UTF-8 character boundary, ending with ``…`` when cut.
-    ``text`` must be encodable (see ``clean``). A channel name too long for any
-    text gets ``''``.
+    fits in 512 bytes less ``reserve`` bytes (the relay prefix, see
+    ``Outbox.set_relay_prefix``), at a UTF-8 character boundary, ending with ``…``
+    when cut. ``text`` must be encodable (see ``clean``). A channel name too long
+    for any text gets ``''``.
 
     >>> fit('a' * 600, '#c')[-3:]
     'aa…'
     >>> len(fit('a' * 600, '#c').encode())  # 512 - len('PRIVMSG #c :\\r\\n')
     498
     """
-    room = MAX_LINE_BYTES - len(f"PRIVMSG {channel} :\r\n".encode())
+    room = MAX_LINE_BYTES - reserve - len(f"PRIVMSG {channel} :\r\n".encode())
     if len(text) <= MAX_CHARACTERS and len(text.encode()) <= room:
         return text
     budget = room - len(ELLIPSIS.encode())
@@ -93,6 +98,7 @@ class Outbox:
         self._privileged: set[str] = set()
         self._paused_until: dict[str, float] = {}
         self.dropped = 0
+        self.relay_reserve = 0
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -104,6 +110,20 @@ class Outbox:
         else:
             self._privileged.discard(channel)
 
+    def set_relay_prefix(self, source: str) -> None:
+        """Leave room in every reply for ``:<source> ``, which a non-Twitch server puts in
+        front of it when relaying it to the channel (RFC 2812 section 2.3: 512 bytes per
+        line, prefix included); otherwise the server refuses (417) or cuts the reply.
+
+        ``source`` is the bot's own ``nick!user@host`` as the server shows it (its JOIN
+        echo, a 396 host change), or only the nick while that is unknown: then
+        ``UNKNOWN_USER_HOST_BYTES`` more are kept. Not for Twitch: it counts 500
+        characters of text, not the relayed line. Sets ``relay_reserve`` (bytes).
+        """
+        self.relay_reserve = len(f":{source} ".encode())
+        if "@" not in source:
+            self.relay_reserve += 1 + UNKNOWN_USER_HOST_BYTES
+
     def pause(self, channel: str, seconds: float | None = None) -> None:
         """Send nothing to ``channel`` for ``seconds`` (default: ``limits.ratelimit_pause``)."""
         pause = self.limits.ratelimit_pause if seconds is None else seconds
@@ -114,7 +134,7 @@ class Outbox:
 
         When the queue is full the oldest message is dropped and counted in ``dropped``.
         """
-        text = fit(clean(text), channel)
+        text = fit(clean(text), channel, self.relay_reserve)
         if not text or (channel, text) in self._queue or self._is_duplicate(channel, text, self._clock()):
             log.debug("skipping empty or duplicate reply to %s", channel)
             return False
