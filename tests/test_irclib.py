@@ -36,8 +36,6 @@ WRITTEN_FOR = {
     "irc.bot.SingleServerIRCBot._on_nick": "a5397b7388aae65b",
     "irc.bot.SingleServerIRCBot._on_part": "aa2cfb3774b22053",
     "irc.bot.SingleServerIRCBot._on_quit": "fb54e5ffd4dbd8a6",
-    "irc.bot.Channel": "e5ec7ec25478efe6",
-    "irc.dict.IRCDict": "410ed7734aba7dd7",
     "jaraco.stream.buffer.LenientDecodingLineBuffer": "c0fc76979db68a35",
 }
 

@@ -4,25 +4,12 @@ they must behave like the library's IRCDict, Channel and Reactor."""
 from __future__ import annotations
 
 import irc.client
-import irc.dict
-import pytest
 
 from tests.support import make_config
 from vbot.bot import VBot
-from vbot.irclib import GuardedReactor, NameDict, TrackedChannel
+from vbot.irclib import GuardedReactor
 from vbot.commands import builtin_table
 from vbot.dispatch import Dispatcher
-
-NAMES = ["alice", "Alice", "ALICE", "a[b]", "A{B}", "x\\y", "X|Y", "q^", "Q~", "straße", "STRASSE", "bob", "b0b"]
-
-
-@pytest.mark.parametrize("stored", NAMES)
-def test_namedict_compares_names_like_the_librarys_ircdict(stored):
-    lean, library = NameDict({stored: 1}), irc.dict.IRCDict({stored: 1})
-    for name in NAMES:
-        assert (name in lean) == (name in library), name
-        assert lean.get(name) == library.get(name)
-
 
 def feed(bot: VBot, *lines: str) -> None:
     """Run server lines through the bot's real connection, as if read from the socket."""
@@ -39,11 +26,10 @@ def test_tracking_from_join_names_part_and_disconnect():
          ":carol!carol@carol.tmi.twitch.tv JOIN #TEST",
          ":alice!alice@alice.tmi.twitch.tv PART #test",
          ":ghost!ghost@ghost.tmi.twitch.tv PART #test")
-    assert isinstance(bot.channels, NameDict) and isinstance(bot.channels["#Test"], TrackedChannel)
-    assert set(bot.channels["#test"].users()) == {"vbot", "bob", "carol"}
+    assert set(bot.members("#Test").nicks()) == {"vbot", "bob", "carol"}
     assert bot.viewer_count("#TEST") == 2
     connection._handle_event(irc.client.Event("disconnect", None, None, []))
-    assert isinstance(bot.channels, NameDict) and len(bot.channels) == 0
+    assert bot.channels == {} and bot.members("#test") is None
 
 
 def test_reactor_handlers_run_in_priority_order_and_see_later_additions():

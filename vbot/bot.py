@@ -24,8 +24,10 @@ import irc.modes
 from vbot.chat import ChatMessage, Role, role_from_tags, tags_to_dict
 from vbot.config import TWITCH_HOST, Config
 from vbot.dispatch import Dispatcher
-from vbot.irclib import GuardedReactor, NameDict, TrackedChannel, make_connect_factory, replaced_handlers
+from vbot.irclib import GuardedReactor, make_connect_factory, replaced_handlers
 from vbot.joins import MAX_CHANNELS_WARNING, Joins
+from vbot.modes import Isupport, Members
+from vbot.network import is_twitch, is_twitch_host
 from vbot.outbox import Outbox
 from vbot.session import Action, Backoff, Phase, Session
 
@@ -84,7 +86,10 @@ class VBot(irc.bot.SingleServerIRCBot):
         self.joins = Joins(clock=clock)
         self.reload = reload
         self.credentials = credentials or (lambda: config.password)
-        self.channels = NameDict()
+        self.channels: dict[str, Members] = {}  # folded channel name -> its members
+        self.isupport = Isupport()  # the server's rules for names and modes, from its 005 lines
+        self.is_twitch = is_twitch_host(config.host)  # settled at the welcome (vbot.network.is_twitch)
+        self._acknowledged: set[str] = set()  # capabilities the server acknowledged
         self.exit_code: int | None = None
         self._reload_requested = False
         self._flush_scheduled = False
@@ -195,6 +200,8 @@ class VBot(irc.bot.SingleServerIRCBot):
             method(connection, event)
 
     def on_cap(self, connection, event):
+        if event.arguments[:1] == ["ACK"] and len(event.arguments) > 1:
+            self._acknowledged.update(event.arguments[1].split())
         if event.arguments[:1] == ["NAK"]:
             log.warning("server refused capabilities: %s", " ".join(event.arguments[1:]))
             if self.session.phase is not Phase.WELCOMED:
@@ -202,6 +209,9 @@ class VBot(irc.bot.SingleServerIRCBot):
 
     def on_welcome(self, connection, event):
         self.session.welcomed()
+        self.is_twitch = is_twitch(self.config.host, str(event.source or ""), self._acknowledged)
+        if not self.is_twitch:
+            self.outbox.set_relay_prefix(connection.get_nickname())  # a margin until the JOIN echo shows ours
         log.info("logged in to %s:%s as %s", self.config.host, self.config.port, self.config.username)
         self.joins.want_all(self.config.channels)
         self._send_joins()
@@ -247,11 +257,21 @@ class VBot(irc.bot.SingleServerIRCBot):
     def on_ctcp(self, connection, event):
         """Twitch has no CTCP: ignore it (the library's default replies, and can raise)."""
 
-    # --- membership: the library's tracking (irc.bot.SingleServerIRCBot._on_*), minus its KeyErrors ---
+    # --- membership: who is in each channel, by the server's own rules (vbot.modes) ---------
+
+    def members(self, channel: str) -> Members | None:
+        """The members of ``channel`` (any case), or None when the bot is not in it."""
+        return self.channels.get(self.isupport.fold(channel))
+
+    def on_featurelist(self, connection, event):
+        """ISUPPORT (005): the server's PREFIX, CHANMODES and CASEMAPPING (Twitch sends none)."""
+        self.isupport = self.isupport.update(event.arguments)
 
     def _track_disconnect(self, connection, event) -> None:
         """Forget every channel (rebuilt from the next JOIN/NAMES) and let the session decide the retry."""
-        self.channels = NameDict()
+        self.channels = {}
+        self.isupport = Isupport()
+        self._acknowledged = set()
         self.joins.clear_queue()
         if self.exit_code is not None:
             return
@@ -262,41 +282,45 @@ class VBot(irc.bot.SingleServerIRCBot):
             log.warning("disconnected: %s", " ".join(event.arguments) or "connection closed")
         self._log_retry(drop.delay)
 
-    def _is_tracked(self, connection, event) -> bool:
-        """True when ``event`` is about a channel the bot is in (or the bot joining one)."""
-        channel = event.target
-        if not channel or event.source is None:
-            return False
-        return channel in self.channels or event.source.nick == connection.get_nickname()
+    def _is_me(self, nick: str) -> bool:
+        return self.isupport.fold(nick) == self.isupport.fold(self.connection.get_nickname())
 
     def _track_join(self, connection, event) -> None:
-        if not self._is_tracked(connection, event):
+        if not event.target or event.source is None:
             return
-        nick = event.source.nick
-        if nick == connection.get_nickname():
-            if event.target in self.channels:
+        key = self.isupport.fold(event.target)
+        if self._is_me(event.source.nick):
+            if key in self.channels:
                 return  # a duplicate JOIN of our own would forget everyone
-            self.channels[event.target] = TrackedChannel()
+            self.channels[key] = Members(self.isupport)
             self.joins.joined(event.target.lower())
-        self.channels[event.target].add_user(nick)
+            if not self.is_twitch:
+                self.outbox.set_relay_prefix(str(event.source))
+        members = self.channels.get(key)
+        if members is not None:
+            members.add(event.source.nick)
 
     def _track_part(self, connection, event) -> None:
-        if not (self._is_tracked(connection, event) and event.target in self.channels):
+        if event.source is None or not event.target:
             return
         reason = event.arguments[0] if event.arguments else ""
-        self._remove(event.target, event.source.nick, connection, f"parted by the server ({reason or 'no reason'})")
+        self._remove(event.target, event.source.nick, f"parted by the server ({reason or 'no reason'})")
 
     def _track_kick(self, connection, event) -> None:
-        if event.target in self.channels and event.arguments:
-            reason = event.arguments[1] if len(event.arguments) > 1 else ""
-            who = event.source.nick if event.source else "the server"
-            self._remove(event.target, event.arguments[0], connection, f"kicked by {who} ({reason or 'no reason'})")
-
-    def _remove(self, channel: str, nick: str, connection, why: str) -> None:
-        if nick != connection.get_nickname():
-            self.channels[channel].remove_user(nick)
+        if not event.target or not event.arguments:
             return
-        del self.channels[channel]
+        reason = event.arguments[1] if len(event.arguments) > 1 else ""
+        who = event.source.nick if event.source else "the server"
+        self._remove(event.target, event.arguments[0], f"kicked by {who} ({reason or 'no reason'})")
+
+    def _remove(self, channel: str, nick: str, why: str) -> None:
+        members = self.members(channel)
+        if members is None:
+            return
+        if not self._is_me(nick):
+            members.remove(nick)
+            return
+        del self.channels[self.isupport.fold(channel)]
         channel = channel.lower()
         if channel not in self.joins:
             log.info("left %s", channel)
@@ -307,40 +331,36 @@ class VBot(irc.bot.SingleServerIRCBot):
     def _track_quit(self, connection, event) -> None:
         if event.source is None:
             return
-        for channel in self.channels.values():
-            channel.remove_user(event.source.nick)
+        for members in self.channels.values():
+            members.remove(event.source.nick)
 
     def _track_nick(self, connection, event) -> None:
         if event.source is None or not event.target:
             return
-        for channel in self.channels.values():
-            if channel.has_user(event.source.nick):
-                channel.change_nick(event.source.nick, event.target)
+        for members in self.channels.values():
+            members.rename(event.source.nick, event.target)
 
     def _track_mode(self, connection, event) -> None:
-        if event.target not in self.channels:
-            return
-        channel = self.channels[event.target]
-        for sign, mode, argument in irc.modes.parse_channel_modes(" ".join(event.arguments)):
-            (channel.set_mode if sign == "+" else channel.clear_mode)(mode, argument)
+        members = self.members(event.target or "")
+        if members is not None:
+            members.apply_modes(self.isupport.parse_modes(event.arguments))
 
     def _track_namreply(self, connection, event) -> None:
         """RPL_NAMREPLY (353): ``[type, channel, "nick @op +voiced ..."]``."""
-        if len(event.arguments) != 3 or event.arguments[1] not in self.channels:
+        if len(event.arguments) != 3:
             return
-        channel = self.channels[event.arguments[1]]
-        prefixes = connection.features.prefix
-        for nick in event.arguments[2].split():
-            if nick[0] in prefixes:
-                channel.set_mode(prefixes[nick[0]], nick[1:])
-                nick = nick[1:]
-            channel.add_user(nick)
+        members = self.members(event.arguments[1])
+        if members is None:
+            return
+        for entry in event.arguments[2].split():
+            modes, nick = self.isupport.split_prefixes(entry)
+            if nick:
+                members.add(nick, modes)
 
     def viewer_count(self, channel: str) -> int:
-        """Chatters Twitch has reported in ``channel`` (JOIN/NAMES), the bot excluded."""
-        if channel not in self.channels:
-            return 0
-        return self.channels[channel].viewer_count(self.connection.get_nickname())
+        """Chatters the server has reported in ``channel`` (JOIN/NAMES), the bot excluded."""
+        members = self.members(channel)
+        return 0 if members is None else members.viewer_count(self.connection.get_nickname())
 
     # --- chat ------------------------------------------------------------------
 
@@ -349,20 +369,23 @@ class VBot(irc.bot.SingleServerIRCBot):
             log.debug("skipping a message without a sender in %s", event.target)
             return
         text = event.arguments[0]
-        if not self.dispatcher.is_command(text) or event.target not in self.channels:
+        if not self.dispatcher.is_command(text):
             return
-        message = self._chat_message(event, text)
+        members = self.members(event.target)
+        if members is None:
+            return
+        message = self._chat_message(event, text, members)
         reply = self.dispatcher.handle(message, self)
         if reply:
             self.say(message.channel, reply)
 
-    def _chat_message(self, event, text: str) -> ChatMessage:
+    def _chat_message(self, event, text: str, members: Members) -> ChatMessage:
+        """On Twitch the role comes from the tags; elsewhere only from channel status
+        (a plain IRC nick is not authenticated, so the nick equal to the channel name is nobody)."""
         channel = event.target.lower()
         login = event.source.nick.lower()
         tags = tags_to_dict(event.tags)
-        role = role_from_tags(tags, login, channel)
-        if role < Role.MODERATOR and channel in self.channels and self.channels[channel].is_oper(login):
-            role = Role.MODERATOR  # plain IRC: a channel operator counts as moderator
+        role = role_from_tags(tags, login, channel) if self.is_twitch else members.role(event.source.nick)
         return ChatMessage(channel, login, text, role, tags.get("display-name", ""), tags)
 
     def reload_commands(self) -> str:

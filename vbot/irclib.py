@@ -21,13 +21,13 @@ What is overridden or replaced, and why:
 * ``DefaultScheduler.run``: a scheduled job that raises is logged and the loop goes on.
 * ``SingleServerIRCBot``'s membership handlers (``_on_join``, ``_on_part``...) and
   ``_on_disconnect``, and ``SimpleIRCClient._dispatcher``: removed with the public
-  ``remove_global_handler`` (see ``replaced_handlers``); vbot registers its own.
-* ``irc.bot.Channel`` and ``irc.dict.IRCDict``: used as they are, over ``NameDict`` keys.
+  ``remove_global_handler`` (see ``replaced_handlers``); vbot registers its own, which
+  track members with ``vbot.modes`` by the server's ISUPPORT instead of the library's
+  ``Channel`` (a fixed list of modes with arguments, and KeyErrors).
 """
 
 from __future__ import annotations
 
-import collections
 import logging
 import socket
 import ssl
@@ -36,7 +36,6 @@ from collections.abc import Callable, Iterator
 
 import irc.bot
 import irc.client
-import irc.dict
 import irc.events
 import irc.schedule
 from jaraco.stream.buffer import LenientDecodingLineBuffer
@@ -75,41 +74,6 @@ def make_connect_factory(tls: bool, timeout: float = CONNECT_TIMEOUT) -> Callabl
         return sock
 
     return connect
-
-
-_RFC1459_FOLD = str.maketrans("[]\\^", "{}|~")
-
-
-class NameDict(irc.dict.IRCDict):
-    """The library's IRCDict, but its keys are plain strings folded once on the way in.
-
-    ``IRCDict`` keeps each key as an ``IRCFoldedCase``, which folds the name again on
-    every hash and comparison (the cost is in README's Performance table). Lookups here
-    compare the same way (casefold, then RFC 1459's ``[]\\^`` as ``{}|~``); the keys it
-    returns are the folded names, which on Twitch are the logins themselves.
-
-    >>> names = NameDict()
-    >>> names["Alice[m]"] = 1
-    >>> "ALICE{M}" in names, list(names)
-    (True, ['alice{m}'])
-    """
-
-    @staticmethod
-    def transform_key(key):
-        return key.casefold().translate(_RFC1459_FOLD) if isinstance(key, str) else key
-
-
-class TrackedChannel(irc.bot.Channel):
-    """The library's Channel (users, modes, ``is_oper``...) over NameDicts."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._users = NameDict()
-        self.mode_users = collections.defaultdict(NameDict)
-
-    def viewer_count(self, bot_nick: str) -> int:
-        """Users in the channel, ``bot_nick`` (the bot itself) excluded."""
-        return len(self._users) - self.has_user(bot_nick)
 
 
 class GuardedScheduler(irc.schedule.DefaultScheduler):
