@@ -111,7 +111,7 @@ def test_dropped_connection_rejoins_and_answers_again(twitch, run_bot, caplog):
         ask(twitch, "!version", "Version: ")
         assert twitch.current is not first and twitch.connections == drop + 1
         assert twitch.current.lines[:4] == HANDSHAKE  # CAP REQ and PASS again, before NICK
-    assert records(caplog, logging.WARNING, "disconnected: ")
+    assert records(caplog, logging.WARNING, "disconnected from ")
     assert bot.exit_code is None
 
 

@@ -25,7 +25,7 @@ from vbot.chat import ChatMessage, Role, role_from_tags, tags_to_dict
 from vbot.config import TWITCH_HOST, Config
 from vbot.dispatch import Dispatcher
 from vbot.irclib import GuardedReactor, make_connect_factory, replaced_handlers
-from vbot.joins import MAX_CHANNELS_WARNING, Joins
+from vbot.joins import MAX_CHANNELS_WARNING, REFUSED_GIVE_UP, Joins
 from vbot.modes import Isupport, Members
 from vbot.network import is_twitch, is_twitch_host
 from vbot.outbox import Outbox
@@ -46,6 +46,13 @@ WARNING_NOTICES = frozenset({
     "msg_channel_suspended", "msg_requires_verified_phone_number",
 })
 """NOTICE msg-ids that mean a reply of ours was not delivered (Twitch docs, "IRC Concepts" > NOTICE)."""
+NICK_REFUSALS = ("erroneusnickname", "nicknameinuse", "nickcollision", "unavailresource")
+"""432, 433, 436, 437 (RFC 2812 section 5.2), as the irc library names them."""
+JOIN_REFUSALS = ("channelisfull", "inviteonlychan", "bannedfromchan", "badchannelkey", "nosuchchannel",
+                 "toomanychannels", "nochanmodes")
+"""471, 473, 474, 475, 403, 405, 477: the server refused a JOIN (RFC 2812 section 5.2)."""
+REPLY_REFUSALS = ("cannotsendtochan", "417")
+"""404 (RFC 2812) and 417 ERR_INPUTTOOLONG (modern.ircdocs.horse): a PRIVMSG not delivered."""
 
 
 class VBot(irc.bot.SingleServerIRCBot):
@@ -78,6 +85,10 @@ class VBot(irc.bot.SingleServerIRCBot):
                                          ("nick", self._track_nick, -20), ("mode", self._track_mode, -20),
                                          ("namreply", self._track_namreply, -20)]:
             self.reactor.add_global_handler(event, handler, priority)
+        for events, handler in [(NICK_REFUSALS, self._nick_refused), (JOIN_REFUSALS, self._join_refused),
+                                (REPLY_REFUSALS, self._reply_refused)]:
+            for event in events:
+                self.reactor.add_global_handler(event, handler)
         self.reactor.clock = clock
         self.config = config
         self.dispatcher = dispatcher
@@ -90,6 +101,8 @@ class VBot(irc.bot.SingleServerIRCBot):
         self.isupport = Isupport()  # the server's rules for names and modes, from its 005 lines
         self.is_twitch = is_twitch_host(config.host)  # settled at the welcome (vbot.network.is_twitch)
         self._acknowledged: set[str] = set()  # capabilities the server acknowledged
+        self._own_source = ""  # the bot's nick!user@host as the server shows it (plain IRC)
+        self._closing_reason = ""  # the server's ERROR, logged with the drop that follows
         self.exit_code: int | None = None
         self._reload_requested = False
         self._flush_scheduled = False
@@ -169,8 +182,9 @@ class VBot(irc.bot.SingleServerIRCBot):
             self.connection.connect(self.config.host, self.config.port, self.config.username, password,
                                     connect_factory=self._connect_factory)
         except irc.client.ServerConnectionError as error:
-            log.warning("could not connect to %s:%s: %s", self.config.host, self.config.port, error.__cause__ or error)
-            self._log_retry(self.session.connect_failed())
+            delay = self.session.connect_failed()
+            log.warning("could not connect to %s:%s: %s; next attempt in %.1f s",
+                        self.config.host, self.config.port, error.__cause__ or error, delay)
             return
         self.connection.last_received = self.session.clock()
         self.session.connected()
@@ -178,9 +192,6 @@ class VBot(irc.bot.SingleServerIRCBot):
     def _on_socket_connected(self, sock: socket.socket) -> None:
         """Request Twitch's capabilities first: CAP REQ goes before PASS and NICK."""
         self.connection.cap("REQ", *CAPABILITIES)
-
-    def _log_retry(self, delay: float) -> None:
-        log.warning("not connected to %s:%s; next attempt in %.1f s", self.config.host, self.config.port, delay)
 
     def _reconnect_now(self) -> None:
         """Close and connect again, at once unless the session paces it (see Session.reconnect_requested)."""
@@ -202,8 +213,9 @@ class VBot(irc.bot.SingleServerIRCBot):
     def on_cap(self, connection, event):
         if event.arguments[:1] == ["ACK"] and len(event.arguments) > 1:
             self._acknowledged.update(event.arguments[1].split())
-        if event.arguments[:1] == ["NAK"]:
-            log.warning("server refused capabilities: %s", " ".join(event.arguments[1:]))
+        if event.arguments[:1] == ["NAK"]:  # a warning on Twitch, where membership tracking needs them
+            log.log(logging.WARNING if self.is_twitch else logging.INFO,
+                    "server refused capabilities: %s", " ".join(event.arguments[1:]))
             if self.session.phase is not Phase.WELCOMED:
                 connection.cap("END")  # a standard server holds registration until CAP END
 
@@ -223,8 +235,44 @@ class VBot(irc.bot.SingleServerIRCBot):
         self.reactor.scheduler.execute_after(0, self._reconnect_now)
 
     def on_error(self, connection, event):
-        """The server's ERROR line, sent before it closes the connection (RFC 2812, 3.7.4)."""
-        log.warning("server closed the connection: %s", event.target or "no reason given")
+        """The server's ERROR line, sent before it closes the connection (RFC 2812, 3.7.4):
+        its reason is logged with the drop that follows, as one line."""
+        self._closing_reason = f"server closed the connection: {event.target or 'no reason given'}"
+
+    def _nick_refused(self, connection, event) -> None:
+        """433, 432, 436, 437 at login: say so, and try again later (the backoff paces it)."""
+        if self.session.phase is Phase.WELCOMED:
+            return
+        log.warning("the server refused the nick %s: %s; trying again later", self.config.username,
+                    event.arguments[-1] if event.arguments else event.type)
+        connection.disconnect("Nick refused")
+
+    def _join_refused(self, connection, event) -> None:
+        """471, 473, 474, 475, 403, 405, 477: say so, and retry through the join pacing, a few times."""
+        channel = (event.arguments[0] if event.arguments else "").lower()
+        if channel not in self.joins:
+            return
+        reason = event.arguments[-1] if len(event.arguments) > 1 else event.type
+        delay = self.joins.rejoin_later(channel, refused=True)
+        if delay is None:
+            log.error("giving up joining %s after %d refusals: %s", channel, REFUSED_GIVE_UP, reason)
+        else:
+            log.warning("the server refused to let the bot join %s: %s; trying again in %.0f s", channel, reason, delay)
+
+    def _reply_refused(self, connection, event) -> None:
+        """404, 417 and the like: a reply the server did not deliver."""
+        log.warning("the server refused a reply to %s: %s", event.arguments[0] if event.arguments else "?",
+                    event.arguments[-1] if event.arguments else event.type)
+
+    def on_396(self, connection, event):
+        """RPL_HOSTHIDDEN (396, not named by the irc library): the host others now see for the bot."""
+        if self.is_twitch or not event.arguments:
+            return
+        nick, user = connection.get_nickname(), f"~{self.config.username}"
+        if "!" in self._own_source:
+            user = self._own_source.split("!", 1)[1].split("@", 1)[0]
+        self._own_source = f"{nick}!{user}@{event.arguments[0]}"
+        self.outbox.set_relay_prefix(self._own_source)
 
     def on_privnotice(self, connection, event):
         text = event.arguments[0] if event.arguments else ""
@@ -275,12 +323,13 @@ class VBot(irc.bot.SingleServerIRCBot):
         self.joins.clear_queue()
         if self.exit_code is not None:
             return
+        reason = self._closing_reason or " ".join(event.arguments).strip(" .") or "connection closed"
+        self._closing_reason = ""
         drop = self.session.dropped()
         if drop.planned:
             return
-        if drop.was_welcomed:
-            log.warning("disconnected: %s", " ".join(event.arguments) or "connection closed")
-        self._log_retry(drop.delay)
+        log.warning("%s %s:%s: %s; next attempt in %.1f s", "disconnected from" if drop.was_welcomed else "not connected to",
+                    self.config.host, self.config.port, reason, drop.delay)
 
     def _is_me(self, nick: str) -> bool:
         return self.isupport.fold(nick) == self.isupport.fold(self.connection.get_nickname())
@@ -295,7 +344,8 @@ class VBot(irc.bot.SingleServerIRCBot):
             self.channels[key] = Members(self.isupport)
             self.joins.joined(event.target.lower())
             if not self.is_twitch:
-                self.outbox.set_relay_prefix(str(event.source))
+                self._own_source = str(event.source)
+                self.outbox.set_relay_prefix(self._own_source)
         members = self.channels.get(key)
         if members is not None:
             members.add(event.source.nick)
