@@ -42,7 +42,8 @@ def test_moderator_only_command_refused_as_viewer_allowed_after_as(tmp_path):
 def test_typist_is_the_broadcaster_by_default(tmp_path):
     result = console("!help\n!exit\n!version\n", cwd=tmp_path)
     assert result.returncode == 0
-    assert result.stdout == "vbot: Commands: !version, !count_viewers, !help, !reload, !exit\n"  # nothing after !exit
+    assert result.stdout.count("\n") == 1  # nothing after !exit
+    assert result.stdout.startswith("vbot: Commands: !version,") and result.stdout.endswith(", !exit\n")
 
 
 def test_end_of_input_exits_0(tmp_path):

@@ -16,7 +16,7 @@ import pytest
 from tests.support import BotThread, TOKEN, free_port, make_config, run_vbot, start_vbot, wait_until
 from vbot.chat import ChatMessage, Role
 from vbot.commands import builtin_table
-from vbot.custom import CommandsFileError, Reloader, load_table, read_commands, render
+from vbot.custom import CommandsFileError, Reloader, Scope, load_table, read_file, render
 from vbot.dispatch import Cooldowns, Dispatcher
 from vbot.state import CountStore, StateError
 
@@ -111,9 +111,11 @@ def test_count_counts_runs_of_that_command(tmp_path):
 
 def test_render_substitutes_once_and_lazily():
     calls = []
-    values = {"a": lambda: calls.append("a") or "{b}", "b": lambda: calls.append("b") or "B"}
-    assert render("{a} {a}", values) == "{b} {b}"
-    assert calls == ["a"]
+    scope = Scope("#test", Host(), lambda: calls.append("count") or 7, "Alice", "{count}")
+    assert render("{count} {count} {args}", scope) == "7 7 {count}"
+    assert calls == ["count"]
+    assert render("{user}", scope) == "Alice"
+    assert calls == ["count"]
 
 
 def test_count_is_not_touched_by_replies_without_it(tmp_path):
@@ -167,7 +169,7 @@ def test_help_lists_custom_commands_the_chatter_may_use(tmp_path):
     everyone = say(dispatcher, "!help")
     assert everyone == "Commands: !version, !count_viewers, !help, !discord"
     moderator = say(dispatcher, "!commands", login="mod", role=Role.MODERATOR)
-    assert moderator == "Commands: !version, !count_viewers, !help, !reload, !discord, !modonly"
+    assert moderator == "Commands: !version, !count_viewers, !help, !reload, !botstatus, !discord, !modonly"
 
 
 # --- cooldowns (injected clock) ----------------------------------------------------------------
@@ -273,12 +275,12 @@ def test_invalid_files(tmp_path, text, start, also):
 def test_file_that_is_not_utf8(tmp_path):
     path = write(tmp_path, b'[hug]\nreply = "caf\xe9"\n')
     with pytest.raises(CommandsFileError, match=r"commands\.toml: not UTF-8 text"):
-        read_commands(path, False, builtin_table(), CountStore(tmp_path / "state.sqlite3"))
+        read_file(path, False, builtin_table(), CountStore(tmp_path / "state.sqlite3"))
 
 
 def test_required_file_missing(tmp_path):
     with pytest.raises(CommandsFileError, match=r"missing\.toml: no such file \(VBOT_COMMANDS_FILE\)"):
-        read_commands(tmp_path / "missing.toml", True, builtin_table(), CountStore(tmp_path / "state.sqlite3"))
+        read_file(tmp_path / "missing.toml", True, builtin_table(), CountStore(tmp_path / "state.sqlite3"))
 
 
 def test_default_file_missing_means_builtins_only(tmp_path):
@@ -287,15 +289,15 @@ def test_default_file_missing_means_builtins_only(tmp_path):
 
 
 def test_empty_file_is_fine(tmp_path):
-    assert read_commands(write(tmp_path, ""), True, builtin_table(), CountStore(tmp_path / "s.sqlite3")) == []
+    assert read_file(write(tmp_path, ""), True, builtin_table(), CountStore(tmp_path / "s.sqlite3")).commands == ()
 
 
 def test_unusable_state_file_is_an_error_only_when_count_is_used(tmp_path):
     (tmp_path / "state.sqlite3").write_text("this is not a database, " * 100)
     store = CountStore(tmp_path / "state.sqlite3")
-    assert read_commands(write(tmp_path, '[a]\nreply = "x"\n'), True, builtin_table(), store)
+    assert read_file(write(tmp_path, '[a]\nreply = "x"\n'), True, builtin_table(), store).commands
     with pytest.raises(StateError, match=r"VBOT_STATE_FILE=.*state\.sqlite3: cannot use it"):
-        read_commands(write(tmp_path, '[a]\nreply = "{count}"\n'), True, builtin_table(), store)
+        read_file(write(tmp_path, '[a]\nreply = "{count}"\n'), True, builtin_table(), store)
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -331,7 +333,7 @@ def test_named_commands_file_missing_stops_with_exit_2(tmp_path):
 def test_example_file_is_valid(tmp_path):
     from pathlib import Path
     example = Path(__file__).resolve().parent.parent / "commands.example.toml"
-    names = [entry.name for entry in read_commands(example, True, builtin_table(), CountStore(tmp_path / "s"))]
+    names = [entry.name for entry in read_file(example, True, builtin_table(), CountStore(tmp_path / "s")).commands]
     assert {"discord", "socials", "rules", "hug"} <= set(names)
 
 
