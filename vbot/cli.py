@@ -53,7 +53,7 @@ def build_dispatcher(config: Config, store: CountStore, clock: Callable[[], floa
     builtins = builtin_table()
     loaded = load_file(config.commands_file, config.commands_file_required, builtins, store)
     dispatcher = Dispatcher(loaded.table(builtins), config.prefix, config.owners, Cooldowns(clock))
-    timers = TimerSchedule(loaded.timers, config.channels, config.username, clock)
+    timers = TimerSchedule(loaded.timers, bot_login=config.username, clock=clock)  # the transport sets its channels
     reload = Reloader(dispatcher, builtins, config.commands_file, config.commands_file_required, store,
                       timers.set_timers)
     return dispatcher, timers, reload
