@@ -261,3 +261,14 @@ def test_rules_hold_for_any_events(events):
                 assert clock() - last_post.get(channel, -1e9) < GAP, "a due timer did not post"
         wait = timers.wait_time()
         assert wait is None or wait >= 0
+
+
+def test_note_line_says_when_a_timer_became_due():
+    timers, clock = schedule((HYDRATE,), ("#a", "#b"))
+    assert [timers.note_line("#a", "alice") for _ in range(5)] == [False] * 5  # lines, but no interval yet
+    clock.advance(900)
+    assert timers.note_line("#a", "vbot") is False  # the bot's own line
+    assert timers.note_line("#b", "alice") is False  # #b has 1 line of 5
+    assert timers.note_line("#a", "alice") is True
+    assert [post.channel for post in timers.take_due()] == ["#a"]
+    assert timers.note_line("#a", "alice") is False

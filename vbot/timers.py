@@ -176,18 +176,25 @@ class TimerSchedule:
         self._joined = tuple(dict.fromkeys(channel.lower() for channel in channels))
         self._start_slots()
 
-    def note_line(self, channel: str, login: str) -> None:
+    def note_line(self, channel: str, login: str) -> bool:
         """A chat line from ``login`` in ``channel``; the bot's own lines are ignored.
 
-        Call ``take_due()`` afterwards: a timer that was only waiting for lines is due now.
+        True when a timer in ``channel`` has its lines and its interval now: call
+        ``take_due()`` then, so that it posts at once rather than at the next tick.
         """
         if login.lower() == self.bot_login:
-            return
+            return False
         channel = channel.lower()
+        now = None
+        due = False
         for timer in self._timers:
             slot = self._slots.get((timer.name, channel))
             if slot is not None:
                 slot.lines += 1
+                if slot.lines >= timer.min_lines and not due:
+                    now = self._clock() if now is None else now
+                    due = now >= slot.since + timer.interval
+        return due
 
     def take_due(self) -> list[Post]:
         """The posts that may go now, at most one per channel; each restarts its timer's
