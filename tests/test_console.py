@@ -10,11 +10,13 @@ import pytest
 
 from tests.support import run_vbot
 from vbot import __version__
+from vbot.cli import build_dispatcher
 from vbot.commands import builtin_table
 from vbot.config import ConfigError, load_config
-from vbot.console import Console
+from vbot.console import Console, ConsoleClock
 from vbot.dispatch import Dispatcher
 from vbot.outbox import Limits, Outbox, fit
+from vbot.state import CountStore
 
 
 def console(lines: str, env: dict[str, str] | None = None, cwd=None):
@@ -44,7 +46,8 @@ def test_moderator_only_command_refused_as_viewer_allowed_after_as(tmp_path):
 def test_typist_is_the_broadcaster_by_default(tmp_path):
     result = console("!help\n!exit\n!version\n", cwd=tmp_path)
     assert result.returncode == 0
-    assert result.stdout == "vbot: Commands: !version, !count_viewers, !help, !reload, !exit\n"  # nothing after !exit
+    assert result.stdout.count("\n") == 1  # nothing after !exit
+    assert result.stdout.startswith("vbot: Commands: !version,") and result.stdout.endswith(", !exit\n")
 
 
 def test_end_of_input_exits_0(tmp_path):
@@ -160,3 +163,83 @@ def test_console_imports_nothing_from_the_irc_library(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=20, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "[]"
+
+
+# --- timers and !botstatus ---------------------------------------------------------------------------
+
+TIMER_FILE = """
+[timers.hydrate]
+messages = ["Drink water! Reminder {count} in {channel}, {viewers} here.", "Stretch!"]
+interval = 900
+min_lines = 2
+"""
+
+
+def test_timers_fire_after_wait_once_chat_has_spoken(tmp_path):
+    (tmp_path / "commands.toml").write_text(TIMER_FILE)
+    lines = ("/timers\n/wait 900\nhello\n/as vbot\nmy own line\n/timers\n/as alice\nhi\n/timers\n"
+             "a\nb\n/wait 899\n/wait 1\n")
+    result = console(lines, {"VBOT_STATE_FILE": str(tmp_path / "s.sqlite3")}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "vbot: Drink water! Reminder 1 in console, 0 here.\nvbot: Stretch!\n"
+    notes = [line for line in result.stderr.splitlines() if line.startswith("* hydrate")]
+    assert notes == [
+        "* hydrate in #console: waiting for 15m and 2 more chat lines (0/2); message 1 of 2",
+        "* hydrate in #console: waiting for 1 more chat line (1/2); message 1 of 2",  # the bot's line did not count
+        "* hydrate in #console: waiting for 15m and 2 more chat lines (0/2); message 2 of 2",  # posted on "hi"
+    ]
+    assert "* 900 s passed (15m)" in result.stderr
+    assert "timer 'hydrate' posts in #console (message 1 of 2)" in result.stderr
+
+
+def test_timers_without_a_commands_file_and_bad_waits(tmp_path):
+    result = console("/timers\n/wait\n/wait soon\n/wait -5\n/wait 1e9\n/wait nan\n", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (0, "")
+    assert "no timers: add [timers.<name>] tables" in result.stderr
+    assert result.stderr.count("usage: /wait <seconds>") == 5
+
+
+def test_botstatus_in_the_console(tmp_path):
+    result = console("!version\n/wait 7500\n!botstatus\n/as bob\n!botstatus\n", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    status = result.stdout.splitlines()[1]
+    assert status.startswith("vbot: Up 2h 5m | connection: console | reconnects 0 | ")
+    assert "replies sent 1, dropped 0, waiting 0" in status
+    assert len(result.stdout.splitlines()) == 2  # bob is no moderator
+
+
+def in_process_console(tmp_path, text: str, time: FakeTime | None = None) -> tuple[Console, io.StringIO, FakeTime]:
+    """A console built as ``vbot --console`` builds it, on a fake clock, fed one line at a time."""
+    time = time or FakeTime()
+    (tmp_path / "commands.toml").write_text(text)
+    config = load_config({"VBOT_COMMANDS_FILE": str(tmp_path / "commands.toml"),
+                          "VBOT_STATE_FILE": str(tmp_path / "s.sqlite3")}, console=True)
+    clock = ConsoleClock(time.clock)
+    dispatcher, timers, reload = build_dispatcher(config, CountStore(config.state_file), clock)
+    stdout = io.StringIO()
+    host = Console(config, dispatcher, Outbox(clock=clock), io.StringIO(), stdout, io.StringIO(), reload=reload,
+                   sleep=time.sleep, timers=timers, clock=clock)
+    return host, stdout, time
+
+
+def test_wait_moves_cooldowns_and_timers_on_the_same_clock(tmp_path):
+    host, stdout, _ = in_process_console(tmp_path, '[hi]\nreply = "hi {user} {1}"\n' + TIMER_FILE)
+    host.handle_line("/as alice")
+    for line in ["!hi 1", "!hi 2", "/wait 10", "!hi 3"]:
+        host.handle_line(line)
+    assert stdout.getvalue() == "vbot: hi alice 1\nvbot: hi alice 3\n"  # !hi 2 was cooling down
+    host.handle_line("/wait 880")  # 3 lines so far, 890 s since start
+    assert stdout.getvalue().count("\n") == 2
+    host.handle_line("/wait 10")
+    assert stdout.getvalue().endswith("vbot: Drink water! Reminder 1 in console, 0 here.\n")
+
+
+def test_reload_in_the_console_swaps_the_timers(tmp_path):
+    host, stdout, _ = in_process_console(tmp_path, TIMER_FILE)
+    host.handle_line("hello")
+    (tmp_path / "commands.toml").write_text(TIMER_FILE.replace("900", "60") + '[timers.new]\nmessage = "new"\n'
+                                                                               'interval = 60\nmin_lines = 0\n')
+    host.handle_line("!reload")
+    assert stdout.getvalue() == "vbot: Reloaded 0 custom commands and 2 timers.\n"
+    host.handle_line("/wait 61")  # hydrate kept its 2 lines (hello, !reload) and its start; new: 1 s later
+    assert stdout.getvalue().splitlines()[1:] == ["vbot: Drink water! Reminder 1 in console, 0 here.", "vbot: new"]

@@ -9,16 +9,20 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import irc.client
 import pytest
 
-from tests.support import BotThread, TOKEN, free_port, make_config, run_vbot, start_vbot, wait_until
+from tests.support import BotThread, FakeClock, TOKEN, free_port, make_config, run_vbot, start_vbot, wait_until
 from vbot.chat import ChatMessage, Role
 from vbot.commands import builtin_table
-from vbot.custom import CommandsFileError, Reloader, load_table, read_commands, render
+from vbot.custom import TIMER_VARIABLES, VARIABLES, CommandsFileError, Reloader, Scope, load_table, read_file, render
 from vbot.dispatch import Cooldowns, Dispatcher
 from vbot.state import CountStore, StateError
+from vbot.timers import TimerSchedule
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "commands.example.toml"
 
 
 class Clock:
@@ -84,9 +88,22 @@ def say(dispatcher: Dispatcher, text: str, login: str = "alice", role: Role = Ro
     ("{unknown} {USER} {user", "!hug", "{unknown} {USER} {user"),
     ("{user} says {args}", "!hug {user} {count} {0} {args}", "Alice says {user} {count} {0} {args}"),
     ("{user}{user}", "!hug", "AliceAlice"),
+    # {target}: the first word with one leading @ removed, else the sender
+    ("https://twitch.tv/{target}", "!so @Bob", "https://twitch.tv/Bob"),
+    ("https://twitch.tv/{target}", "!so Bob and more words", "https://twitch.tv/Bob"),
+    ("https://twitch.tv/{target}", "!so", "https://twitch.tv/Alice"),
+    ("https://twitch.tv/{target}", "!so   ", "https://twitch.tv/Alice"),
+    ("https://twitch.tv/{target}", "!so @", "https://twitch.tv/Alice"),
+    ("[{target}]", "!so @@Bob", "[@Bob]"),
+    ("[{target}]", "!so {user}", "[{user}]"),
+    # {1}..{9}: single words, empty when missing; {0} and {10} are not variables
+    ("{1} gives {2} to {3}", "!give Bob  a   cookie", "Bob gives a to cookie"),
+    ("[{1}][{2}]", "!give", "[][]"),
+    ("{9}", "!give 1 2 3 4 5 6 7 8 9 10", "9"),
+    ("{0} {10}", "!give a b", "{0} {10}"),
 ])
 def test_variables(tmp_path, reply, typed, expected):
-    dispatcher = dispatcher_for(tmp_path, f"[hug]\nreply = {json.dumps(reply)}\n")
+    dispatcher = dispatcher_for(tmp_path, f"[{typed.split()[0][1:]}]\nreply = {json.dumps(reply)}\n")
     assert say(dispatcher, typed, host=Host(viewers=7)) == expected
 
 
@@ -111,9 +128,11 @@ def test_count_counts_runs_of_that_command(tmp_path):
 
 def test_render_substitutes_once_and_lazily():
     calls = []
-    values = {"a": lambda: calls.append("a") or "{b}", "b": lambda: calls.append("b") or "B"}
-    assert render("{a} {a}", values) == "{b} {b}"
-    assert calls == ["a"]
+    scope = Scope("#test", Host(), lambda: calls.append("count") or 7, "Alice", "{count}")
+    assert render("{count} {count} {args}", scope) == "7 7 {count}"
+    assert calls == ["count"]
+    assert render("{user}", scope) == "Alice"
+    assert calls == ["count"]
 
 
 def test_count_is_not_touched_by_replies_without_it(tmp_path):
@@ -167,7 +186,7 @@ def test_help_lists_custom_commands_the_chatter_may_use(tmp_path):
     everyone = say(dispatcher, "!help")
     assert everyone == "Commands: !version, !count_viewers, !help, !discord"
     moderator = say(dispatcher, "!commands", login="mod", role=Role.MODERATOR)
-    assert moderator == "Commands: !version, !count_viewers, !help, !reload, !discord, !modonly"
+    assert moderator == "Commands: !version, !count_viewers, !help, !reload, !botstatus, !discord, !modonly"
 
 
 # --- cooldowns (injected clock) ----------------------------------------------------------------
@@ -256,6 +275,49 @@ INVALID = [
      "commands.toml: [b] aliases: 'same' is already used by [a]", ""),
     ('[hug]\nreply = "x"\n[HUG]\nreply = "y"\n', "commands.toml: [HUG]: 'hug' is already used by [hug]", ""),
     ('[hug]\nreply = "x"\naliases = ["hug"]\n', "commands.toml: [hug] aliases: 'hug' is already used by [hug]", ""),
+    # the key "timers" holds timers: a command of that name, in any case, is an error saying so
+    ('[timers]\nreply = "x"\n', "commands.toml: [timers]: 'timers' is reserved for timers", "[timers.<name>]"),
+    ('[Timers]\nreply = "x"\n', "commands.toml: [Timers]: 'timers' is reserved for timers", "choose another"),
+    ('timers = "x"\n', "commands.toml: [timers]: 'timers' is reserved for timers", ""),
+    ('[timers]\nx = 1\n[timers.ok]\nmessage = "m"\ninterval = 60\n', "commands.toml: [timers]: 'timers' is reserved",
+     ""),
+    # timers
+    ('[timers.x]\ninterval = 900\n', "commands.toml: [timers.x] message: missing", "messages = [...]"),
+    ('[timers.x]\nmessage = "m"\nmessages = ["n"]\ninterval = 900\n', "commands.toml: [timers.x] messages: give",
+     "either message or messages"),
+    ('[timers.x]\nmessage = 3\ninterval = 900\n', "commands.toml: [timers.x] message: must be a non-empty string", ""),
+    ('[timers.x]\nmessage = " "\ninterval = 900\n', "commands.toml: [timers.x] message: must be a non-empty", ""),
+    ('[timers.x]\nmessages = []\ninterval = 900\n', "commands.toml: [timers.x] messages: must be a non-empty list", ""),
+    ('[timers.x]\nmessages = "m"\ninterval = 900\n', "commands.toml: [timers.x] messages: must be a non-empty list",
+     ""),
+    ('[timers.x]\nmessages = ["m", 2]\ninterval = 900\n', "commands.toml: [timers.x] messages: must be a",
+     "non-empty string"),
+    ('[timers.x]\nmessage = "Hi {user}"\ninterval = 900\n', "commands.toml: [timers.x] message: {user} has no value",
+     "in a timer (no chatter typed a command); a timer may use {channel}, {viewers}, {count}"),
+    ('[timers.x]\nmessages = ["ok", "so {target}"]\ninterval = 900\n', "commands.toml: [timers.x] messages:",
+     "{target} has no value in a timer"),
+    ('[timers.x]\nmessage = "{1}"\ninterval = 900\n', "commands.toml: [timers.x] message: {1} has no value", ""),
+    ('[timers.x]\nmessage = "m"\n', "commands.toml: [timers.x] interval: missing", "interval = 900 (15 minutes)"),
+    ('[timers.x]\nmessage = "m"\ninterval = 59\n', "commands.toml: [timers.x] interval: must be a number",
+     "of seconds from 60 to 86400, e.g. interval = 900"),
+    ('[timers.x]\nmessage = "m"\ninterval = 86401\n', "commands.toml: [timers.x] interval: must be a number", ""),
+    ('[timers.x]\nmessage = "m"\ninterval = "900"\n', "commands.toml: [timers.x] interval: must be a number", ""),
+    ('[timers.x]\nmessage = "m"\ninterval = true\n', "commands.toml: [timers.x] interval: must be a number", ""),
+    ('[timers.x]\nmessage = "m"\ninterval = nan\n', "commands.toml: [timers.x] interval: must be a number", ""),
+    ('[timers.x]\nmessage = "m"\ninterval = 900\nmin_lines = -1\n', "commands.toml: [timers.x] min_lines: must be",
+     "a whole number of chat lines, 0 or more"),
+    ('[timers.x]\nmessage = "m"\ninterval = 900\nmin_lines = 2.5\n', "commands.toml: [timers.x] min_lines: must be",
+     ""),
+    ('[timers.x]\nmessage = "m"\ninterval = 900\nmin_lines = false\n', "commands.toml: [timers.x] min_lines:", ""),
+    ('[timers.x]\nmessage = "m"\ninterval = 900\nchannels = "a"\n', "commands.toml: [timers.x] channels: must be",
+     "a non-empty list of channel names, e.g. channels = [\"mychannel\"]; leave it out to post in every joined channel"),
+    ('[timers.x]\nmessage = "m"\ninterval = 900\nchannels = []\n', "commands.toml: [timers.x] channels: must be", ""),
+    ('[timers.x]\nmessage = "m"\ninterval = 900\nchannels = ["my channel"]\n', "commands.toml: [timers.x] channels:",
+     "'my channel' is not a channel name"),
+    ('[timers.x]\nmessage = "m"\ninterval = 900\nreply = "r"\n', "commands.toml: [timers.x] reply: unknown field",
+     "message, messages, interval, min_lines, channels"),
+    ('[timers.x]\nmessage = "m"\ninterval = 900\n[timers.x.y]\nmessage = "n"\n', "commands.toml: [timers.x] y:",
+     "unknown field"),
 ]
 
 
@@ -273,12 +335,12 @@ def test_invalid_files(tmp_path, text, start, also):
 def test_file_that_is_not_utf8(tmp_path):
     path = write(tmp_path, b'[hug]\nreply = "caf\xe9"\n')
     with pytest.raises(CommandsFileError, match=r"commands\.toml: not UTF-8 text"):
-        read_commands(path, False, builtin_table(), CountStore(tmp_path / "state.sqlite3"))
+        read_file(path, False, builtin_table(), CountStore(tmp_path / "state.sqlite3"))
 
 
 def test_required_file_missing(tmp_path):
     with pytest.raises(CommandsFileError, match=r"missing\.toml: no such file \(VBOT_COMMANDS_FILE\)"):
-        read_commands(tmp_path / "missing.toml", True, builtin_table(), CountStore(tmp_path / "state.sqlite3"))
+        read_file(tmp_path / "missing.toml", True, builtin_table(), CountStore(tmp_path / "state.sqlite3"))
 
 
 def test_default_file_missing_means_builtins_only(tmp_path):
@@ -287,15 +349,15 @@ def test_default_file_missing_means_builtins_only(tmp_path):
 
 
 def test_empty_file_is_fine(tmp_path):
-    assert read_commands(write(tmp_path, ""), True, builtin_table(), CountStore(tmp_path / "s.sqlite3")) == []
+    assert read_file(write(tmp_path, ""), True, builtin_table(), CountStore(tmp_path / "s.sqlite3")).commands == ()
 
 
 def test_unusable_state_file_is_an_error_only_when_count_is_used(tmp_path):
     (tmp_path / "state.sqlite3").write_text("this is not a database, " * 100)
     store = CountStore(tmp_path / "state.sqlite3")
-    assert read_commands(write(tmp_path, '[a]\nreply = "x"\n'), True, builtin_table(), store)
+    assert read_file(write(tmp_path, '[a]\nreply = "x"\n'), True, builtin_table(), store).commands
     with pytest.raises(StateError, match=r"VBOT_STATE_FILE=.*state\.sqlite3: cannot use it"):
-        read_commands(write(tmp_path, '[a]\nreply = "{count}"\n'), True, builtin_table(), store)
+        read_file(write(tmp_path, '[a]\nreply = "{count}"\n'), True, builtin_table(), store)
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -329,22 +391,137 @@ def test_named_commands_file_missing_stops_with_exit_2(tmp_path):
 
 
 def test_example_file_is_valid(tmp_path):
-    from pathlib import Path
-    example = Path(__file__).resolve().parent.parent / "commands.example.toml"
-    names = [entry.name for entry in read_commands(example, True, builtin_table(), CountStore(tmp_path / "s"))]
-    assert {"discord", "socials", "rules", "hug"} <= set(names)
+    loaded = read_file(EXAMPLE, True, builtin_table(), CountStore(tmp_path / "s"))
+    assert {"discord", "socials", "rules", "hug", "so"} <= {entry.name for entry in loaded.commands}
+    assert loaded.timers
+
+
+def test_example_shout_out_works(tmp_path):
+    table = read_file(EXAMPLE, True, builtin_table(), CountStore(tmp_path / "s")).table(builtin_table())
+    dispatcher = Dispatcher(table, "!")
+    shout_out = say(dispatcher, "!so @CoolStreamer", role=Role.MODERATOR)
+    assert "https://twitch.tv/CoolStreamer" in shout_out
+    assert "@" not in shout_out.replace("https://twitch.tv/CoolStreamer", "")
+
+
+def test_the_variables_the_renderer_uses_are_documented():
+    readme = (EXAMPLE.parent / "README.md").read_text()
+    example = EXAMPLE.read_text()
+    for name in VARIABLES:
+        shown = name if not name.isdigit() else ("1" if name == "1" else "9")
+        assert f"`{{{shown}}}`" in readme, name
+        assert f"{{{shown}}}" in example, name
+    assert all(name in VARIABLES for name in TIMER_VARIABLES)
+
+
+# --- timers in the file -----------------------------------------------------------------------------
+
+
+def test_timers_are_read_with_their_defaults(tmp_path):
+    path = write(tmp_path, """
+        [discord]
+        reply = "d"
+
+        [timers.hydrate]
+        message = "Drink water"
+        interval = 900  # 15 minutes
+
+        [timers.tips]
+        messages = ["one", "two"]
+        interval = 60.5
+        min_lines = 0
+        channels = ["#Main", "other", "main"]
+    """)
+    loaded = read_file(path, True, builtin_table(), CountStore(tmp_path / "s"))
+    assert [entry.name for entry in loaded.commands] == ["discord"]
+    hydrate, tips = loaded.timers
+    assert (hydrate.name, hydrate.messages, hydrate.interval, hydrate.min_lines, hydrate.channels) == \
+        ("hydrate", ("Drink water",), 900.0, 5, ())
+    assert (tips.name, tips.messages, tips.interval, tips.min_lines, tips.channels) == \
+        ("tips", ("one", "two"), 60.5, 0, ("#main", "#other"))
+    assert "timers" not in loaded.table(builtin_table())
+
+
+def test_timer_messages_fill_channel_viewers_and_their_own_count(tmp_path):
+    store = CountStore(tmp_path / "s.sqlite3")
+    path = write(tmp_path, """
+        [hydrate]
+        reply = "command {count}"
+        [timers.hydrate]
+        message = "{channel}: {viewers} here, reminder {count}; {unknown}"
+        interval = 600
+        min_lines = 0
+    """)
+    loaded = read_file(path, True, builtin_table(), store)
+    timers = TimerSchedule(loaded.timers, ["#test"], "vbot", FakeClock())
+    host = Host(viewers=7)
+    texts = []
+    for _ in range(2):
+        timers._clock.advance(600)
+        texts += [post.text(host) for post in timers.take_due()]
+    assert texts == ["test: 7 here, reminder 1; {unknown}", "test: 7 here, reminder 2; {unknown}"]
+    assert say(Dispatcher(loaded.table(builtin_table())), "!hydrate") == "command 1"  # a count of its own
+
+
+def test_a_timer_using_count_opens_the_state_file_at_load(tmp_path):
+    (tmp_path / "state.sqlite3").write_text("this is not a database, " * 100)
+    path = write(tmp_path, '[timers.t]\nmessage = "{count}"\ninterval = 60\n')
+    with pytest.raises(StateError):
+        read_file(path, True, builtin_table(), CountStore(tmp_path / "state.sqlite3"))
 
 
 # --- reload ----------------------------------------------------------------------------------
 
 
-def reloadable(tmp_path, text: str, required: bool = True):
+def reloadable(tmp_path, text: str, required: bool = True, timers: TimerSchedule | None = None):
     path = write(tmp_path, text)
     store = CountStore(tmp_path / "state.sqlite3")
     builtins = builtin_table()
     dispatcher = Dispatcher(load_table(path, required, builtins, store), "!")
-    reloader = Reloader(dispatcher, builtins, path, required, store)
+    reloader = Reloader(dispatcher, builtins, path, required, store, timers.set_timers if timers else None)
     return path, dispatcher, Host(reload=reloader)
+
+
+TIMER_FILE = '[discord]\nreply = "old"\n[timers.hydrate]\nmessage = "old water"\ninterval = 600\n'
+
+
+def test_reload_swaps_commands_and_timers_together(tmp_path):
+    timers = TimerSchedule(clock=FakeClock())
+    path, dispatcher, host = reloadable(tmp_path, "", timers=timers)
+    path.write_text(TIMER_FILE)
+    assert say(dispatcher, "!reload", role=Role.MODERATOR, host=host) == "Reloaded 1 custom command and 1 timer."
+    assert [timer.messages for timer in timers.timers] == [("old water",)]
+    path.write_text(TIMER_FILE.replace("old", "new") + '[timers.tips]\nmessage = "tip"\ninterval = 60\n')
+    assert say(dispatcher, "!reload", role=Role.MODERATOR, host=host) == "Reloaded 1 custom command and 2 timers."
+    assert say(dispatcher, "!discord", host=host) == "new"
+    assert [timer.messages for timer in timers.timers] == [("new water",), ("tip",)]
+
+
+@pytest.mark.parametrize("broken", [
+    TIMER_FILE.replace("old", "new").replace("600", "30"),  # the commands part is valid, the timer is not
+    TIMER_FILE.replace("old", "new").replace('[discord]\nreply = "new"', '[discord]\nrole = "vip"'),
+])
+def test_reload_with_errors_keeps_the_old_commands_and_the_old_timers(tmp_path, broken):
+    timers = TimerSchedule(clock=FakeClock())
+    path, dispatcher, host = reloadable(tmp_path, "", timers=timers)
+    path.write_text(TIMER_FILE)
+    say(dispatcher, "!reload", role=Role.MODERATOR, host=host)
+    old_table, old_timers = dispatcher.table, timers.timers
+    path.write_text(broken)
+    assert say(dispatcher, "!reload", role=Role.MODERATOR, host=host).startswith("Reload failed, kept the old commands")
+    assert dispatcher.table is old_table and timers.timers == old_timers
+
+
+def test_reload_failing_on_the_state_file_names_only_its_base_name_in_chat(tmp_path, caplog):
+    path, dispatcher, host = reloadable(tmp_path, '[discord]\nreply = "old"\n')
+    (tmp_path / "state.sqlite3").write_text("this is not a database, " * 100)
+    path.write_text('[discord]\nreply = "visit {count}"\n')
+    with caplog.at_level(logging.WARNING, logger="vbot.custom"):
+        reply = say(dispatcher, "!reload", role=Role.MODERATOR, host=host)
+    assert reply.startswith("Reload failed, kept the old commands: state.sqlite3: cannot use it"), reply
+    assert str(tmp_path) not in reply and "/" not in reply
+    assert f"VBOT_STATE_FILE={tmp_path / 'state.sqlite3'}: cannot use it" in caplog.text  # the log: the whole story
+    assert say(dispatcher, "!discord", host=host) == "old"
 
 
 def test_reload_installs_the_new_file(tmp_path):

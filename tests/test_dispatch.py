@@ -186,10 +186,10 @@ def test_split_command(text, prefix, expected):
 
 def test_builtin_table():
     table = builtin_table()
-    assert [entry.name for entry in table] == ["version", "count_viewers", "help", "reload", "exit"]
+    assert [entry.name for entry in table] == ["version", "count_viewers", "help", "reload", "botstatus", "exit"]
     assert table.find("commands") is table.find("help")
     assert table.find("exit").role is Role.BROADCASTER
-    assert table.find("reload").role is Role.MODERATOR
+    assert table.find("reload").role is table.find("botstatus").role is Role.MODERATOR
     assert "version" in table and "nope" not in table
     assert table.find("nope") is None
     assert all(entry.help for entry in table)
@@ -253,8 +253,8 @@ def test_available_to_keeps_table_order():
     table = builtin_table()
     names = lambda role: [entry.name for entry in table.available_to(role)]  # noqa: E731
     assert names(Role.EVERYONE) == names(Role.SUBSCRIBER) == names(Role.VIP) == ["version", "count_viewers", "help"]
-    assert names(Role.MODERATOR) == ["version", "count_viewers", "help", "reload"]
-    assert names(Role.BROADCASTER) == ["version", "count_viewers", "help", "reload", "exit"]
+    assert names(Role.MODERATOR) == ["version", "count_viewers", "help", "reload", "botstatus"]
+    assert names(Role.BROADCASTER) == ["version", "count_viewers", "help", "reload", "botstatus", "exit"]
 
 
 # --- dispatching -----------------------------------------------------------------------------------
@@ -360,8 +360,8 @@ EVERYONE_HELP = "Commands: !version, !count_viewers, !help"
     (Role.EVERYONE, EVERYONE_HELP),
     (Role.SUBSCRIBER, EVERYONE_HELP),
     (Role.VIP, EVERYONE_HELP),
-    (Role.MODERATOR, "Commands: !version, !count_viewers, !help, !reload"),
-    (Role.BROADCASTER, "Commands: !version, !count_viewers, !help, !reload, !exit"),
+    (Role.MODERATOR, "Commands: !version, !count_viewers, !help, !reload, !botstatus"),
+    (Role.BROADCASTER, "Commands: !version, !count_viewers, !help, !reload, !botstatus, !exit"),
 ])
 @pytest.mark.parametrize("name", ["help", "commands", "HELP"])
 def test_help_lists_what_the_role_may_use(clock, host, role, expected, name):
@@ -370,7 +370,7 @@ def test_help_lists_what_the_role_may_use(clock, host, role, expected, name):
 
 def test_help_for_an_owner_includes_exit(clock, host):
     dispatcher = make_dispatcher(clock, owners=["boss"])
-    assert dispatcher.handle(msg("!help", login="boss"), host).endswith("!reload, !exit")
+    assert dispatcher.handle(msg("!help", login="boss"), host).endswith("!botstatus, !exit")
 
 
 def test_help_uses_the_prefix_and_lists_custom_commands(clock, host):

@@ -199,7 +199,9 @@ def assert_alive_and_answering(twitch, bot, caplog) -> None:
     assert "error in the event loop" not in caplog.text  # nothing escaped to run()'s last-resort guard
     errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
     assert not errors  # every odd line was skipped at DEBUG, not caught as a handler failure
-    twitch.send(":mod!mod@mod.tmi.twitch.tv JOIN #test")  # the fuzz may have removed #test: be in it again
+    # The fuzz may have kicked or parted the bot (it then rejoins after a growing backoff): be in #test again.
+    twitch.send(":vbot!vbot@vbot.tmi.twitch.tv JOIN #test")
+    twitch.send(":mod!mod@mod.tmi.twitch.tv JOIN #test")
     start = len(twitch.received)
     twitch.chat("#test", "mod", "!version", "badges=moderator/1;mod=1")
     twitch.wait_for(r"^PRIVMSG #test :Version: ", start=start)

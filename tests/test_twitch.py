@@ -189,9 +189,9 @@ def test_help_depends_on_role(twitch, start_bot):
     assert ask(twitch, "subby", "!help", "badges=subscriber/3;subscriber=1") == \
         "Commands: !version, !count_viewers, !help, !whoami, !echo, !subzone, !tick"
     assert ask(twitch, "modder", "!commands", MOD) == \
-        "Commands: !version, !count_viewers, !help, !reload, !whoami, !echo, !vipzone, !subzone, !tick"
+        "Commands: !version, !count_viewers, !help, !reload, !botstatus, !whoami, !echo, !vipzone, !subzone, !tick"
     assert ask(twitch, "streamer", "!help", "badges=broadcaster/1") == \
-        "Commands: !version, !count_viewers, !help, !reload, !exit, !whoami, !echo, !vipzone, !subzone, !tick"
+        "Commands: !version, !count_viewers, !help, !reload, !botstatus, !exit, !whoami, !echo, !vipzone, !subzone, !tick"
 
 
 def test_broadcaster_exit_works_others_refused(twitch, start_bot):

@@ -10,16 +10,19 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import time
+from collections.abc import Callable
 
 from vbot import __version__
 from vbot.commands import builtin_table
 from vbot.config import Config, ConfigError, load_config, read_settings
-from vbot.console import Console
-from vbot.custom import Reloader, load_table
-from vbot.dispatch import Dispatcher
+from vbot.console import Console, ConsoleClock
+from vbot.custom import Reloader, load_file
+from vbot.dispatch import Cooldowns, Dispatcher
 from vbot.logs import setup_logging
 from vbot.outbox import Outbox
 from vbot.state import CountStore
+from vbot.timers import TimerSchedule
 
 EXIT_OK, EXIT_CONFIG, EXIT_LOGIN = 0, 2, 3
 
@@ -38,16 +41,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def build_dispatcher(config: Config, store: CountStore) -> tuple[Dispatcher, Reloader]:
-    """The dispatcher over built-in plus custom commands, and the reload callable for ``!reload``/SIGHUP.
+def build_dispatcher(config: Config, store: CountStore, clock: Callable[[], float] = time.monotonic,
+                     ) -> tuple[Dispatcher, TimerSchedule, Reloader]:
+    """From one read of the custom commands file: the dispatcher over built-in plus custom
+    commands, the timers, and the reload callable for ``!reload``/SIGHUP, which swaps both.
 
-    Raises ConfigError (CommandsFileError, StateError) when the commands file or
-    the state file cannot be used.
+    ``clock`` (monotonic seconds) drives cooldowns and timers. Raises ConfigError
+    (CommandsFileError, StateError) when the commands file or the state file cannot be used.
     """
     builtins = builtin_table()
-    table = load_table(config.commands_file, config.commands_file_required, builtins, store)
-    dispatcher = Dispatcher(table, config.prefix, config.owners)
-    return dispatcher, Reloader(dispatcher, builtins, config.commands_file, config.commands_file_required, store)
+    loaded = load_file(config.commands_file, config.commands_file_required, builtins, store)
+    dispatcher = Dispatcher(loaded.table(builtins), config.prefix, config.owners, Cooldowns(clock))
+    timers = TimerSchedule(loaded.timers, bot_login=config.username, clock=clock)  # the transport sets its channels
+    reload = Reloader(dispatcher, builtins, config.commands_file, config.commands_file_required, store,
+                      timers.set_timers)
+    return dispatcher, timers, reload
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,12 +65,15 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(read_settings(args.env_file), console=args.console)
         setup_logging(config.log_level, secrets=[config.token or "", config.password or ""])
         store = CountStore(config.state_file)
-        dispatcher, reload = build_dispatcher(config, store)
+        clock = ConsoleClock() if args.console else time.monotonic
+        dispatcher, timers, reload = build_dispatcher(config, store, clock)
     except ConfigError as error:
         print(f"vbot: configuration error: {error}", file=sys.stderr)
         return EXIT_CONFIG
     with store:
-        return (run_console if args.console else run_bot)(config, dispatcher, reload)
+        if isinstance(clock, ConsoleClock):
+            return run_console(config, dispatcher, reload, timers, clock)
+        return run_bot(config, dispatcher, reload)
 
 
 def run_bot(config: Config, dispatcher: Dispatcher, reload: Reloader) -> int:
@@ -77,10 +88,12 @@ def run_bot(config: Config, dispatcher: Dispatcher, reload: Reloader) -> int:
     return bot.run()
 
 
-def run_console(config: Config, dispatcher: Dispatcher, reload: Reloader) -> int:
+def run_console(config: Config, dispatcher: Dispatcher, reload: Reloader, timers: TimerSchedule,
+                clock: ConsoleClock) -> int:
     """Chat in this terminal until ``/quit``, end of input, ``!exit``, SIGINT or SIGTERM."""
     if hasattr(sys.stdin, "reconfigure"):
         sys.stdin.reconfigure(errors="replace")
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    console = Console(config, dispatcher, Outbox(), sys.stdin, sys.stdout, sys.stderr, reload=reload)
+    console = Console(config, dispatcher, Outbox(clock=clock), sys.stdin, sys.stdout, sys.stderr, reload=reload,
+                      timers=timers, clock=clock)
     return console.run()

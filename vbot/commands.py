@@ -10,6 +10,7 @@ from __future__ import annotations
 from vbot import __version__
 from vbot.chat import Role
 from vbot.dispatch import CommandTable, Context, command
+from vbot.health import format_health
 
 
 @command("version", help="the bot's version")
@@ -35,6 +36,12 @@ def help_(ctx: Context) -> str:
 def reload(ctx: Context) -> str:
     """Reload the custom commands file; the reply says whether it worked."""
     return ctx.host.reload_commands()
+
+
+@command("botstatus", role=Role.MODERATOR, help="the bot's uptime, connection and replies")
+def botstatus(ctx: Context) -> str:
+    """One line on the bot's health: uptime, connection, reconnects, replies, PING, token expiry."""
+    return format_health(ctx.host.health())
 
 
 @command("exit", role=Role.BROADCASTER, cooldown=0, user_cooldown=0, help="stop the bot")

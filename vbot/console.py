@@ -9,7 +9,15 @@ Lines starting with ``/`` that name a console command simulate chat instead:
 
 * ``/as <login> [everyone|subscriber|vip|moderator|broadcaster]`` speak as someone else;
 * ``/join <login>``, ``/part <login>`` a chatter arrives or leaves (``!count_viewers``);
+* ``/timers`` lists the timers of the commands file and what each is waiting for;
+* ``/wait <seconds>`` lets that much time pass at once on the console's clock
+  (``ConsoleClock``): timers due meanwhile post, in order, and cooldowns and send
+  limits see the time pass too (``/wait 900`` is 15 minutes);
 * ``/quit`` ends the console, as does the end of input.
+
+Every other line counts as a chat line from the current speaker for timers
+(as on Twitch, the bot's own login never counts). Timers are checked after each
+line and during ``/wait``, not while the console waits for input.
 
 Notes for the person typing (confirmations, usage) go to the ``notes`` stream
 (stderr), so stdout carries only replies.
@@ -18,6 +26,7 @@ Notes for the person typing (confirmations, usage) go to the ``notes`` stream
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -26,15 +35,38 @@ from typing import TextIO
 from vbot.chat import ChatMessage, Role, role_from_tags
 from vbot.config import Config
 from vbot.dispatch import Dispatcher
+from vbot.health import Health, format_duration
 from vbot.outbox import Outbox
+from vbot.timers import TimerSchedule
 
 CONSOLE_LOGIN = "vbot"
 """The bot's login in the console when VBOT_USERNAME is not set."""
 CONSOLE_CHANNEL = "#console"
 """The console's channel when VBOT_CHANNEL is not set."""
 USAGE = ("console commands: /as <login> [everyone|subscriber|vip|moderator|broadcaster], "
-         "/join <login>, /part <login>, /quit")
+         "/join <login>, /part <login>, /timers, /wait <seconds>, /quit")
 _LOGIN = re.compile(r"[a-z0-9_]{1,25}")
+MAX_WAIT = 7 * 86400.0
+"""The most seconds one ``/wait`` may skip (a week)."""
+
+
+class ConsoleClock:
+    """The console's monotonic clock: ``base()`` plus the seconds skipped with ``skip()`` (``/wait``).
+
+    Outbox, cooldowns and timers all read it in the console, so a ``/wait``
+    moves them together.
+    """
+
+    def __init__(self, base: Callable[[], float] = time.monotonic):
+        self._base = base
+        self.skipped = 0.0
+
+    def __call__(self) -> float:
+        return self._base() + self.skipped
+
+    def skip(self, seconds: float) -> None:
+        """Move the clock ``seconds`` ahead."""
+        self.skipped += seconds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,12 +93,16 @@ class Console:
     login ``config.username`` (``vbot`` when empty). The typist starts as the
     channel's broadcaster. The bot counts as a moderator of its channel, so the
     privileged send limit applies. ``reload() -> str`` answers ``!reload``;
-    ``sleep(seconds)`` waits for the outbox's rate window.
+    ``sleep(seconds)`` waits for the outbox's rate window. ``timers`` (its bot
+    login and channels are set here) is driven by the typed lines and
+    ``/wait``, which skips ``clock`` ahead; give the outbox and the
+    dispatcher's cooldowns the same clock.
     """
 
     def __init__(self, config: Config, dispatcher: Dispatcher, outbox: Outbox, stdin: TextIO, stdout: TextIO,
                  notes: TextIO, reload: Callable[[], str] | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, timers: TimerSchedule | None = None,
+                 clock: ConsoleClock | None = None):
         self.dispatcher = dispatcher
         self.outbox = outbox
         self.stdin, self.stdout, self.notes = stdin, stdout, notes
@@ -78,6 +114,12 @@ class Console:
         self.speaker = Speaker.make(self.channel.lstrip("#"), Role.BROADCASTER)
         self.exit_code: int | None = None
         self.outbox.set_privileged(self.channel, True)
+        self.clock = clock or ConsoleClock()
+        self.started = self.clock()
+        self.sent = 0
+        self.timers = timers or TimerSchedule(clock=self.clock)
+        self.timers.bot_login = self.login
+        self.timers.set_channels([self.channel])
 
     # --- ChatHost ----------------------------------------------------------------
 
@@ -95,6 +137,11 @@ class Console:
     def reload_commands(self) -> str:
         """Reload custom commands through the ``reload`` callable given at construction."""
         return self.reload() if self.reload else "No custom commands file to reload."
+
+    def health(self) -> Health:
+        """The console's counters: its own uptime (``/wait`` included), ``console`` as the connection."""
+        return Health(uptime=self.clock() - self.started, connected=None, reconnects=0, sent=self.sent,
+                      dropped=self.outbox.dropped, waiting=len(self.outbox), connection="console")
 
     # --- the loop ------------------------------------------------------------------
 
@@ -116,21 +163,32 @@ class Console:
     def handle_line(self, line: str) -> None:
         """One typed line: a console command, or a chat message whose reply is printed."""
         word, _, rest = line.partition(" ")
-        console_command = {"/as": self._as, "/join": self._join, "/part": self._part, "/quit": self._quit}
+        console_command = {"/as": self._as, "/join": self._join, "/part": self._part, "/quit": self._quit,
+                           "/timers": self._timers, "/wait": self._wait}
         if word.lower() in console_command:
             console_command[word.lower()](rest.split())
             return
         if line.startswith("/") and not self.dispatcher.is_command(line):
             self._note(f"unknown console command {word!r}; {USAGE}")
             return
-        if not self.dispatcher.is_command(line):
+        if not line.strip():
             return
         speaker = self.speaker
-        role = role_from_tags(speaker.tags, speaker.login, self.channel)
-        message = ChatMessage(self.channel, speaker.login, line, role, speaker.display_name, speaker.tags)
-        reply = self.dispatcher.handle(message, self)
-        if reply:
-            self.say(reply)
+        self.timers.note_line(self.channel, speaker.login)
+        if self.dispatcher.is_command(line):
+            role = role_from_tags(speaker.tags, speaker.login, self.channel)
+            message = ChatMessage(self.channel, speaker.login, line, role, speaker.display_name, speaker.tags)
+            reply = self.dispatcher.handle(message, self)
+            if reply:
+                self.say(reply)
+        self.post_timers()
+
+    def post_timers(self) -> int:
+        """Post (through ``say``) the timers due now; returns how many."""
+        posts = self.timers.take_due() if self.exit_code is None else []
+        for post in posts:
+            self.say(post.text(self))
+        return len(posts)
 
     def say(self, text: str) -> None:
         """Pass ``text`` through the outbox and print what it releases, waiting for the rate window if needed."""
@@ -140,6 +198,7 @@ class Console:
             for _channel, ready in self.outbox.take_ready():
                 self.stdout.write(f"{self.login}: {ready}\n")
                 self.stdout.flush()
+                self.sent += 1
             wait = self.outbox.wait_time()
             if wait is None:
                 return
@@ -176,6 +235,34 @@ class Console:
 
     def _quit(self, words: list[str]) -> None:
         self.request_stop(0)
+
+    def _timers(self, words: list[str]) -> None:
+        states = self.timers.states()
+        if not self.timers.timers:
+            self._note("* no timers: add [timers.<name>] tables to the commands file, then !reload")
+        for state in states:
+            self._note(f"* {state.describe()}")
+
+    def _wait(self, words: list[str]) -> None:
+        """Skip the clock ``seconds`` ahead, stopping at each moment a timer falls due to post it."""
+        try:
+            seconds = float(words[0]) if len(words) == 1 else math.nan
+        except ValueError:
+            seconds = math.nan
+        if not 0 < seconds <= MAX_WAIT:
+            self._note(f"usage: /wait <seconds>, from 0 to {MAX_WAIT:.0f}, e.g. /wait 900 for 15 minutes")
+            return
+        left = seconds
+        while self.exit_code is None:
+            posted = self.post_timers()
+            wait = self.timers.wait_time()
+            if wait is None or wait > left or (wait == 0 and not posted):
+                break
+            self.clock.skip(wait)
+            left -= wait
+        self.clock.skip(left)
+        self.post_timers()
+        self._note(f"* {seconds:g} s passed ({format_duration(seconds)})")
 
     def _member_login(self, words: list[str], usage: str) -> str | None:
         if len(words) != 1 or not _LOGIN.fullmatch(words[0].lower()):

@@ -1,20 +1,27 @@
-"""Custom text commands: one TOML table per command, turned into rows of the command table.
+"""Custom text commands and timers: one TOML file, turned into command table rows and timers.
 
 ```toml
 [hug]
-reply = "{user} hugs {args}!"   # required
+reply = "{user} hugs {target}!"  # required
 aliases = ["cuddle"]            # optional
 role = "subscriber"             # everyone (default), subscriber, vip, moderator, broadcaster
 cooldown = 10                   # seconds per channel, default 3
 user_cooldown = 30              # seconds per chatter, default 10
+
+[timers.hydrate]                # the top-level key "timers" holds timers, never a command
+message = "Drink some water!"   # or messages = ["...", "..."], posted in turn
+interval = 900                  # seconds (15 minutes), at least 60
+min_lines = 5                   # chat lines from others since the last post, default 5
+channels = ["mychannel"]        # default: every joined channel
 ```
 
 A custom command is an ordinary ``Command`` whose handler fills in the reply
 template, so prefix, roles, cooldowns and the outbox apply to it exactly as to
-a built-in one. The file is validated as a whole: the first problem raises
-CommandsFileError naming the file, the command and the field, and nothing is
-installed. ``Reloader`` re-reads the file for ``!reload`` and SIGHUP and keeps
-the old table when the new file has an error.
+a built-in one; a timer is a ``vbot.timers.Timer``. The file is read once and
+validated as a whole: the first problem raises CommandsFileError naming the
+file, the table and the field, and nothing is installed. ``Reloader`` re-reads
+the file for ``!reload`` and SIGHUP and swaps commands and timers together, or
+keeps both when the new file has an error.
 """
 
 from __future__ import annotations
@@ -24,21 +31,27 @@ import logging
 import math
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+import types
+from collections.abc import Callable, Container, Mapping
 from pathlib import Path
 from typing import Protocol
 
 from vbot.chat import Role
 from vbot.config import ConfigError
-from vbot.dispatch import DEFAULT_COOLDOWN, DEFAULT_USER_COOLDOWN, Command, CommandTable, Context, Dispatcher
+from vbot.dispatch import DEFAULT_COOLDOWN, DEFAULT_USER_COOLDOWN, ChatHost, Command, CommandTable, Context, Dispatcher
+from vbot.state import StateError
+from vbot.timers import DEFAULT_MIN_LINES, MAX_INTERVAL, MIN_INTERVAL, Timer
 
 log = logging.getLogger(__name__)
 
 FIELDS = ("reply", "aliases", "role", "cooldown", "user_cooldown")
 """The keys a command's table may have; anything else is an error (usually a typo)."""
-VARIABLES = ("user", "args", "channel", "count", "viewers")
-"""The ``{name}``s filled in by a reply; any other ``{...}`` is left as typed."""
-_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+TIMERS_KEY = "timers"
+"""The top-level key whose tables are timers; no command may be called this."""
+TIMER_FIELDS = ("message", "messages", "interval", "min_lines", "channels")
+"""The keys a timer's table may have."""
+_PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)\}")
+_CHANNEL = re.compile(r"[a-z0-9_]{1,25}")
 
 
 class Counter(Protocol):
@@ -54,9 +67,10 @@ class Counter(Protocol):
 class CommandsFileError(ConfigError):
     """The custom commands file cannot be read or has an invalid entry.
 
-    ``file`` is the path, ``command`` the table name and ``field`` the key at
-    fault (either may be None), ``problem`` says what is wrong and how to fix it.
-    ``str(error)`` is ``"<file>: [<command>] <field>: <problem>"``.
+    ``file`` is the path, ``command`` the table name (``timers.<name>`` for a
+    timer) and ``field`` the key at fault (either may be None), ``problem`` says
+    what is wrong and how to fix it. ``str(error)`` is
+    ``"<file>: [<command>] <field>: <problem>"``.
     """
 
     def __init__(self, file: str | Path, problem: str, command: str | None = None, field: str | None = None):
@@ -72,25 +86,79 @@ class CommandsFileError(ConfigError):
                 where += f" {self.field}"
         return f"{where}: {self.problem}"
 
+    def brief(self) -> str:
+        """The message naming only the file's base name, for chat."""
+        return self.describe(Path(self.file).name)
 
-def render(template: str, values: Mapping[str, Callable[[], object]]) -> str:
-    """Replace each ``{name}`` of ``template`` that is in ``values`` by ``str(values[name]())``.
 
-    Each value is computed at most once, and only when used. Unknown names stay
-    as typed, and substituted text is never scanned again, so braces coming
-    from chat cannot inject anything.
+# --- template variables ----------------------------------------------------------------------------
 
-    >>> render("{user} hugs {args} {nope}", {"user": lambda: "Ann", "args": lambda: "{user}"})
-    'Ann hugs {user} {nope}'
+
+@dataclasses.dataclass(frozen=True)
+class Scope:
+    """What a template's variables are computed from.
+
+    ``channel`` has its ``#``; ``count()`` adds one to the count and returns it;
+    ``name`` (the sender's display name) and ``args`` (the text after the
+    command) are empty for a timer.
+    """
+
+    channel: str
+    host: ChatHost
+    count: Callable[[], int]
+    name: str = ""
+    args: str = ""
+
+
+def _word(number: int) -> Callable[[Scope], str]:
+    def word(scope: Scope) -> str:
+        words = scope.args.split()
+        return words[number - 1] if len(words) >= number else ""
+    return word
+
+
+def _target(scope: Scope) -> str:
+    words = scope.args.split(maxsplit=1)
+    target = words[0].removeprefix("@") if words else ""
+    return target or scope.name
+
+
+VARIABLES: Mapping[str, Callable[[Scope], object]] = types.MappingProxyType({
+    "user": lambda scope: scope.name,
+    "target": _target,
+    "args": lambda scope: scope.args,
+    **{str(number): _word(number) for number in range(1, 10)},
+    "channel": lambda scope: scope.channel.lstrip("#"),
+    "count": lambda scope: scope.count(),
+    "viewers": lambda scope: scope.host.viewer_count(scope.channel),
+})
+"""Every ``{name}`` a template may use, and how ``render`` computes it; any other
+``{...}`` is left as typed. README's variables table lists the same names."""
+TIMER_VARIABLES = ("channel", "viewers", "count")
+"""The variables a timer message may use; the others need a chatter's command."""
+
+
+def render(template: str, scope: Scope, names: Container[str] = VARIABLES) -> str:
+    """Replace each ``{name}`` of ``template`` that is in ``names`` by ``str(VARIABLES[name](scope))``.
+
+    Each value is computed at most once, and only when used (``{count}``
+    increments once per reply). Unknown names stay as typed, and substituted
+    text is never scanned again, so braces coming from chat cannot inject anything.
+
+    >>> scope = Scope("#chan", None, lambda: 1, "Ann", "@Bob {user} x")
+    >>> render("{user} hugs {target}: {args} [{3}] [{4}] {nope}", scope)
+    'Ann hugs Bob: @Bob {user} x [x] [] {nope}'
+    >>> render("{user} in {channel}", scope, TIMER_VARIABLES)
+    '{user} in chan'
     """
     cache: dict[str, str] = {}
 
     def substitute(match: re.Match) -> str:
         name = match.group(1)
-        if name not in values:
+        if name not in names:
             return match.group(0)
         if name not in cache:
-            cache[name] = str(values[name]())
+            cache[name] = str(VARIABLES[name](scope))
         return cache[name]
 
     return _PLACEHOLDER.sub(substitute, template)
@@ -114,22 +182,69 @@ class TextReply:
         return "{count}" in self.template
 
     def __call__(self, ctx: Context) -> str:
-        return render(self.template, {
-            "user": lambda: ctx.message.name,
-            "args": lambda: ctx.args,
-            "channel": lambda: ctx.message.channel.lstrip("#"),
-            "count": lambda: self.counter.increment(self.name),
-            "viewers": lambda: ctx.host.viewer_count(ctx.message.channel),
-        })
+        scope = Scope(ctx.message.channel, ctx.host, lambda: self.counter.increment(self.name),
+                      ctx.message.name, ctx.args)
+        return render(self.template, scope)
+
+
+@dataclasses.dataclass(frozen=True)
+class TimerText:
+    """A timer's ``fill(message, channel, host) -> str``: ``{channel}``, ``{viewers}`` and
+    ``{count}`` filled in; the count is kept as ``"timer <name>"`` (no command name has a space)."""
+
+    name: str
+    counter: Counter = dataclasses.field(repr=False, compare=False)
+
+    def __call__(self, message: str, channel: str, host: ChatHost) -> str:
+        scope = Scope(channel, host, lambda: self.counter.increment(f"timer {self.name}"))
+        return render(message, scope, TIMER_VARIABLES)
+
+
+# --- parsing ---------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class CustomFile:
+    """What one read of the custom commands file gave: commands and timers, in file order."""
+
+    commands: tuple[Command, ...] = ()
+    timers: tuple[Timer, ...] = ()
+
+    def table(self, builtins: CommandTable) -> CommandTable:
+        """The built-in commands followed by these."""
+        return CommandTable([*builtins, *self.commands])
+
+    def summary(self) -> str:
+        """E.g. ``"2 custom command(s) and 1 timer(s)"``, for the log."""
+        return f"{len(self.commands)} custom command(s) and {len(self.timers)} timer(s)"
+
+
+def parse_file(data: Mapping[str, object], file: str | Path, builtins: CommandTable, counter: Counter) -> CustomFile:
+    """The commands and timers described by ``data`` (a parsed TOML document).
+
+    Every top-level table is a command, except ``timers``, whose tables are
+    timers. Raises CommandsFileError for the first invalid entry.
+    """
+    timers = data.get(TIMERS_KEY, {})
+    if not isinstance(timers, dict) or not all(isinstance(entry, dict) for entry in timers.values()):
+        raise CommandsFileError(file, _reserved_problem(), TIMERS_KEY)
+    commands = {key: entry for key, entry in data.items() if key != TIMERS_KEY}
+    return CustomFile(tuple(parse_commands(commands, file, builtins, counter)),
+                      tuple(parse_timers(timers, file, counter)))
+
+
+def _reserved_problem() -> str:
+    return (f"{TIMERS_KEY!r} is reserved for timers: write each timer as [{TIMERS_KEY}.<name>] "
+            f"with message and interval; a command cannot be called {TIMERS_KEY!r}, choose another name")
 
 
 def parse_commands(data: Mapping[str, object], file: str | Path, builtins: CommandTable,
                    counter: Counter) -> list[Command]:
-    """The custom commands described by ``data`` (a parsed TOML document), in file order.
+    """The custom commands described by ``data`` (top-level tables other than ``timers``), in file order.
 
     Names and aliases are lowercased. Raises CommandsFileError for the first
-    invalid entry, or for a name or alias already used by a built-in command in
-    ``builtins`` or by another custom command.
+    invalid entry, for the name ``timers`` in any case, or for a name or alias
+    already used by a built-in command in ``builtins`` or by another custom command.
     """
     commands: list[Command] = []
     used: dict[str, str] = {}  # name or alias -> the custom command's table name
@@ -139,10 +254,12 @@ def parse_commands(data: Mapping[str, object], file: str | Path, builtins: Comma
 
         if not isinstance(entry, dict):
             raise fail(f'must be a table: write [{key}] on its own line, then reply = "..." under it')
+        name = _command_name(key, fail, None)
+        if name == TIMERS_KEY:
+            raise fail(_reserved_problem())
         unknown = [field for field in entry if field not in FIELDS]
         if unknown:
             raise fail(f"unknown field; a command may have {', '.join(FIELDS)}", unknown[0])
-        name = _command_name(key, fail, None)
         reply = entry.get("reply")
         if reply is None:
             raise fail('missing: every command needs reply = "the text to send"', "reply")
@@ -164,9 +281,9 @@ def parse_commands(data: Mapping[str, object], file: str | Path, builtins: Comma
 
         for index, used_name in enumerate((name, *aliases)):
             field = None if index == 0 else "aliases"
-            if used_name in builtins:
-                owner = builtins.find(used_name).name
-                what = "the built-in command" if owner == used_name else f"an alias of the built-in command {owner!r}"
+            found = builtins.find(used_name)
+            if found is not None:
+                what = "the built-in command" if found.name == used_name else f"an alias of the built-in command {found.name!r}"
                 raise fail(f"{used_name!r} is {what}; choose another name", field)
             if used_name in used:
                 raise fail(f"{used_name!r} is already used by [{used[used_name]}]; choose another name", field)
@@ -174,6 +291,76 @@ def parse_commands(data: Mapping[str, object], file: str | Path, builtins: Comma
         handler = TextReply(name, reply, counter)
         commands.append(Command(name, handler, aliases, "custom command", role, cooldown, user_cooldown))
     return commands
+
+
+def parse_timers(data: Mapping[str, dict], file: str | Path, counter: Counter) -> list[Timer]:
+    """The timers described by ``data`` (the ``timers`` table: name -> table), in file order.
+
+    Raises CommandsFileError (naming ``[timers.<name>]``) for the first invalid entry.
+    """
+    timers = []
+    for key, entry in data.items():
+        def fail(problem: str, field: str | None = None, table: str = f"{TIMERS_KEY}.{key}"):
+            return CommandsFileError(file, problem, table, field)
+
+        if not key.strip() or not key.isprintable():
+            raise fail("give the timer a name of printable characters, e.g. [timers.hydrate]")
+        unknown = [field for field in entry if field not in TIMER_FIELDS]
+        if unknown:
+            raise fail(f"unknown field; a timer may have {', '.join(TIMER_FIELDS)}", unknown[0])
+        if "message" in entry and "messages" in entry:
+            raise fail("give either message or messages, not both", "messages")
+        if "messages" in entry:
+            messages = entry["messages"]
+            if not isinstance(messages, list) or not messages:
+                raise fail('must be a non-empty list of strings, e.g. messages = ["Drink water!", "Stretch!"]',
+                           "messages")
+            field = "messages"
+        elif "message" in entry:
+            messages, field = [entry["message"]], "message"
+        else:
+            raise fail('missing: every timer needs message = "the text to post" (or messages = [...])', "message")
+        for message in messages:
+            _check_timer_message(message, fail, field)
+        interval = entry.get("interval")
+        if interval is None:
+            raise fail(f"missing: every timer needs interval = <seconds>, at least {MIN_INTERVAL:.0f}, "
+                       "e.g. interval = 900 (15 minutes)", "interval")
+        if (isinstance(interval, bool) or not isinstance(interval, (int, float))
+                or not MIN_INTERVAL <= interval <= MAX_INTERVAL):
+            raise fail(f"must be a number of seconds from {MIN_INTERVAL:.0f} to {MAX_INTERVAL:.0f}, "
+                       "e.g. interval = 900 (15 minutes)", "interval")
+        min_lines = entry.get("min_lines", DEFAULT_MIN_LINES)
+        if isinstance(min_lines, bool) or not isinstance(min_lines, int) or min_lines < 0:
+            raise fail(f"must be a whole number of chat lines, 0 or more, e.g. min_lines = {DEFAULT_MIN_LINES}",
+                       "min_lines")
+        channels = _timer_channels(entry.get("channels"), fail)
+        timers.append(Timer(key, tuple(messages), float(interval), min_lines, channels, TimerText(key, counter)))
+    return timers
+
+
+def _check_timer_message(message: object, fail, field: str) -> None:
+    if not isinstance(message, str) or not message.strip():
+        raise fail('must be a non-empty string, e.g. message = "Remember to drink water!"', field)
+    for name in _PLACEHOLDER.findall(message):
+        if name in VARIABLES and name not in TIMER_VARIABLES:
+            usable = ", ".join(f"{{{variable}}}" for variable in TIMER_VARIABLES)
+            raise fail(f"{{{name}}} has no value in a timer (no chatter typed a command); a timer may use {usable}",
+                       field)
+
+
+def _timer_channels(value: object, fail) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    example = 'e.g. channels = ["mychannel"]; leave it out to post in every joined channel'
+    if not isinstance(value, list) or not value or not all(isinstance(channel, str) for channel in value):
+        raise fail(f"must be a non-empty list of channel names, {example}", "channels")
+    channels = [channel.strip().lower().lstrip("#") for channel in value]
+    for channel in channels:
+        if not _CHANNEL.fullmatch(channel):
+            raise fail(f"{channel!r} is not a channel name (letters, digits, underscores; '#' optional), {example}",
+                       "channels")
+    return tuple(dict.fromkeys("#" + channel for channel in channels))
 
 
 def _command_name(value: str, fail, field: str | None) -> str:
@@ -190,15 +377,19 @@ def _seconds(entry: Mapping[str, object], field: str, default: float, fail) -> f
     return float(value)
 
 
-def read_commands(path: Path, required: bool, builtins: CommandTable, counter: Counter) -> list[Command]:
-    """The custom commands in the TOML file at ``path``; ``[]`` when it does not exist and is not ``required``.
+# --- reading and reloading -------------------------------------------------------------------------
 
-    Opens ``counter`` when a reply uses ``{count}``. Raises CommandsFileError
-    (missing required file, unreadable, not UTF-8, invalid TOML, invalid
-    entry) or the counter's StateError.
+
+def read_file(path: Path, required: bool, builtins: CommandTable, counter: Counter) -> CustomFile:
+    """The commands and timers in the TOML file at ``path``; empty when it does not exist and
+    is not ``required``.
+
+    Opens ``counter`` when a reply or a timer uses ``{count}``. Raises
+    CommandsFileError (missing required file, unreadable, not UTF-8, invalid
+    TOML, invalid entry) or the counter's StateError.
     """
     if not path.exists() and not required:
-        return []
+        return CustomFile()
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -212,45 +403,66 @@ def read_commands(path: Path, required: bool, builtins: CommandTable, counter: C
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise CommandsFileError(path, f"invalid TOML: {error}") from None
-    commands = parse_commands(data, path, builtins, counter)
-    if any(entry.handler.uses_count for entry in commands):
+    loaded = parse_file(data, path, builtins, counter)
+    uses_count = [isinstance(entry.handler, TextReply) and entry.handler.uses_count for entry in loaded.commands]
+    uses_count += ["{count}" in message for timer in loaded.timers for message in timer.messages]
+    if any(uses_count):
         counter.open()
-    return commands
+    return loaded
+
+
+def load_file(path: Path, required: bool, builtins: CommandTable, counter: Counter) -> CustomFile:
+    """``read_file``, and an INFO line saying what was loaded when the file exists; raises as ``read_file``."""
+    loaded = read_file(path, required, builtins, counter)
+    if path.exists():
+        log.info("loaded %s from %s", loaded.summary(), path)
+    return loaded
 
 
 def load_table(path: Path, required: bool, builtins: CommandTable, counter: Counter) -> CommandTable:
-    """The built-in commands followed by the custom ones from ``path``; raises as ``read_commands``."""
-    commands = read_commands(path, required, builtins, counter)
-    if path.exists():
-        log.info("loaded %d custom command(s) from %s", len(commands), path)
-    return CommandTable([*builtins, *commands])
+    """The built-in commands followed by the custom ones from ``path`` (timers left out); raises as ``read_file``."""
+    return load_file(path, required, builtins, counter).table(builtins)
 
 
 class Reloader:
-    """Re-reads the custom commands file into ``dispatcher.table``: ``reloader() -> str``.
+    """Re-reads the custom commands file: ``reloader() -> str``, the reply to ``!reload``.
 
-    The returned line is the reply to ``!reload``. On any error the old table
-    stays in place, and the error is logged (with the full path) and returned
-    (with only the file name).
+    On success it installs the new commands in ``dispatcher.table`` and passes
+    the new timers to ``set_timers`` (``TimerSchedule.set_timers``) in the same
+    call, so the event loop never sees commands from one version of the file
+    and timers from another. On any error both stay as they were, the error is
+    logged with the full path, and the reply names at most the file's base name.
     """
 
-    def __init__(self, dispatcher: Dispatcher, builtins: CommandTable, path: Path, required: bool, counter: Counter):
+    def __init__(self, dispatcher: Dispatcher, builtins: CommandTable, path: Path, required: bool, counter: Counter,
+                 set_timers: Callable[[tuple[Timer, ...]], None] | None = None):
         self.dispatcher = dispatcher
         self.builtins = builtins
         self.path = path
         self.required = required
         self.counter = counter
+        self.set_timers = set_timers
 
     def __call__(self) -> str:
         try:
-            commands = read_commands(self.path, self.required, self.builtins, self.counter)
+            loaded = read_file(self.path, self.required, self.builtins, self.counter)
         except ConfigError as error:
-            log.warning("reload failed, keeping the old commands: %s", error)
-            reason = error.describe(self.path.name) if isinstance(error, CommandsFileError) else str(error)
+            log.warning("reload failed, keeping the old commands and timers: %s", error)
+            reason = error.brief() if isinstance(error, (CommandsFileError, StateError)) else "see the bot's log"
             return f"Reload failed, kept the old commands: {reason}"
-        self.dispatcher.table = CommandTable([*self.builtins, *commands])
-        if not commands and not self.path.exists():
+        self.dispatcher.table = loaded.table(self.builtins)
+        if self.set_timers is not None:
+            self.set_timers(loaded.timers)
+        if not loaded.commands and not loaded.timers and not self.path.exists():
             log.info("reloaded: no %s, built-in commands only", self.path)
             return f"Reloaded: no {self.path.name}, built-in commands only."
-        log.info("reloaded %d custom command(s) from %s", len(commands), self.path)
-        return f"Reloaded {len(commands)} custom command{'' if len(commands) == 1 else 's'}."
+        log.info("reloaded %d custom command(s) from %s, and %d timer(s)", len(loaded.commands), self.path,
+                 len(loaded.timers))
+        reply = f"Reloaded {_plural(len(loaded.commands), 'custom command')}"
+        if loaded.timers:
+            reply += f" and {_plural(len(loaded.timers), 'timer')}"
+        return reply + "."
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from vbot.chat import ChatMessage, Role, split_command
+from vbot.health import Health
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,9 @@ class ChatHost(Protocol):
 
     def reload_commands(self) -> str:
         """Reload custom commands; returns a one-line result for chat."""
+
+    def health(self) -> Health:
+        """The transport's counters for ``!botstatus`` (see ``vbot.health.Health``)."""
 
 
 @dataclasses.dataclass(frozen=True)

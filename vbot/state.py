@@ -21,10 +21,21 @@ BUSY_TIMEOUT = 5.0
 
 
 class StateError(ConfigError):
-    """The state file cannot be opened or is not a vbot state database.
+    """The state file at ``path`` cannot be opened or is not a vbot state database.
 
-    The message is one line naming VBOT_STATE_FILE, the path and the cause.
+    ``str(error)`` is one line naming VBOT_STATE_FILE, the path, the ``cause``
+    (SQLite's message) and the fix; ``brief()`` names only the file's base name,
+    for chat.
     """
+
+    def __init__(self, path: Path, cause: str):
+        self.path, self.cause = path, cause
+        super().__init__(f"VBOT_STATE_FILE={path}: cannot use it as vbot's state database ({cause}); "
+                         "set VBOT_STATE_FILE to a writable file path")
+
+    def brief(self) -> str:
+        """The reason without the directory, e.g. ``"vbot-state.sqlite3: cannot use it as ... (disk I/O error)"``."""
+        return f"{self.path.name}: cannot use it as vbot's state database ({self.cause})"
 
 
 class CountStore:
@@ -64,8 +75,7 @@ class CountStore:
         except sqlite3.Error as error:
             if connection is not None:
                 connection.close()
-            raise StateError(f"VBOT_STATE_FILE={self.path}: cannot use it as vbot's state database ({error}); "
-                             "set VBOT_STATE_FILE to a writable file path") from None
+            raise StateError(self.path, str(error)) from None
 
     def increment(self, name: str) -> int:
         """Add one to the count for ``name`` in one transaction; returns the new count (1 the first time).
