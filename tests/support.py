@@ -22,6 +22,8 @@ from vbot.config import Config
 from vbot.dispatch import Dispatcher
 
 TOKEN = "testtoken0123456789abcdefghijk"
+PASSWORD = f"oauth:{TOKEN}"
+"""What the test servers accept as PASS; off Twitch's host vbot sends VBOT_TOKEN as given, so tests set this."""
 WAIT = 10.0
 TWITCH_WELCOME = [
     ":tmi.twitch.tv 001 {nick} :Welcome, GLHF!",
@@ -298,8 +300,10 @@ class ScriptedServer:
             thread.join(2)
 
 
-def make_config(port: int, channels=("#test",), username: str = "vbot", token: str | None = TOKEN, **overrides) -> Config:
-    """A Config for a loopback server without TLS."""
+def make_config(port: int, channels=("#test",), username: str = "vbot", token: str | None = PASSWORD,
+                **overrides) -> Config:
+    """A Config for a loopback server without TLS; its token, sent as given there, is the password
+    the test servers expect."""
     fields = dict(username=username, token=token, channels=tuple(channels), host="127.0.0.1",
                   port=port, tls=False)
     fields.update(overrides)

@@ -8,11 +8,11 @@ matters: the ``irc`` library logs every line it sends, ``PASS oauth:...`` includ
 
 from __future__ import annotations
 
+import io
+import logging
 import shutil
 import socket
 import ssl
-import io
-import logging
 import subprocess
 import sys
 import threading
@@ -38,6 +38,15 @@ from vbot.cli import main
 sys.exit(main())
 """
 """``python -m vbot`` plus a ``!crash <text>`` command whose exception message repeats <text>."""
+
+
+@pytest.fixture
+def twitch():
+    """The scripted server accepting any PASS: off Twitch's host (loopback) vbot sends VBOT_TOKEN as
+    given, so a bare token and an ``oauth:`` one reach the server as written."""
+    server = ScriptedServer(token=None).start()
+    yield server
+    server.stop()
 
 
 def env_for(server: ScriptedServer, tmp_path, token: str) -> dict[str, str]:
@@ -76,7 +85,7 @@ def test_connect_chat_and_exit_at_debug(twitch, tmp_path, token):
     finally:
         code, output = finish(process)
     assert code == 0, output
-    assert f"PASS oauth:{TOKEN}" in twitch.received  # the server did get it
+    assert f"PASS {token}" in twitch.received  # the server did get it
     assert "[REDACTED]" in pass_line(output)
     assert "FROM SERVER: :alice!alice@alice.tmi.twitch.tv PRIVMSG #test :!version " in output
     assert_no_token(output)
@@ -137,7 +146,7 @@ def test_other_configuration_errors_with_a_token_set(broken):
 
 
 def test_config_repr_hides_the_token():
-    for config in (make_config(6667), load_config({"VBOT_USERNAME": "vbot", "VBOT_TOKEN": f"oauth:{TOKEN}",
+    for config in (make_config(6667, token=TOKEN), load_config({"VBOT_USERNAME": "vbot", "VBOT_TOKEN": f"oauth:{TOKEN}",
                                                    "VBOT_CHANNEL": "test"})):
         assert config.token == TOKEN
         assert_no_token(repr(config))
