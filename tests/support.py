@@ -16,6 +16,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from vbot.bot import Backoff, VBot
 from vbot.commands import builtin_table
 from vbot.config import Config
@@ -143,11 +145,23 @@ class IrcClient(LineSocket):
         return line.split(" :", 1)[1]
 
 
-class Ngircd:
-    """A real ngircd on a free loopback port, configured to accept PASS ``oauth:<TOKEN>``."""
+NGIRCD_MISSING = "ngircd is not installed; the integration tests need it: apt-get install ngircd (Debian, Ubuntu)"
 
-    def __init__(self, token: str = TOKEN):
-        self.binary = shutil.which("ngircd") or "/usr/sbin/ngircd"
+
+def find_ngircd() -> str | None:
+    """The ngircd program on PATH or in the sbin folders (often not on a user's PATH), or None."""
+    return shutil.which("ngircd") or shutil.which("ngircd", path="/usr/sbin:/usr/local/sbin:/sbin")
+
+
+class Ngircd:
+    """A real ngircd on a free loopback port, configured to accept PASS ``oauth:<TOKEN>``.
+
+    ``binary`` defaults to ``find_ngircd()``; without it ``start`` fails the test with one
+    line saying how to install ngircd.
+    """
+
+    def __init__(self, token: str = TOKEN, binary: str | None = None):
+        self.binary = binary or find_ngircd()
         self.port = free_port()
         self.directory = Path(tempfile.mkdtemp(prefix="vbot-ngircd-"))
         self.config = self.directory / "ngircd.conf"
@@ -160,6 +174,9 @@ class Ngircd:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> Ngircd:
+        if not self.binary or not os.access(self.binary, os.X_OK):
+            shutil.rmtree(self.directory, ignore_errors=True)
+            pytest.fail(NGIRCD_MISSING, pytrace=False)
         self.process = subprocess.Popen([self.binary, "-n", "-f", str(self.config)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(self._listening, message=f"ngircd on port {self.port}")
