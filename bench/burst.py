@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bench.chat import ROOM_ID, User, privmsg
 from bench.clients import CHANNEL, Session
+from bench.latency import has_custom_commands
 from bench.memory import batch_time
 from bench.server import BenchError
 
@@ -39,11 +40,6 @@ def burst(text: str, first: int, chatters: int, seed: int) -> list[str]:
     rng = random.Random(seed)
     return [privmsg(rng, viewer(first + number), CHANNEL, text, "", 1_800_000_000_000 + number)
             for number in range(chatters)]
-
-
-def has_custom_commands() -> bool:
-    import importlib.util
-    return importlib.util.find_spec("vbot.custom") is not None
 
 
 def run(sizes: tuple[int, ...] = (10_000, 50_000), rounds: int = 3, cwd: str = ".", timeout: float = 300.0,

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import NGIRCD_MISSING, TOKEN, BotThread, IrcClient, Ngircd, make_config
+from tests.support import (
+    NGIRCD_MISSING,
+    TOKEN,
+    BotThread,
+    IrcClient,
+    Ngircd,
+    make_config,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
