@@ -579,6 +579,8 @@ def test_version_needs_no_configuration(tmp_path):
     ({"VBOT_USERNAME": "mybot", "VBOT_CHANNEL": "mychannel"}, "VBOT_TOKEN"),
     ({**BASE, "VBOT_TOKEN": f"oauth:oauth:{SECRET}"}, "VBOT_TOKEN"),
     ({**BASE, "VBOT_PORT": "http"}, "VBOT_PORT"),
+    ({**BASE, "VBOT_PORT": "\u00b2"}, "VBOT_PORT"),  # "²".isdigit() is True: once a traceback and exit 1
+    ({**BASE, "VBOT_PING_TIMEOUT": "0.0000001"}, "VBOT_PING_TIMEOUT"),  # once a traceback at start-up
 ])
 def test_configuration_error_exits_2_with_one_line(tmp_path, env, variable):
     result = run_vbot(env, cwd=tmp_path, timeout=20)
@@ -594,6 +596,14 @@ def test_cli_reads_dotenv_from_the_working_directory(tmp_path):
     result = run_vbot({}, cwd=tmp_path, timeout=20)
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1 and "VBOT_LOG_LEVEL" in result.stderr
+
+
+def test_cli_dotenv_directory_exits_2_naming_it(tmp_path):
+    (tmp_path / ".env").mkdir()
+    result = run_vbot(BASE, cwd=tmp_path, timeout=20)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and ".env: not a regular file" in lines[0]
 
 
 def test_cli_missing_env_file_exits_2(tmp_path):
