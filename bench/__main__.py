@@ -14,11 +14,12 @@ import tempfile
 
 import irc
 
-from bench import latency, memory, startup, throughput
+from bench import burst, latency, memory, startup, throughput
 from bench.server import BenchError
 
-PARTS = ("throughput", "latency", "memory", "startup")
-QUICK = dict(lines=3000, users=200, rounds=1, commands=5, interval=0.05, viewers=2000, starts=2)
+PARTS = ("throughput", "latency", "memory", "startup", "burst")
+QUICK = dict(lines=3000, users=200, rounds=1, commands=5, interval=0.05, viewers=2000, starts=2, chatters="300",
+             burst_rounds=1)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -40,6 +41,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     group.add_argument("--viewers", type=int, default=100_000, help="distinct viewers tracked (default 100,000)")
     group = parser.add_argument_group("start-up")
     group.add_argument("--starts", type=int, default=10, help="launches of each client (default 10)")
+    group = parser.add_argument_group("burst")
+    group.add_argument("--chatters", default="10000,50000",
+                       help="distinct chatters per burst, comma-separated (default 10000,50000)")
+    group.add_argument("--burst-rounds", type=int, default=3, help="rounds per size, each a fresh bot (default 3)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds allowed for any one wait (default 300)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -50,7 +55,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.rates = tuple(int(rate) for rate in args.rates.split(","))
     except ValueError:
         parser.error("--rates must be comma-separated integers, e.g. 1000,10000")
-    sizes = [args.lines, args.users, args.rounds, args.commands, args.viewers, args.starts, *args.rates]
+    try:
+        args.chatters = tuple(int(size) for size in args.chatters.split(","))
+    except ValueError:
+        parser.error("--chatters must be comma-separated integers, e.g. 10000,50000")
+    sizes = [args.lines, args.users, args.rounds, args.commands, args.viewers, args.starts, *args.rates,
+             *args.chatters, args.burst_rounds]
     if min(sizes) < 1 or args.interval <= 0 or args.count_rate < 0 or args.viewers < 2:
         parser.error("sizes must be positive (--viewers at least 2)")
     args.only = tuple(args.only or PARTS)
@@ -115,6 +125,17 @@ def table(results: dict) -> str:
         result = results["startup"]
         rows.append(("start-up", f"ms from launch to JOIN, median of {result['runs']}", f"{result['vbot'] * 1e3:.0f}",
                      f"{result['bare'] * 1e3:.0f}", "≤ 300", met(result["vbot"] * 1e3, 300)))
+    for result in results.get("burst", ()):
+        rows.append(("burst", f"µs per line, `!enter` / unknown command, {result['chatters']:,} chatters",
+                     f"{result['command'] * 1e6:.1f} / {result['unknown'] * 1e6:.1f}", "", "", ""))
+        rows.append(("burst", f"ratio `!enter` / unknown command, {result['chatters']:,} chatters",
+                     f"{result['ratio']:.2f}", "", "≤ 3", met(result["ratio"], 3)))
+    if "burst" in results:
+        loads = results["burst"]
+        notes.append("burst: on a running `python -m vbot`, N chatters never seen before each send `!enter` (a "
+                     "custom command with `cooldown = 0` and the default 10 s per-chatter cooldown) in one batch "
+                     "followed by PING; the same for an unknown command; time to the PONG minus the median PING "
+                     f"round trip, per line, median of {loads[0]['rounds']} round(s), each on a fresh process.")
     lines = ["| part | measure | vbot | bare irc | target | met |", "|---|---|---:|---:|---|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines + [""] + [f"- {note}" for note in notes])
@@ -140,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
                 results["memory"] = memory.run(args.viewers, cwd, args.timeout)
             if "startup" in args.only:
                 results["startup"] = startup.run(args.starts, cwd)
+            if "burst" in args.only:
+                results["burst"] = burst.run(args.chatters, args.burst_rounds, cwd, args.timeout)
         except BenchError as error:
             print(f"bench: {error}", file=sys.stderr)
             return 1

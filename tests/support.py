@@ -17,6 +17,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+import pytest
+
 from vbot.bot import VBot
 from vbot.session import Backoff
 from vbot.commands import builtin_table
@@ -25,6 +27,8 @@ from vbot.dispatch import Dispatcher
 from vbot.outbox import Outbox
 
 TOKEN = "testtoken0123456789abcdefghijk"
+PASSWORD = f"oauth:{TOKEN}"
+"""What the test servers accept as PASS; off Twitch's host vbot sends VBOT_TOKEN as given, so tests set this."""
 WAIT = 10.0
 TWITCH_WELCOME = [
     ":tmi.twitch.tv 001 {nick} :Welcome, GLHF!",
@@ -144,6 +148,14 @@ class IrcClient(LineSocket):
         return line.split(" :", 1)[1]
 
 
+NGIRCD_MISSING = "ngircd is not installed; the integration tests need it: apt-get install ngircd (Debian, Ubuntu)"
+
+
+def find_ngircd() -> str | None:
+    """The ngircd program on PATH or in the sbin folders (often not on a user's PATH), or None."""
+    return shutil.which("ngircd") or shutil.which("ngircd", path="/usr/sbin:/usr/local/sbin:/sbin")
+
+
 class Ngircd:
     """A real ngircd on a free loopback port, configured to accept PASS ``oauth:<TOKEN>``.
 
@@ -154,12 +166,15 @@ class Ngircd:
     ``[Channel]`` sections, mode ``+P`` added: nobody gets ops by joining them);
     ``operator`` = ``(name, password)`` for an IRC operator who may set any channel
     mode, ``+q``/``+a``/``+h`` included (``OPER``, see ``registered_client``).
-    ``password`` holds what clients must send as PASS, or None.
+    ``password`` holds what clients must send as PASS, or None. ``binary`` defaults to
+    ``find_ngircd()``; without it ``start`` fails the test with one line saying how to
+    install ngircd.
     """
 
     def __init__(self, token: str | None = TOKEN, password: str | None = None,
-                 channels: Mapping[str, str] | None = None, operator: tuple[str, str] | None = None):
-        self.binary = shutil.which("ngircd") or "/usr/sbin/ngircd"
+                 channels: Mapping[str, str] | None = None, operator: tuple[str, str] | None = None,
+                 binary: str | None = None):
+        self.binary = binary or find_ngircd()
         self.port = free_port()
         self.directory = Path(tempfile.mkdtemp(prefix="vbot-ngircd-"))
         self.config = self.directory / "ngircd.conf"
@@ -179,6 +194,9 @@ class Ngircd:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> Ngircd:
+        if not self.binary or not os.access(self.binary, os.X_OK):
+            shutil.rmtree(self.directory, ignore_errors=True)
+            pytest.fail(NGIRCD_MISSING, pytrace=False)
         self.process = subprocess.Popen([self.binary, "-n", "-f", str(self.config)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(self._listening, message=f"ngircd on port {self.port}")
@@ -319,8 +337,10 @@ class ScriptedServer:
             thread.join(2)
 
 
-def make_config(port: int, channels=("#test",), username: str = "vbot", token: str | None = TOKEN, **overrides) -> Config:
-    """A Config for a loopback server without TLS."""
+def make_config(port: int, channels=("#test",), username: str = "vbot", token: str | None = PASSWORD,
+                **overrides) -> Config:
+    """A Config for a loopback server without TLS; its token, sent as given there, is the password
+    the test servers expect."""
     fields = dict(username=username, token=token, channels=tuple(channels), host="127.0.0.1",
                   port=port, tls=False)
     fields.update(overrides)

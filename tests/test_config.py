@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
+from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
 from vbot import __version__
-from vbot.config import TWITCH_HOST, Config, ConfigError, load_config, read_settings
+from vbot.config import SETTINGS, TWITCH_HOST, Config, ConfigError, load_config, read_settings
 from tests.support import run_vbot
 
 SECRET = "s3cr3tt0ken0123456789abcdef"
@@ -101,9 +105,24 @@ def test_defaults():
     ({"VBOT_LOG_LEVEL": ""}, "log_level", "INFO"),
     # VBOT_PING_INTERVAL, VBOT_PING_TIMEOUT: seconds
     ({"VBOT_PING_INTERVAL": "30"}, "ping_interval", 30.0),
-    ({"VBOT_PING_INTERVAL": "0.5"}, "ping_interval", 0.5),
+    ({"VBOT_PING_INTERVAL": "10"}, "ping_interval", 10.0),
+    ({"VBOT_PING_INTERVAL": "3600"}, "ping_interval", 3600.0),
+    ({"VBOT_PING_INTERVAL": "12.5"}, "ping_interval", 12.5),
+    ({"VBOT_PING_INTERVAL": "060"}, "ping_interval", 60.0),
     ({"VBOT_PING_TIMEOUT": "5"}, "ping_timeout", 5.0),
+    ({"VBOT_PING_TIMEOUT": "300"}, "ping_timeout", 300.0),
     ({"VBOT_PING_TIMEOUT": ""}, "ping_timeout", 10.0),
+    ({"VBOT_PORT": "06697"}, "port", 6697),
+    # VBOT_HOST: names and addresses
+    ({"VBOT_HOST": "irc.example.org."}, "host", "irc.example.org."),
+    ({"VBOT_HOST": "::1"}, "host", "::1"),
+    ({"VBOT_HOST": "my_host-1.lan"}, "host", "my_host-1.lan"),
+    # VBOT_COMMANDS_FILE, VBOT_STATE_FILE
+    ({"VBOT_COMMANDS_FILE": "bot/cmds.toml"}, "commands_file", Path("bot/cmds.toml")),
+    ({"VBOT_COMMANDS_FILE": "bot/cmds.toml"}, "commands_file_required", True),
+    ({"VBOT_COMMANDS_FILE": ""}, "commands_file", Path("commands.toml")),
+    ({"VBOT_COMMANDS_FILE": ""}, "commands_file_required", False),
+    ({"VBOT_STATE_FILE": "/var/lib/vbot/counts.db"}, "state_file", Path("/var/lib/vbot/counts.db")),
 ])
 def test_valid_values(overrides, field, expected):
     assert getattr(load_config(settings(**overrides)), field) == expected
@@ -117,6 +136,47 @@ def test_anonymous_login_needs_no_token(username, token):
     assert config.is_anonymous
     assert config.token is None
     assert config.password is None
+
+
+# --- the password: oauth:<token> on Twitch's host, the value as given elsewhere -------------------
+
+
+@pytest.mark.parametrize("host", [TWITCH_HOST, "IRC.Chat.Twitch.TV", f"{TWITCH_HOST}."])
+@pytest.mark.parametrize("token", [SECRET, f"oauth:{SECRET}", f"OAuth:{SECRET}"])
+def test_twitch_host_sends_oauth_token(host, token):
+    config = load_config(settings(VBOT_HOST=host, VBOT_TOKEN=token))
+    assert config.is_twitch_host
+    assert config.token == SECRET
+    assert config.password == f"oauth:{SECRET}"
+
+
+@pytest.mark.parametrize("token", ["hunter2", "oauth:abc", "OAuth:abc", "p@ss:word", "oauth:oauth:x", "été"])
+def test_other_host_sends_the_password_as_given(token):
+    config = load_config(settings(VBOT_HOST="irc.example.org", VBOT_TOKEN=f"  {token} "))
+    assert not config.is_twitch_host
+    assert config.token == token
+    assert config.password == token
+
+
+@pytest.mark.parametrize("token", [None, "", "   "])
+@pytest.mark.parametrize("console", [False, True])
+def test_other_host_without_password_sends_no_pass(token, console):
+    config = load_config(settings(VBOT_HOST="127.0.0.1", VBOT_TOKEN=token), console=console)
+    assert config.token is None
+    assert config.password is None
+    assert not config.is_anonymous
+
+
+def test_justinfan_is_anonymous_only_on_twitch():
+    assert load_config(settings(VBOT_USERNAME="justinfan123", VBOT_TOKEN=None)).is_anonymous
+    config = load_config(settings(VBOT_USERNAME="justinfan123", VBOT_TOKEN=None, VBOT_HOST="irc.example.org"))
+    assert not config.is_anonymous  # a nick like any other there: it may speak
+
+
+def test_config_made_directly_follows_the_same_rule():
+    assert Config("bot", SECRET, ()).password == f"oauth:{SECRET}"
+    assert Config("bot", "oauth:x", (), host="127.0.0.1").password == "oauth:x"
+    assert Config("bot", None, (), host="127.0.0.1").password is None
 
 
 def test_justinfan_without_digits_is_not_anonymous():
@@ -176,6 +236,42 @@ def test_other_variables_are_ignored():
     ({"VBOT_PING_INTERVAL": "nan"}, "VBOT_PING_INTERVAL"),
     ({"VBOT_PING_TIMEOUT": "0"}, "VBOT_PING_TIMEOUT"),
     ({"VBOT_PING_TIMEOUT": "x"}, "VBOT_PING_TIMEOUT"),
+    # numbers: ASCII digits only, within the bounds the message states
+    ({"VBOT_PORT": "\u0661\u0662"}, "VBOT_PORT"),  # Arabic-Indic 12: "١٢".isdigit() is True
+    ({"VBOT_PORT": "\uff16\uff16\uff16\uff17"}, "VBOT_PORT"),  # fullwidth 6667
+    ({"VBOT_PORT": "+6667"}, "VBOT_PORT"),
+    ({"VBOT_PORT": "6_667"}, "VBOT_PORT"),
+    ({"VBOT_PORT": "9" * 5000}, "VBOT_PORT"),
+    ({"VBOT_PING_INTERVAL": "\u0666\u0660"}, "VBOT_PING_INTERVAL"),  # Arabic-Indic 60
+    ({"VBOT_PING_INTERVAL": "1e2"}, "VBOT_PING_INTERVAL"),
+    ({"VBOT_PING_INTERVAL": "inf"}, "VBOT_PING_INTERVAL"),
+    ({"VBOT_PING_INTERVAL": "6_0"}, "VBOT_PING_INTERVAL"),
+    ({"VBOT_PING_INTERVAL": "0.5"}, "VBOT_PING_INTERVAL"),
+    ({"VBOT_PING_INTERVAL": "9.99"}, "VBOT_PING_INTERVAL"),
+    ({"VBOT_PING_INTERVAL": "3601"}, "VBOT_PING_INTERVAL"),
+    ({"VBOT_PING_INTERVAL": "60."}, "VBOT_PING_INTERVAL"),
+    ({"VBOT_PING_TIMEOUT": "0.0000001"}, "VBOT_PING_TIMEOUT"),  # once rounded the scheduler's tick to 0
+    ({"VBOT_PING_TIMEOUT": "4"}, "VBOT_PING_TIMEOUT"),
+    ({"VBOT_PING_TIMEOUT": "301"}, "VBOT_PING_TIMEOUT"),
+    ({"VBOT_PING_TIMEOUT": "\u0661\u0660"}, "VBOT_PING_TIMEOUT"),
+    # VBOT_HOST: something a resolver could choke on
+    ({"VBOT_HOST": "irc example org"}, "VBOT_HOST"),
+    ({"VBOT_HOST": "irc..example"}, "VBOT_HOST"),
+    ({"VBOT_HOST": "a" * 64 + ".example"}, "VBOT_HOST"),
+    ({"VBOT_HOST": "irc\x00.example"}, "VBOT_HOST"),
+    ({"VBOT_HOST": "b\u00fccher.example"}, "VBOT_HOST"),
+    ({"VBOT_HOST": "-irc.example"}, "VBOT_HOST"),
+    # the prefix and file paths
+    ({"VBOT_PREFIX": "!\x00"}, "VBOT_PREFIX"),
+    ({"VBOT_PREFIX": "\ud800"}, "VBOT_PREFIX"),
+    ({"VBOT_COMMANDS_FILE": "a\x00b"}, "VBOT_COMMANDS_FILE"),
+    ({"VBOT_STATE_FILE": "state\ud800.db"}, "VBOT_STATE_FILE"),
+    # tokens the PASS line could not carry
+    ({"VBOT_TOKEN": f"{SECRET}\x00"}, "VBOT_TOKEN"),
+    ({"VBOT_TOKEN": f"{SECRET}\ud800"}, "VBOT_TOKEN"),
+    ({"VBOT_HOST": "127.0.0.1", "VBOT_TOKEN": f"{SECRET} x"}, "VBOT_TOKEN"),
+    ({"VBOT_HOST": "127.0.0.1", "VBOT_TOKEN": f":{SECRET}"}, "VBOT_TOKEN"),
+    ({"VBOT_HOST": "127.0.0.1", "VBOT_TOKEN": f"{SECRET}\r\nQUIT"}, "VBOT_TOKEN"),
 ])
 def test_errors_name_the_variable_in_one_line_without_the_token(overrides, variable):
     with pytest.raises(ConfigError) as caught:
@@ -185,6 +281,26 @@ def test_errors_name_the_variable_in_one_line_without_the_token(overrides, varia
     assert "\n" not in message and "\r" not in message
     assert SECRET not in message
     assert len(message) > len(variable) + 10  # says how to fix it, not just the name
+
+
+@pytest.mark.parametrize("name, value, bounds", [
+    ("VBOT_PORT", "0", "from 1 to 65535"),
+    ("VBOT_PING_INTERVAL", "5", "from 10 to 3600"),
+    ("VBOT_PING_TIMEOUT", "1", "from 5 to 300"),
+])
+def test_number_errors_state_the_bounds(name, value, bounds):
+    with pytest.raises(ConfigError, match=bounds):
+        load_config(settings(**{name: value}))
+
+
+@pytest.mark.parametrize("value", [",", ",,,", " , , "])
+def test_channel_made_only_of_commas_names_no_channel(value):
+    with pytest.raises(ConfigError) as caught:
+        load_config(settings(VBOT_CHANNEL=value))
+    message = str(caught.value)
+    assert message.startswith("VBOT_CHANNEL")
+    assert "not set" not in message
+    assert load_config(settings(VBOT_CHANNEL=value), console=True).channels == ()
 
 
 def test_missing_everything_names_the_first_required_variable():
@@ -300,6 +416,147 @@ def test_env_file_that_is_a_directory_is_an_error(tmp_path):
         read_settings(tmp_path, environ={})
 
 
+def test_dotenv_that_is_a_directory_is_an_error_naming_it(tmp_path, monkeypatch):
+    (tmp_path / ".env").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        read_settings(environ={"VBOT_CHANNEL": "x"})
+    message = str(caught.value)
+    assert message.startswith(".env: not a regular file") and "\n" not in message
+
+
+def test_dotenv_that_is_a_dangling_link_is_an_error_naming_it(tmp_path, monkeypatch):
+    (tmp_path / ".env").symlink_to(tmp_path / "gone.env")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"^\.env: cannot read it \(No such file or directory\)"):
+        read_settings(environ={})
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+@pytest.mark.parametrize("named", [False, True])
+def test_unreadable_env_file_is_an_error_naming_it(tmp_path, monkeypatch, named):
+    path = tmp_path / ".env"
+    path.write_text("VBOT_CHANNEL=x\n")
+    path.chmod(0)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="Permission denied"):
+        read_settings(path if named else None, environ={})
+
+
+def test_env_file_path_with_a_line_break_stays_on_one_line(tmp_path):
+    path = tmp_path / "odd\nname.env"
+    path.mkdir()
+    with pytest.raises(ConfigError) as caught:
+        read_settings(path, environ={})
+    assert "\n" not in str(caught.value) and "odd\\nname.env" in str(caught.value)
+
+
+# --- one home for defaults: SETTINGS, README and config.example.env agree -------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_rows() -> list[str]:
+    """The rows of README's configuration table (the table whose first column is ``variable``)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text.split("| variable | meaning | default |", 1)[1].split("\n\n", 1)[0]
+    return [line for line in table.splitlines() if line.startswith("| `")]
+
+
+def test_readme_table_is_the_settings_table():
+    expected = [f"| `{setting.name}` | {setting.description} | {setting.documented_default} |"
+                for setting in SETTINGS]
+    assert readme_rows() == expected
+
+
+def example_env() -> list[tuple[str, str, str]]:
+    """``(name, value, comment above it)`` for each variable line of config.example.env."""
+    entries, comment = [], []
+    for line in (ROOT / "config.example.env").read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            comment.append(line.lstrip("# "))
+        elif "=" in line:
+            name, value = line.split("=", 1)
+            entries.append((name, value, " ".join(comment)))
+            comment = []
+        else:
+            comment = []
+    return entries
+
+
+def test_example_env_has_every_setting_with_its_default():
+    entries = example_env()
+    assert [name for name, _, _ in entries] == [setting.name for setting in SETTINGS]
+    for (name, value, comment), setting in zip(entries, SETTINGS):
+        assert value in ("", setting.default), f"{name}={value} in config.example.env, default {setting.default!r}"
+        assert "Default: " in comment or "Required" in comment, name
+        if setting.default:
+            assert f"Default: {setting.default}" in comment, name
+        if setting.bounds:
+            low, high = setting.bounds
+            assert f"{low:g} to {high:g}" in comment, name
+
+
+def test_example_env_as_given_is_a_valid_configuration(tmp_path):
+    """Copied to .env and filled in with the three required values, it starts the bot."""
+    values = read_settings(ROOT / "config.example.env", environ=BASE)
+    assert load_config(values) == load_config(BASE)
+
+
+def test_defaults_come_from_the_table():
+    config = load_config(BASE)
+    for setting in SETTINGS:
+        if setting.name in ("VBOT_HOST", "VBOT_PREFIX", "VBOT_LOG_LEVEL"):
+            assert getattr(config, setting.name[5:].lower()) == setting.default
+        if setting.bounds and setting.default:
+            assert getattr(config, setting.name[5:].lower()) == float(setting.default)
+    assert config.commands_file == Path(next(s.default for s in SETTINGS if s.name == "VBOT_COMMANDS_FILE"))
+
+
+# --- any string: a Config or a ConfigError, nothing else ---------------------------------------------
+
+INTERESTING = ["", " ", ",", ",,", "#", "0", "1", "5", "10", "60", "3600", "65535", "65536", "-1", "1e3", "nan",
+               "inf", "\u0661\u0662", "\uff11\uff10", "\u00b2", "0.0000001", "9" * 400, "oauth:", "oauth:x",
+               "OAUTH:oauth:x", "justinfan1", TWITCH_HOST, "127.0.0.1", "::1", "true", "off", "debug", "a\x00b",
+               "\ud800", "x\r\ny", "\t", "!", "@alice,bob", "mybot", "#chan,other", "\u212a"]
+any_string = st.one_of(st.sampled_from(INTERESTING), st.text(st.characters(blacklist_categories=()), max_size=40))
+
+
+def check_config_or_error(values: dict[str, str], console: bool) -> None:
+    """load_config gives a Config within every bound, or a one-line ConfigError naming a variable."""
+    try:
+        config = load_config(values, console=console)
+    except ConfigError as error:
+        message = str(error)
+        assert message.startswith("VBOT_") and "\n" not in message and "\r" not in message
+        return
+    assert 1 <= config.port <= 65535
+    assert 10 <= config.ping_interval <= 3600 and 5 <= config.ping_timeout <= 300
+    assert all(re.fullmatch(r"#[a-z0-9_]{1,25}", channel) for channel in config.channels)
+    assert config.channels or console
+    assert config.prefix.isprintable() and " " not in config.prefix
+    if config.password is not None:
+        assert config.password.isprintable() and " " not in config.password
+        config.password.encode("utf-8")
+    os.fsencode(config.commands_file)
+    os.fsencode(config.state_file)
+    config.host.encode("idna")  # what the resolver does with it
+
+
+@pytest.mark.parametrize("name", [setting.name for setting in SETTINGS])
+@given(value=any_string, console=st.booleans(), host=st.sampled_from([TWITCH_HOST, "127.0.0.1"]))
+@hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_any_string_in_one_variable_gives_a_config_or_a_config_error(name, value, console, host):
+    check_config_or_error({**BASE, "VBOT_HOST": host, name: value}, console)
+
+
+@given(values=st.fixed_dictionaries({}, optional={setting.name: any_string for setting in SETTINGS}),
+       console=st.booleans())
+@hypothesis_settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_any_strings_everywhere_give_a_config_or_a_config_error(values, console):
+    check_config_or_error(values, console)
+
+
 # --- the command line ---------------------------------------------------------------------------
 
 
@@ -322,6 +579,8 @@ def test_version_needs_no_configuration(tmp_path):
     ({"VBOT_USERNAME": "mybot", "VBOT_CHANNEL": "mychannel"}, "VBOT_TOKEN"),
     ({**BASE, "VBOT_TOKEN": f"oauth:oauth:{SECRET}"}, "VBOT_TOKEN"),
     ({**BASE, "VBOT_PORT": "http"}, "VBOT_PORT"),
+    ({**BASE, "VBOT_PORT": "\u00b2"}, "VBOT_PORT"),  # "²".isdigit() is True: once a traceback and exit 1
+    ({**BASE, "VBOT_PING_TIMEOUT": "0.0000001"}, "VBOT_PING_TIMEOUT"),  # once a traceback at start-up
 ])
 def test_configuration_error_exits_2_with_one_line(tmp_path, env, variable):
     result = run_vbot(env, cwd=tmp_path, timeout=20)
@@ -337,6 +596,14 @@ def test_cli_reads_dotenv_from_the_working_directory(tmp_path):
     result = run_vbot({}, cwd=tmp_path, timeout=20)
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1 and "VBOT_LOG_LEVEL" in result.stderr
+
+
+def test_cli_dotenv_directory_exits_2_naming_it(tmp_path):
+    (tmp_path / ".env").mkdir()
+    result = run_vbot(BASE, cwd=tmp_path, timeout=20)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and ".env: not a regular file" in lines[0]
 
 
 def test_cli_missing_env_file_exits_2(tmp_path):

@@ -143,10 +143,11 @@ def test_replies_wait_for_the_rate_window_before_reading_on():
     assert sum(time.slept) == pytest.approx(30.0)  # the privileged limit (2), not the normal one (1)
 
 
-def test_identical_reply_is_skipped_like_on_twitch():
-    code, stdout, notes, _ = in_process("!version\n!version\n")
-    assert stdout == f"vbot: Version: {__version__}\n"
-    assert "skipped" in notes
+def test_identical_replies_both_arrive_as_on_twitch_for_a_moderator():
+    """The console's bot counts as a moderator, whom Twitch's duplicate rule spares: no suffix."""
+    _, stdout, notes, _ = in_process("!version\n!version\n")
+    assert stdout == f"vbot: Version: {__version__}\n" * 2
+    assert "skipped" not in notes
 
 
 def test_long_reply_is_cut_by_the_outbox_as_on_twitch(tmp_path):

@@ -595,7 +595,7 @@ def test_reload_in_chat_on_the_wire(twitch, tmp_path):
 
 def test_sighup_reloads_the_live_bot(twitch, tmp_path):
     path = write(tmp_path, '[discord]\nreply = "Join the Discord"\n')
-    env = {"VBOT_USERNAME": "vbot", "VBOT_TOKEN": TOKEN, "VBOT_CHANNEL": "test", "VBOT_HOST": "127.0.0.1",
+    env = {"VBOT_USERNAME": "vbot", "VBOT_TOKEN": f"oauth:{TOKEN}", "VBOT_CHANNEL": "test", "VBOT_HOST": "127.0.0.1",
            "VBOT_PORT": str(twitch.port), "VBOT_TLS": "false", "VBOT_COMMANDS_FILE": str(path),
            "VBOT_STATE_FILE": str(tmp_path / "state.sqlite3")}
     process = start_vbot(env, cwd=tmp_path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import random
 
 import pytest
 from irc.message import Tag
@@ -542,4 +543,52 @@ def test_cooldowns_memory_stays_bounded(clock):
     for number in range(10_050):
         assert cooldowns.try_use(entry, "#test", f"user{number}")
         clock.advance(1)
-    assert len(cooldowns._ready_at) <= 10_002
+    assert len(cooldowns) <= 2
+
+
+def test_ended_cooldowns_are_forgotten_at_once(clock):
+    """A burst of distinct chatters leaves nothing behind once their cooldowns are over."""
+    cooldowns = Cooldowns(clock)
+    entry = Command("enter", lambda ctx: None, cooldown=0, user_cooldown=10)
+    for number in range(20_000):
+        assert cooldowns.try_use(entry, "#test", f"user{number}")
+    assert len(cooldowns) == 20_000  # all still running
+    assert not cooldowns.try_use(entry, "#test", "user7")
+    clock.advance(10)
+    assert cooldowns.try_use(entry, "#test", "late")
+    assert len(cooldowns) == 1
+
+
+def test_a_flood_of_chatters_is_capped_by_forgetting_the_nearest_ends(clock):
+    cooldowns = Cooldowns(clock, max_entries=1000)
+    entry = Command("enter", lambda ctx: None, cooldown=0, user_cooldown=10)
+    for number in range(5000):
+        assert cooldowns.try_use(entry, "#test", f"user{number}")
+        clock.advance(0.001)
+    assert len(cooldowns) == 1000
+    assert cooldowns.try_use(entry, "#test", "user0")  # forgotten early: may run again
+    assert not cooldowns.try_use(entry, "#test", "user4999")  # the newest still cool down
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_cooldowns_behave_like_a_table_that_forgets_nothing(seed):
+    """Random uses of commands with mixed cooldown lengths, in several channels, against a plain
+    dict of end times that is never pruned: the answers are the same every time."""
+    rng = random.Random(seed)
+    clock = FakeClock()
+    cooldowns = Cooldowns(clock)
+    entries = [Command(f"c{number}", lambda ctx: None, cooldown=rng.choice([0, 0.5, 3]),
+                       user_cooldown=rng.choice([0, 1, 10])) for number in range(4)]
+    reference: dict[tuple[str, ...], float] = {}
+    for _ in range(20_000):
+        clock.advance(rng.choice([0, 0, 0.01, 0.1, 0.5, 1, 3]))
+        entry, channel, login = rng.choice(entries), rng.choice(["#a", "#b"]), f"user{rng.randrange(300)}"
+        now = clock()
+        keys = [(entry.name, channel), (entry.name, channel, login)]
+        expected = all(reference.get(key, now) <= now for key in keys)
+        if expected:
+            for key, seconds in zip(keys, (entry.cooldown, entry.user_cooldown)):
+                if seconds > 0:
+                    reference[key] = now + seconds
+        assert cooldowns.try_use(entry, channel, login) == expected
+    assert len(cooldowns) == sum(at > clock() for at in reference.values())

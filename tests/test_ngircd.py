@@ -145,7 +145,7 @@ def test_owner_exit_stops_with_quit(start_bot, clients):
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_subprocess_answers_version_and_stops_on_signal(ngircd, clients, tmp_path, signum):
     alice = clients("alice")
-    env = {"VBOT_USERNAME": "VBot", "VBOT_TOKEN": TOKEN, "VBOT_CHANNEL": "#Test", "VBOT_HOST": "127.0.0.1",
+    env = {"VBOT_USERNAME": "VBot", "VBOT_TOKEN": PASSWORD, "VBOT_CHANNEL": "#Test", "VBOT_HOST": "127.0.0.1",
            "VBOT_PORT": str(ngircd.port), "VBOT_TLS": "false", "VBOT_LOG_LEVEL": "DEBUG"}
     process = start_vbot(env, cwd=tmp_path)
     try:

@@ -2,8 +2,9 @@
 
 Limits from Twitch's docs ("Chat & Chatbots" > Rate limits): 20 PRIVMSGs per 30 s per
 account, 100 per 30 s where the bot is broadcaster, moderator or VIP, and where it is none
-of those at most 1 per second per channel; an identical message within 30 s is dropped
-by Twitch (vbot skips it). No test here sleeps: time is a FakeClock.
+of those at most 1 per second per channel; a message identical to the previous one within
+30 s is dropped by Twitch (vbot varies it with an invisible suffix). No test here sleeps:
+time is a FakeClock.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support import FakeClock
-from vbot.outbox import ELLIPSIS, MAX_CHARACTERS, MAX_LINE_BYTES, Limits, Outbox, clean, fit
+from vbot.outbox import ELLIPSIS, INVISIBLE_SUFFIX, MAX_CHARACTERS, MAX_LINE_BYTES, Limits, Outbox, clean, fit
 
 CONNECTION = irc.client.Reactor().server()  # never connected: only its _prep_message is used
 
@@ -174,32 +175,93 @@ def test_full_queue_drops_the_oldest_and_counts_them():
 # --- duplicates ------------------------------------------------------------------
 
 
-def test_the_same_text_to_the_same_channel_within_30_s_is_skipped():
+def sent_texts(box: Outbox, clock: FakeClock, channel: str, texts: list[str], gap: float = 1.0) -> list[str]:
+    """Submit ``texts`` to ``channel`` one every ``gap`` seconds; the texts as sent."""
+    sent = []
+    for text in texts:
+        assert box.submit(channel, text)
+        sent += [released for _, released in box.take_ready()]
+        clock.advance(gap)
+    return sent
+
+
+def test_the_suffix_is_a_space_and_the_first_tag_code_point():
+    assert INVISIBLE_SUFFIX == " \U000e0000"
+
+
+def test_a_reply_equal_to_the_previous_one_gets_the_invisible_suffix():
+    """The second chatter asking !version gets an answer that Twitch will not drop as a duplicate."""
     box, clock = outbox()
-    assert box.submit("#a", "Version: 1")
-    box.take_ready()
-    clock.advance(29.99)
-    assert not box.submit("#a", "Version: 1")
-    assert len(box) == 0
-    assert box.submit("#b", "Version: 1")  # another channel is not a duplicate
-    clock.advance(0.01)
-    assert box.submit("#a", "Version: 1")
+    version = "Version: 1"
+    assert sent_texts(box, clock, "#a", [version] * 5) == [
+        version, version + INVISIBLE_SUFFIX, version, version + INVISIBLE_SUFFIX, version]
 
 
-def test_a_duplicate_of_a_queued_message_is_skipped():
-    box, _ = outbox()
-    box.submit("#a", "first")
-    box.take_ready()
-    assert box.submit("#a", "second")
-    assert not box.submit("#a", "second")
-    assert len(box) == 1
+def test_a_text_sent_before_the_previous_message_is_not_a_duplicate():
+    box, clock = outbox()
+    assert sent_texts(box, clock, "#a", ["hello", "other", "hello", "other"]) == ["hello", "other", "hello", "other"]
 
 
-def test_duplicates_compare_the_text_as_sent():
-    box, _ = outbox()
-    assert box.submit("#a", "hi\r\nthere")
-    box.take_ready()
-    assert not box.submit("#a", "hi  there ")
+def test_the_previous_message_counts_for_30_s():
+    box, clock = outbox()
+    assert sent_texts(box, clock, "#a", ["hi", "hi"], gap=29.99) == ["hi", "hi" + INVISIBLE_SUFFIX]
+    box, clock = outbox()
+    assert sent_texts(box, clock, "#a", ["hi", "hi"], gap=30) == ["hi", "hi"]
+
+
+def test_the_previous_message_is_per_channel():
+    box, clock = outbox()
+    assert sent_texts(box, clock, "#a", ["hi"]) == ["hi"]
+    assert sent_texts(box, clock, "#b", ["hi"]) == ["hi"]
+    assert sent_texts(box, clock, "#a", ["hi"]) == ["hi" + INVISIBLE_SUFFIX]
+
+
+def test_privileged_channels_send_repeats_as_they_are():
+    """Twitch does not apply msg_duplicate to a broadcaster, moderator or VIP."""
+    box, clock = outbox()
+    box.set_privileged("#mod", True)
+    assert sent_texts(box, clock, "#mod", ["hi"] * 3, gap=0) == ["hi"] * 3
+
+
+def test_queued_repeats_all_arrive_alternating():
+    box, clock = outbox()
+    for _ in range(3):
+        assert box.submit("#a", "same")
+    released = []
+    for _ in range(3):
+        released += box.take_ready()
+        clock.advance(1)
+    assert released == [("#a", "same"), ("#a", "same" + INVISIBLE_SUFFIX), ("#a", "same")]
+
+
+def test_repeats_compare_the_text_as_sent():
+    box, clock = outbox()
+    assert sent_texts(box, clock, "#a", ["hi\r\nthere", "hi  there "]) == ["hi  there", "hi  there" + INVISIBLE_SUFFIX]
+
+
+@pytest.mark.parametrize("channel", ["#c", "#" + "a" * 25])
+@pytest.mark.parametrize("unit", ["a", "é", "😀"])
+def test_a_repeated_reply_of_full_length_still_fits_with_its_suffix(channel, unit):
+    box, clock = outbox()
+    text = unit * 600
+    first, second, third = sent_texts(box, clock, channel, [text] * 3)
+    assert first == third == fit(text, channel) and first.endswith(ELLIPSIS)
+    assert second.endswith(ELLIPSIS + INVISIBLE_SUFFIX) and second != first
+    for sent in (first, second):
+        line = send_line(channel, sent)
+        assert len(line) <= MAX_LINE_BYTES and len(sent) <= MAX_CHARACTERS
+        line.decode("utf-8")
+
+
+def test_a_reply_that_just_fits_gets_cut_to_make_room_for_the_suffix():
+    channel = "#test"
+    room = MAX_LINE_BYTES - len(f"PRIVMSG {channel} :\r\n")
+    text = "b" * room
+    assert fit(text, channel) == text
+    box, clock = outbox()
+    first, second = sent_texts(box, clock, channel, [text, text])
+    assert first == text
+    assert second.endswith(ELLIPSIS + INVISIBLE_SUFFIX) and len(send_line(channel, second)) <= MAX_LINE_BYTES
 
 
 # --- msg_ratelimit pause ----------------------------------------------------------
@@ -394,6 +456,20 @@ def test_a_short_reply_is_not_cut_for_the_relay_prefix():
        source=st.text("abcdefghijklmnopqrstuvwxyz0123456789.~-", min_size=1, max_size=60).map(lambda tail: f"n!{tail}@h"))
 def test_fit_with_a_reserve_fits_the_relayed_line(text, channel, source):
     reserve = len(f":{source} ".encode())
-    cut = fit(clean(text), channel, reserve)
+    cut = fit(clean(text), channel, reserve=reserve)
     assert len(relayed_line(source, channel, cut)) <= MAX_LINE_BYTES
     assert cut == clean(text) or cut.endswith(ELLIPSIS)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(text=st.text(st.characters(blacklist_categories=()), max_size=700), channel=CHANNELS)
+def test_anything_repeated_can_be_sent(text, channel):
+    """Sent twice where the bot is not privileged, the repeat (with its suffix) is a valid line too."""
+    box, clock = outbox()
+    for _ in range(2):
+        box.submit(channel, text)
+        for target, sent in box.take_ready():
+            line = send_line(target, sent)
+            assert len(line) <= MAX_LINE_BYTES and len(sent) <= MAX_CHARACTERS
+            assert not set(sent) & {"\r", "\n", "\0"}
+        clock.advance(1)

@@ -8,6 +8,8 @@ matters: the ``irc`` library logs every line it sends, ``PASS oauth:...`` includ
 
 from __future__ import annotations
 
+import io
+import logging
 import shutil
 import socket
 import ssl
@@ -20,6 +22,7 @@ import pytest
 from tests.support import TOKEN, ScriptedServer, make_config, run_vbot, start_vbot
 from vbot.irclib import make_connect_factory
 from vbot.config import ConfigError, load_config
+from vbot.logs import REDACTED, Clipped, RedactingFormatter, setup_logging
 
 CRASHING_VBOT = """
 import sys
@@ -35,6 +38,15 @@ from vbot.cli import main
 sys.exit(main())
 """
 """``python -m vbot`` plus a ``!crash <text>`` command whose exception message repeats <text>."""
+
+
+@pytest.fixture
+def twitch():
+    """The scripted server accepting any PASS: off Twitch's host (loopback) vbot sends VBOT_TOKEN as
+    given, so a bare token and an ``oauth:`` one reach the server as written."""
+    server = ScriptedServer(token=None).start()
+    yield server
+    server.stop()
 
 
 def env_for(server: ScriptedServer, tmp_path, token: str) -> dict[str, str]:
@@ -73,7 +85,7 @@ def test_connect_chat_and_exit_at_debug(twitch, tmp_path, token):
     finally:
         code, output = finish(process)
     assert code == 0, output
-    assert f"PASS oauth:{TOKEN}" in twitch.received  # the server did get it
+    assert f"PASS {token}" in twitch.received  # the server did get it
     assert "[REDACTED]" in pass_line(output)
     assert "FROM SERVER: :alice!alice@alice.tmi.twitch.tv PRIVMSG #test :!version " in output
     assert_no_token(output)
@@ -134,7 +146,7 @@ def test_other_configuration_errors_with_a_token_set(broken):
 
 
 def test_config_repr_hides_the_token():
-    for config in (make_config(6667), load_config({"VBOT_USERNAME": "vbot", "VBOT_TOKEN": f"oauth:{TOKEN}",
+    for config in (make_config(6667, token=TOKEN), load_config({"VBOT_USERNAME": "vbot", "VBOT_TOKEN": f"oauth:{TOKEN}",
                                                    "VBOT_CHANNEL": "test"})):
         assert config.token == TOKEN
         assert_no_token(repr(config))
@@ -151,6 +163,88 @@ def test_uncaught_exception_after_logging_setup_is_redacted():
     assert result.returncode != 0
     assert "RuntimeError" in result.stderr
     assert_no_token(result.stdout + result.stderr)
+
+
+# --- the redacting formatter ------------------------------------------------------------------------
+
+
+def formatted(formatter: RedactingFormatter, message: str, *args) -> str:
+    record = logging.LogRecord("vbot.bot", logging.DEBUG, __file__, 1, message, args, None)
+    return formatter.format(record).split("vbot.bot: ", 1)[-1]
+
+
+def test_a_line_cut_for_the_log_never_shows_the_start_of_the_token():
+    """The bot logs the first 300 characters of a line it skips; wherever the cut falls, not one
+    character of the token shows (the echoed line is cut after redaction)."""
+    formatter = RedactingFormatter([TOKEN], fmt="%(message)s")
+    for echoed in (TOKEN, f"oauth:{TOKEN}", TOKEN.upper()):
+        head = ":tmi.twitch.tv NOTICE * :bad auth "
+        for cut in range(len(head), len(head) + len("oauth:") + len(TOKEN) + 1):
+            line = (head + "x" * (300 - cut) + echoed + " trailing")
+            output = formatted(formatter, "skipping a line that does not parse (%s): %r", "error", Clipped(line, 300))
+            assert TOKEN[:3] not in output.lower(), (cut, output[-40:])
+
+
+@pytest.mark.parametrize("copy", [TOKEN.upper(), TOKEN.title(), f"OAUTH:{TOKEN.upper()}", f"oAuTh:{TOKEN}"])
+def test_altered_copies_are_masked(copy):
+    output = formatted(RedactingFormatter([TOKEN]), "server said %s", copy)
+    assert output == f"server said {REDACTED}"
+
+
+@pytest.mark.parametrize("value", ["someoneelsestoken123", "x", "ABC-def_123.456", "abc\\def"])
+def test_any_oauth_value_is_masked_even_when_unknown(value):
+    output = formatted(RedactingFormatter([]), "PASS oauth:%s and OAuth:%s", value, value)
+    assert output == f"PASS {REDACTED} and {REDACTED}"
+    assert formatted(RedactingFormatter([]), "see OAuth: the docs") == "see OAuth: the docs"
+
+
+def test_a_prefixed_secret_is_masked_without_its_prefix_too():
+    output = formatted(RedactingFormatter([f"oauth:{TOKEN}"]), "the token is %s", TOKEN)
+    assert output == f"the token is {REDACTED}"
+
+
+def test_clipped_without_the_redacting_formatter_still_masks_oauth_values():
+    line = "x" * 10 + f" oauth:{TOKEN}"
+    assert str(Clipped(line, 20)) == "x" * 10 + " " + REDACTED[:9]
+    assert repr(Clipped("abc", 2)) == "'ab'"
+    record = logging.LogRecord("vbot", logging.DEBUG, __file__, 1, "%r", (Clipped(line, 300),), None)
+    RedactingFormatter([TOKEN]).format(record)
+    assert isinstance(record.args[0], Clipped)  # the shared record is left as it was
+
+
+def test_secrets_learned_at_run_time_are_masked_from_then_on():
+    stream = io.StringIO()
+    handler = setup_logging("DEBUG", secrets=[TOKEN], stream=stream)
+    try:
+        new_token = "refreshed0123456789abcdefghij"
+        handler.formatter.add_secret(new_token)
+        handler.formatter.add_secret("")  # ignored
+        logging.getLogger("vbot.auth").info("new token %s, refresh %s", new_token, new_token.upper())
+    finally:
+        logging.getLogger().removeHandler(handler)
+        sys.excepthook = sys.__excepthook__
+    assert stream.getvalue().endswith(f"new token {REDACTED}, refresh {REDACTED}\n")
+
+
+def test_add_secret_is_thread_safe():
+    formatter = RedactingFormatter([TOKEN])
+    secrets = [[f"secret{thread}x{number:04d}" for number in range(150)] for thread in range(4)]
+    failures = []
+
+    def learn(mine: list[str]) -> None:
+        for secret in mine:
+            formatter.add_secret(secret)
+            if secret in formatted(formatter, "token %s", secret):  # masked as soon as add_secret returned
+                failures.append(secret)
+
+    threads = [threading.Thread(target=learn, args=(mine,)) for mine in secrets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert failures == []
+    everything = " ".join(secret for mine in secrets for secret in mine)
+    assert "secret" not in formatted(formatter, "%s", everything)
 
 
 # --- TLS -------------------------------------------------------------------------------------

@@ -133,8 +133,10 @@ def test_first_lines_and_lowercase_join(twitch, start_bot):
                 and not line.startswith(("NICK", "USER"))]  # nothing is ever sent to its own nick
 
 
-def test_token_without_prefix_gets_it_once(twitch, start_bot):
-    start_bot(make_config(twitch.port, token=TOKEN))
+def test_password_is_sent_once_as_configured(twitch, start_bot):
+    """Off Twitch's host (here: loopback) VBOT_TOKEN is the password as given; see test_config for
+    the ``oauth:`` vbot adds on Twitch's host."""
+    start_bot(make_config(twitch.port, token=f"oauth:{TOKEN}"))
     assert [line for line in twitch.received if line.startswith("PASS")] == [f"PASS oauth:{TOKEN}"]
 
 
@@ -221,7 +223,7 @@ def test_owner_exit_works(twitch, start_bot):
 def test_login_failure_exits_3_after_one_attempt(tmp_path):
     server = ScriptedServer(token="a-different-token").start()
     try:
-        result = run_vbot({"VBOT_USERNAME": "vbot", "VBOT_TOKEN": TOKEN, "VBOT_CHANNEL": "test",
+        result = run_vbot({"VBOT_USERNAME": "vbot", "VBOT_TOKEN": f"oauth:{TOKEN}", "VBOT_CHANNEL": "test",
                            "VBOT_HOST": "127.0.0.1", "VBOT_PORT": str(server.port), "VBOT_TLS": "false"},
                           cwd=tmp_path, timeout=20)
     finally:

@@ -2,25 +2,89 @@
 
 Precedence, highest first: the real process environment, then the env file
 (``--env-file PATH``, or ``.env`` in the working directory when it exists),
-then the defaults documented in ``config.example.env``.
+then the defaults in ``SETTINGS``, the one table of every ``VBOT_*`` variable
+(README's configuration table and ``config.example.env`` are checked against
+it by ``tests/test_config.py``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 from dotenv import dotenv_values
 
 TWITCH_HOST = "irc.chat.twitch.tv"
+TLS_PORT, PLAIN_PORT = 6697, 6667
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _LOGIN = re.compile(r"[a-z0-9_]{1,25}")
-_ANONYMOUS = re.compile(r"justinfan\d+")
+_ANONYMOUS = re.compile(r"justinfan[0-9]+")
+_WHOLE = re.compile(r"[0-9]+")
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+"""ASCII digits only: ``str.isdigit()``, ``int()`` and ``float()`` also take ``'١٢'``."""
+_HOST_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One ``VBOT_*`` variable: the single home of its default and its documentation.
+
+    ``default`` is the value used when the variable is unset or empty, as written
+    in an env file (``''``: none, or worked out from other settings; then
+    ``default_text`` says what). ``meaning`` is README's text for it, and
+    ``bounds`` the smallest and largest accepted number, for numeric settings.
+    """
+
+    name: str
+    default: str
+    meaning: str
+    default_text: str = ""
+    bounds: tuple[float, float] | None = None
+
+    @property
+    def description(self) -> str:
+        """``meaning``, with the bounds when there are some: README's "meaning" column."""
+        if self.bounds is None:
+            return self.meaning
+        low, high = self.bounds
+        return f"{self.meaning}, {low:g} to {high:g}"
+
+    @property
+    def documented_default(self) -> str:
+        """README's "default" column (Markdown)."""
+        return self.default_text or f"`{self.default}`"
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("VBOT_USERNAME", "", "the bot account's login; sent lowercased as NICK", "required"),
+    Setting("VBOT_TOKEN", "", "on Twitch, the OAuth token (scopes `chat:read chat:edit`), with or without "
+            "`oauth:`; on another server, its password, sent as given",
+            "required on Twitch, except for anonymous `justinfan<digits>` logins; elsewhere empty (no PASS)"),
+    Setting("VBOT_CHANNEL", "", "channel(s) to join: comma-separated, `#` optional, any case", "required"),
+    Setting("VBOT_HOST", TWITCH_HOST, "server host name or IP address"),
+    Setting("VBOT_PORT", "", "server port", f"{TLS_PORT} with TLS, {PLAIN_PORT} without", bounds=(1, 65535)),
+    Setting("VBOT_TLS", "true", "`true`/`false`; TLS always verifies the certificate"),
+    Setting("VBOT_PREFIX", "!", "command prefix"),
+    Setting("VBOT_OWNERS", "", "logins treated as the broadcaster in every channel, comma-separated", "empty"),
+    Setting("VBOT_LOG_LEVEL", "INFO", "`DEBUG`, `INFO`, `WARNING` or `ERROR`"),
+    Setting("VBOT_PING_INTERVAL", "60", "seconds of silence before vbot sends PING", bounds=(10, 3600)),
+    Setting("VBOT_PING_TIMEOUT", "10", "seconds to wait after that PING before reconnecting", bounds=(5, 300)),
+    Setting("VBOT_COMMANDS_FILE", "commands.toml", "custom commands file (see [Custom commands](#custom-commands)); "
+            "when set, it must exist", "`commands.toml`, used when it exists"),
+    Setting("VBOT_STATE_FILE", "vbot-state.sqlite3",
+            "SQLite file keeping `{count}` values, created once a custom reply uses `{count}`"),
+)
+"""Every ``VBOT_*`` variable, in README's order. A new setting is one more row here, plus its
+line in README's table and in ``config.example.env`` (a test compares the three)."""
+SETTING: Mapping[str, Setting] = MappingProxyType({setting.name: setting for setting in SETTINGS})
+"""``SETTINGS`` by name."""
 
 
 class ConfigError(ValueError):
@@ -35,36 +99,49 @@ class ConfigError(ValueError):
 class Config:
     """Everything vbot is configured with; immutable, and its repr hides the token.
 
-    ``token`` is the bare OAuth token (no ``oauth:`` prefix), or None for an
-    anonymous ``justinfan<digits>`` login. ``channels`` are lowercase names
-    with a leading ``#``. Times are in seconds. In console mode (see
-    load_config) ``username`` may be ``''`` and ``channels`` empty.
+    On Twitch's host ``token`` is the bare OAuth token (no ``oauth:`` prefix),
+    or None for an anonymous ``justinfan<digits>`` login; on any other host it
+    is the server password exactly as configured, or None for no password.
+    ``channels`` are lowercase names with a leading ``#``. Times are in seconds.
+    In console mode (see load_config) ``username`` may be ``''`` and
+    ``channels`` empty. The field defaults are those of ``SETTINGS``.
     """
 
     username: str
     token: str | None = dataclasses.field(repr=False)
     channels: tuple[str, ...]
-    host: str = TWITCH_HOST
-    port: int = 6697
-    tls: bool = True
-    prefix: str = "!"
+    host: str = SETTING["VBOT_HOST"].default
+    port: int = TLS_PORT
+    tls: bool = SETTING["VBOT_TLS"].default == "true"
+    prefix: str = SETTING["VBOT_PREFIX"].default
     owners: frozenset[str] = frozenset()
-    log_level: str = "INFO"
-    ping_interval: float = 60.0
-    ping_timeout: float = 10.0
-    commands_file: Path = Path("commands.toml")
+    log_level: str = SETTING["VBOT_LOG_LEVEL"].default
+    ping_interval: float = float(SETTING["VBOT_PING_INTERVAL"].default)
+    ping_timeout: float = float(SETTING["VBOT_PING_TIMEOUT"].default)
+    commands_file: Path = Path(SETTING["VBOT_COMMANDS_FILE"].default)
     commands_file_required: bool = False
-    state_file: Path = Path("vbot-state.sqlite3")
+    state_file: Path = Path(SETTING["VBOT_STATE_FILE"].default)
+
+    @property
+    def is_twitch_host(self) -> bool:
+        """True when ``host`` is Twitch's chat server (any case, trailing dot or not)."""
+        return _is_twitch(self.host)
 
     @property
     def password(self) -> str | None:
-        """The PASS argument, ``oauth:<token>``, or None for anonymous logins."""
-        return f"oauth:{self.token}" if self.token else None
+        """The argument of PASS, or None to send no PASS.
+
+        On Twitch's host ``oauth:<token>`` (Twitch docs, "IRC Concepts" >
+        Authenticating); on any other host the token as configured.
+        """
+        if not self.token:
+            return None
+        return f"oauth:{self.token}" if self.is_twitch_host else self.token
 
     @property
     def is_anonymous(self) -> bool:
-        """True for a read-only ``justinfan<digits>`` login."""
-        return _ANONYMOUS.fullmatch(self.username) is not None
+        """True for a read-only ``justinfan<digits>`` login on Twitch's host."""
+        return _is_twitch(self.host) and _ANONYMOUS.fullmatch(self.username) is not None
 
 
 def read_settings(env_file: str | os.PathLike | None = None,
@@ -72,20 +149,30 @@ def read_settings(env_file: str | os.PathLike | None = None,
     """Merge the env file and the environment into one dict (environment wins; an empty
     environment variable counts as unset, like an empty value anywhere).
 
-    ``env_file`` None means ``.env`` in the current working directory, if it
-    exists. Raises ConfigError when a named ``env_file`` does not exist, or the
-    file is not readable UTF-8.
+    ``env_file`` None means ``.env`` in the current working directory, if there is
+    one. Raises ConfigError, naming the file, when a named ``env_file`` is not an
+    existing file, or when the file (``.env`` too) is a directory or anything but
+    a regular file, cannot be read, or is not UTF-8 text.
     """
     environ = os.environ if environ is None else environ
-    path = Path.cwd() / ".env" if env_file is None else Path(env_file)
-    if env_file is not None and not path.is_file():
-        raise ConfigError(f"--env-file {path}: not an existing file; give the path of an env file")
-    try:
-        file_values = dotenv_values(path, encoding="utf-8") if path.is_file() else {}
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text; save the file as UTF-8") from None
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read it ({error.strerror}); check its permissions") from None
+    path = Path(".env") if env_file is None else Path(env_file)
+    shown = _shown(path)
+    file_values: dict[str, str | None] = {}
+    if env_file is not None or os.path.lexists(path):
+        try:
+            if not path.is_file():
+                if env_file is not None:
+                    raise ConfigError(f"--env-file {shown}: not an existing file; give the path of an env file")
+                path.stat()  # a dangling link says why here
+                raise ConfigError(f"{shown}: not a regular file (a directory?); remove or rename it, "
+                                  "or name an env file with --env-file")
+            with open(path, encoding="utf-8") as stream:
+                file_values = dotenv_values(stream=stream)
+        except UnicodeDecodeError:
+            raise ConfigError(f"{shown}: not UTF-8 text; save the file as UTF-8") from None
+        except OSError as error:
+            raise ConfigError(f"{shown}: cannot read it ({error.strerror or error}); "
+                              "check that it exists and its permissions") from None
     merged = {key: value for key, value in file_values.items() if value is not None}
     merged.update((key, value) for key, value in environ.items() if value.strip())
     return merged
@@ -94,8 +181,9 @@ def read_settings(env_file: str | os.PathLike | None = None,
 def load_config(settings: Mapping[str, str], console: bool = False) -> Config:
     """Build a Config from VBOT_* settings (see read_settings).
 
-    Empty values count as unset. Raises ConfigError for the first missing or
-    invalid variable. With ``console`` (``vbot --console``, no connection)
+    Empty values count as unset: the default of ``SETTINGS`` applies. Raises
+    ConfigError for the first missing or invalid variable; never anything else,
+    whatever the strings. With ``console`` (``vbot --console``, no connection)
     VBOT_USERNAME, VBOT_TOKEN and VBOT_CHANNEL are optional, but whatever is
     set is still validated.
     """
@@ -108,43 +196,70 @@ def load_config(settings: Mapping[str, str], console: bool = False) -> Config:
         raise ConfigError("VBOT_USERNAME is not set: set it to the bot account's Twitch login, e.g. VBOT_USERNAME=mybot")
     if username and not _LOGIN.fullmatch(username):
         raise ConfigError("VBOT_USERNAME must be a Twitch login: 1-25 letters, digits or underscores")
-
-    token = get("VBOT_TOKEN")
-    if token.lower().startswith("oauth:"):
-        token = token[len("oauth:"):]
-    if not token and not console and not _ANONYMOUS.fullmatch(username):
-        raise ConfigError("VBOT_TOKEN is not set: set it to the bot account's OAuth token "
-                          "(scopes chat:read chat:edit), with or without 'oauth:'")
-    if token and (re.search(r"\s", token) or token.lower().startswith("oauth:")):
-        raise ConfigError("VBOT_TOKEN is malformed: give the token once, with at most one 'oauth:' prefix and no spaces")
-
-    channels = tuple(dict.fromkeys(_channels(get("VBOT_CHANNEL"), required=not console)))
-    tls = _boolean("VBOT_TLS", get("VBOT_TLS"), default=True)
-    log_level = get("VBOT_LOG_LEVEL").upper() or "INFO"
+    host = _host(get("VBOT_HOST"))
+    twitch = _is_twitch(host)
+    anonymous = twitch and _ANONYMOUS.fullmatch(username) is not None
+    token = _token(get("VBOT_TOKEN"), twitch, required=not console and not anonymous)
+    channels = tuple(dict.fromkeys(_channels(settings.get("VBOT_CHANNEL") or "", required=not console)))
+    tls = _boolean(SETTING["VBOT_TLS"], get("VBOT_TLS"))
+    log_level = get("VBOT_LOG_LEVEL").upper() or SETTING["VBOT_LOG_LEVEL"].default
     if log_level not in LOG_LEVELS:
         raise ConfigError(f"VBOT_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
-    prefix = get("VBOT_PREFIX") or "!"
-    if re.search(r"\s", prefix):
-        raise ConfigError("VBOT_PREFIX must not contain spaces, e.g. VBOT_PREFIX=!")
-    ping_interval = _seconds("VBOT_PING_INTERVAL", get("VBOT_PING_INTERVAL"), 60.0)
-    ping_timeout = _seconds("VBOT_PING_TIMEOUT", get("VBOT_PING_TIMEOUT"), 10.0)
+    prefix = get("VBOT_PREFIX") or SETTING["VBOT_PREFIX"].default
+    if not prefix.isprintable() or " " in prefix:
+        raise ConfigError("VBOT_PREFIX must be printable characters without spaces, e.g. VBOT_PREFIX=!")
     commands_file = get("VBOT_COMMANDS_FILE")
     return Config(
         username=username,
         token=token or None,
         channels=channels,
-        host=get("VBOT_HOST") or TWITCH_HOST,
-        port=_port(get("VBOT_PORT"), tls),
+        host=host,
+        port=int(_number(SETTING["VBOT_PORT"], get("VBOT_PORT"), str(TLS_PORT if tls else PLAIN_PORT), whole=True)),
         tls=tls,
         prefix=prefix,
         owners=_owners(get("VBOT_OWNERS")),
         log_level=log_level,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-        commands_file=Path(commands_file or "commands.toml"),
+        ping_interval=_number(SETTING["VBOT_PING_INTERVAL"], get("VBOT_PING_INTERVAL")),
+        ping_timeout=_number(SETTING["VBOT_PING_TIMEOUT"], get("VBOT_PING_TIMEOUT")),
+        commands_file=_path(SETTING["VBOT_COMMANDS_FILE"], commands_file),
         commands_file_required=bool(commands_file),
-        state_file=Path(get("VBOT_STATE_FILE") or "vbot-state.sqlite3"),
+        state_file=_path(SETTING["VBOT_STATE_FILE"], get("VBOT_STATE_FILE")),
     )
+
+
+def _is_twitch(host: str) -> bool:
+    return host.lower().rstrip(".") == TWITCH_HOST
+
+
+def _token(value: str, twitch: bool, required: bool) -> str:
+    """The bare token on Twitch's host, the password as given elsewhere; ``''`` for none."""
+    if twitch:
+        if value.lower().startswith("oauth:"):
+            value = value[len("oauth:"):]
+        if not value and required:
+            raise ConfigError("VBOT_TOKEN is not set: set it to the bot account's OAuth token "
+                              "(scopes chat:read chat:edit), with or without 'oauth:'")
+        if value and (not value.isprintable() or " " in value or value.lower().startswith("oauth:")):
+            raise ConfigError("VBOT_TOKEN is malformed: give the token once, with at most one 'oauth:' prefix "
+                              "and no spaces")
+    elif value and (not value.isprintable() or " " in value or value.startswith(":")):
+        raise ConfigError("VBOT_TOKEN is malformed: give the server password as printable characters without "
+                          "spaces, not starting with ':' (or leave it empty for a server without password)")
+    return value
+
+
+def _host(value: str) -> str:
+    host = value or SETTING["VBOT_HOST"].default
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+    if len(host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        raise ConfigError("VBOT_HOST must be a host name (ASCII letters, digits, '-' and dots) or an IP address, "
+                          f"e.g. VBOT_HOST={TWITCH_HOST}")
+    return host
 
 
 def _owners(value: str) -> frozenset[str]:
@@ -161,6 +276,9 @@ def _names(value: str) -> list[str]:
 def _channels(value: str, required: bool = True) -> list[str]:
     names = [name.lstrip("#") for name in _names(value)]
     if not names and required:
+        if value.strip():
+            raise ConfigError("VBOT_CHANNEL names no channel, only commas: set it to the channel(s) to join, "
+                              "e.g. VBOT_CHANNEL=mychannel")
         raise ConfigError("VBOT_CHANNEL is not set: set it to the channel(s) to join, e.g. VBOT_CHANNEL=mychannel")
     for name in names:
         if not _LOGIN.fullmatch(name):
@@ -169,31 +287,41 @@ def _channels(value: str, required: bool = True) -> list[str]:
     return ["#" + name for name in names]
 
 
-def _boolean(name: str, value: str, default: bool) -> bool:
-    if not value:
-        return default
-    if value.lower() in _TRUE:
+def _boolean(setting: Setting, value: str) -> bool:
+    word = (value or setting.default).lower()
+    if word in _TRUE:
         return True
-    if value.lower() in _FALSE:
+    if word in _FALSE:
         return False
-    raise ConfigError(f"{name} must be true or false, e.g. {name}=true")
+    raise ConfigError(f"{setting.name} must be true or false, e.g. {setting.name}=true")
 
 
-def _port(value: str, tls: bool) -> int:
-    if not value:
-        return 6697 if tls else 6667
-    if not value.isdigit() or not 1 <= int(value) <= 65535:
-        raise ConfigError("VBOT_PORT must be a number from 1 to 65535, e.g. VBOT_PORT=6697")
-    return int(value)
+def _number(setting: Setting, value: str, default: str = "", whole: bool = False) -> float:
+    """``value`` (ASCII digits, a decimal point unless ``whole``) within ``setting.bounds``;
+    ``default`` (or the setting's) when empty."""
+    assert setting.bounds is not None
+    low, high = setting.bounds
+    example = default or setting.default
+    text = value or example
+    if not (_WHOLE if whole else _DECIMAL).fullmatch(text) or not low <= float(text) <= high:
+        kind = "a whole number" if whole else "a number of seconds"
+        raise ConfigError(f"{setting.name} must be {kind} from {low:g} to {high:g}, e.g. {setting.name}={example}")
+    return float(text)
 
 
-def _seconds(name: str, value: str, default: float) -> float:
-    if not value:
-        return default
+def _path(setting: Setting, value: str) -> Path:
+    text = value or setting.default
     try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1.0
-    if not 0 < seconds < 86400:
-        raise ConfigError(f"{name} must be a number of seconds greater than 0, e.g. {name}={default:g}")
-    return seconds
+        os.fsencode(text)
+    except UnicodeError:
+        text = "\0"
+    if "\0" in text:
+        raise ConfigError(f"{setting.name} must be a file path the system can use (no NUL character, valid "
+                          f"UTF-8), e.g. {setting.name}={setting.default}")
+    return Path(text)
+
+
+def _shown(path: Path) -> str:
+    """``path`` for a one-line message: as is when printable, else Python's escaped form."""
+    text = str(path)
+    return text if text.isprintable() else ascii(text)

@@ -9,6 +9,7 @@ cooldown → handler, never letting a handler's exception escape.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import time
@@ -122,27 +123,73 @@ class Context:
     prefix: str
 
 
-class Cooldowns:
-    """Per-channel and per-chatter cooldowns; ``clock()`` returns seconds (monotonic)."""
+MAX_COOLDOWNS = 100_000
+"""Running cooldowns kept at most (a few tens of bytes each); see Cooldowns."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic):
+
+class Cooldowns:
+    """Per-channel and per-chatter cooldowns; ``clock()`` returns seconds (monotonic).
+
+    A cooldown is forgotten as soon as it is over, so memory follows the chatters of the
+    last few seconds, not all chatters ever seen. Each call costs amortised O(1) whatever
+    their number: the end times wait in one first-in first-out queue per cooldown length
+    (in order, because the clock only moves forward), and each call forgets the ended
+    ones from the queues' fronts. At most ``max_entries`` cooldowns are kept: beyond that
+    the ones nearest their end are forgotten first, so in a flood a chatter may run a
+    command slightly early, never late.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, max_entries: int = MAX_COOLDOWNS):
         self._clock = clock
+        self._max_entries = max_entries
         self._ready_at: dict[tuple[str, ...], float] = {}
+        self._ending: dict[float, collections.deque[tuple[float, tuple[str, ...]]]] = {}
+        self._queued = 0
+
+    def __len__(self) -> int:
+        """The number of running cooldowns (channel and chatter ones)."""
+        return len(self._ready_at)
 
     def try_use(self, entry: Command, channel: str, login: str) -> bool:
         """True (and start both cooldowns) when ``entry`` may run now in ``channel`` for ``login``."""
         now = self._clock()
+        self._forget_ended(now)
         channel_key = (entry.name, channel)
         user_key = (entry.name, channel, login)
         if self._ready_at.get(channel_key, now) > now or self._ready_at.get(user_key, now) > now:
             return False
-        if len(self._ready_at) > 10_000:
-            self._ready_at = {key: at for key, at in self._ready_at.items() if at > now}
         if entry.cooldown > 0:
-            self._ready_at[channel_key] = now + entry.cooldown
+            self._start(channel_key, entry.cooldown, now)
         if entry.user_cooldown > 0:
-            self._ready_at[user_key] = now + entry.user_cooldown
+            self._start(user_key, entry.user_cooldown, now)
         return True
+
+    def _start(self, key: tuple[str, ...], seconds: float, now: float) -> None:
+        ready_at = now + seconds
+        self._ready_at[key] = ready_at
+        queue = self._ending.get(seconds)
+        if queue is None:
+            queue = self._ending[seconds] = collections.deque()
+        queue.append((ready_at, key))
+        self._queued += 1
+        while self._queued > self._max_entries:
+            self._pop(min(self._ending, key=lambda length: self._ending[length][0][0]))
+
+    def _forget_ended(self, now: float) -> None:
+        for seconds in [seconds for seconds, queue in self._ending.items() if queue[0][0] <= now]:
+            queue = self._ending[seconds]
+            while queue and queue[0][0] <= now:
+                self._pop(seconds)
+
+    def _pop(self, seconds: float) -> None:
+        """Forget the first cooldown in the queue of ``seconds``-long ones."""
+        queue = self._ending[seconds]
+        ready_at, key = queue.popleft()
+        self._queued -= 1
+        if self._ready_at.get(key) == ready_at:
+            del self._ready_at[key]
+        if not queue:
+            del self._ending[seconds]
 
 
 class Dispatcher:
@@ -157,7 +204,7 @@ class Dispatcher:
         self.table = table
         self.prefix = prefix
         self.owners = frozenset(owners)
-        self.cooldowns = cooldowns or Cooldowns()
+        self.cooldowns = Cooldowns() if cooldowns is None else cooldowns  # an empty one is falsy
 
     def is_command(self, text: str) -> bool:
         """Cheap pre-check before a message is parsed: does it start with the prefix?"""

@@ -5,9 +5,18 @@ for the messages that may go now and ``wait_time()`` for when to ask again.
 
 Limits, from Twitch's docs ("Chat & Chatbots" > Rate limits): per account 20
 PRIVMSGs per 30 s, 100 per 30 s in channels where the bot is broadcaster,
-moderator or VIP, and in other channels at most 1 per second per channel. An
-identical message to one channel within 30 s is dropped by Twitch
-(``msg_duplicate``); vbot skips it instead of sending it.
+moderator or VIP, and in other channels at most 1 per second per channel.
+
+Duplicates: Twitch drops a message identical to the previous one the account sent
+to the channel less than 30 s before (``msg_duplicate``), unless the account is
+broadcaster, moderator or VIP there. So that every reply arrives (the second
+chatter asking ``!version`` gets an answer too), a reply equal to the last message
+sent to the channel within 30 s, where the bot is not privileged, goes out with
+``INVISIBLE_SUFFIX`` appended; the next identical one is different from that one
+and goes out as is, and so on, alternating. This is what established Twitch chat
+clients and libraries do (dank-twitch-irc's ``AlternateMessageModifier``,
+Chatterino). A text equal to an earlier message, but not to the previous one, is
+not a duplicate. Cooldowns (``vbot/dispatch.py``) are the guard against loops.
 """
 
 from __future__ import annotations
@@ -30,6 +39,8 @@ UNKNOWN_USER_HOST_BYTES = 10 + 1 + 63
 """Room kept for ``user@host`` in the relay prefix while the server has not shown it:
 USERLEN 10 (a ``~`` for an unconfirmed ident included) and HOSTLEN 63, the limits of
 the ircd lineage (ircu, hybrid: ``include/ircd_defs.h``)."""
+INVISIBLE_SUFFIX = " \U000e0000"
+"""A space and U+E0000 (Tags block, shown as nothing): makes a repeated reply differ from the previous one."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,26 +71,30 @@ def clean(text: str) -> str:
     return text.encode("utf-8", "replace").decode("utf-8").translate(_CONTROLS).strip()
 
 
-def fit(text: str, channel: str, reserve: int = 0) -> str:
-    """Cut ``text`` to 500 characters and so that ``PRIVMSG <channel> :<text>\\r\\n``
-    fits in 512 bytes less ``reserve`` bytes (the relay prefix, see
-    ``Outbox.set_relay_prefix``), at a UTF-8 character boundary, ending with ``…``
-    when cut. ``text`` must be encodable (see ``clean``). A channel name too long
+def fit(text: str, channel: str, tail: str = "", reserve: int = 0) -> str:
+    """Cut ``text`` so that ``text + tail`` has at most 500 characters and
+    ``PRIVMSG <channel> :<text><tail>\\r\\n`` fits in 512 bytes less ``reserve`` bytes (the
+    relay prefix, see ``Outbox.set_relay_prefix``), at a UTF-8 character boundary, ending
+    with ``…`` when cut; returns the cut text followed by ``tail``.
+    ``text`` and ``tail`` must be encodable (see ``clean``). A channel name too long
     for any text gets ``''``.
 
     >>> fit('a' * 600, '#c')[-3:]
     'aa…'
     >>> len(fit('a' * 600, '#c').encode())  # 512 - len('PRIVMSG #c :\\r\\n')
     498
+    >>> len(fit('a' * 600, '#c', INVISIBLE_SUFFIX).encode())
+    498
     """
-    room = MAX_LINE_BYTES - reserve - len(f"PRIVMSG {channel} :\r\n".encode())
-    if len(text) <= MAX_CHARACTERS and len(text.encode()) <= room:
-        return text
+    room = MAX_LINE_BYTES - reserve - len(f"PRIVMSG {channel} :\r\n".encode()) - len(tail.encode())
+    characters = MAX_CHARACTERS - len(tail)
+    if len(text) <= characters and len(text.encode()) <= room:
+        return text + tail if text else ""
     budget = room - len(ELLIPSIS.encode())
     if budget < 0:
         return ""
-    cut = text[: MAX_CHARACTERS - 1].encode()[:budget].decode("utf-8", "ignore")
-    return cut + ELLIPSIS
+    cut = text[: characters - 1].encode()[:budget].decode("utf-8", "ignore")
+    return cut + ELLIPSIS + tail
 
 
 class Outbox:
@@ -91,10 +106,9 @@ class Outbox:
     def __init__(self, limits: Limits | None = None, clock: Callable[[], float] = time.monotonic):
         self.limits = limits or Limits()
         self._clock = clock
-        self._queue: collections.deque[tuple[str, str]] = collections.deque()
+        self._queue: collections.deque[tuple[str, str]] = collections.deque()  # (channel, cleaned text)
         self._sent_at: collections.deque[float] = collections.deque()
-        self._channel_sent_at: dict[str, float] = {}
-        self._recent: dict[tuple[str, str], float] = {}
+        self._last_sent: dict[str, tuple[str, float]] = {}  # channel -> (text as sent, when)
         self._privileged: set[str] = set()
         self._paused_until: dict[str, float] = {}
         self.dropped = 0
@@ -130,13 +144,14 @@ class Outbox:
         self._paused_until[channel] = self._clock() + pause
 
     def submit(self, channel: str, text: str) -> bool:
-        """Queue ``text`` for ``channel``, cleaned and cut; False when it is empty or a duplicate.
+        """Queue ``text`` for ``channel``, cleaned (and cut when sent); False when nothing of it
+        can be sent (empty once cleaned, or a channel name too long for any text).
 
         When the queue is full the oldest message is dropped and counted in ``dropped``.
         """
-        text = fit(clean(text), channel, self.relay_reserve)
-        if not text or (channel, text) in self._queue or self._is_duplicate(channel, text, self._clock()):
-            log.debug("skipping empty or duplicate reply to %s", channel)
+        text = clean(text)[: MAX_CHARACTERS + 1]  # longer is cut to the same by fit
+        if not fit(text, channel, reserve=self.relay_reserve):
+            log.debug("skipping an empty reply to %s", channel)
             return False
         if len(self._queue) >= self.limits.queue_size:
             self._queue.popleft()
@@ -145,18 +160,22 @@ class Outbox:
         return True
 
     def take_ready(self) -> list[tuple[str, str]]:
-        """Remove and return the ``(channel, text)`` pairs that may be sent now, in order."""
+        """Remove and return the ``(channel, text)`` pairs that may be sent now, in order,
+        cut to fit, a repeated reply with ``INVISIBLE_SUFFIX`` (see the module's docstring)."""
         if not self._queue:
             return []
         now = self._clock()
-        ready, kept, blocked = [], collections.deque(), set()
+        ready: list[tuple[str, str]] = []
+        kept: collections.deque[tuple[str, str]] = collections.deque()
+        blocked: set[str] = set()
         for channel, text in self._queue:
             if channel in blocked or not self._may_send(channel, now):
                 blocked.add(channel)
                 kept.append((channel, text))
-            elif not self._is_duplicate(channel, text, now):
-                self._record(channel, text, now)
-                ready.append((channel, text))
+            else:
+                sent = self._as_sent(channel, text, now)
+                self._record(channel, sent, now)
+                ready.append((channel, sent))
         self._queue = kept
         return ready
 
@@ -169,7 +188,7 @@ class Outbox:
         for channel in {channel for channel, _ in self._queue}:
             at = max(self._paused_until.get(channel, now), now)
             if channel not in self._privileged:
-                at = max(at, self._channel_sent_at.get(channel, -math.inf) + self.limits.channel_interval)
+                at = max(at, self._last_sent_at(channel) + self.limits.channel_interval)
             limit = self._window_limit(channel)
             if len(self._sent_at) >= limit:  # a slot frees when all but limit - 1 have left the window
                 at = max(at, self._sent_at[len(self._sent_at) - limit] + self.limits.window)
@@ -186,6 +205,11 @@ class Outbox:
             return self.limits.privileged_messages
         return self.limits.messages
 
+    def _last_sent_at(self, channel: str) -> float:
+        """When the last message went to ``channel``; minus infinity when none did."""
+        last = self._last_sent.get(channel)
+        return -math.inf if last is None else last[1]
+
     def _may_send(self, channel: str, now: float) -> bool:
         while self._sent_at and self._sent_at[0] <= now - self.limits.window:
             self._sent_at.popleft()
@@ -195,16 +219,18 @@ class Outbox:
             return False
         if channel in self._privileged:
             return True
-        return now - self._channel_sent_at.get(channel, -math.inf) >= self.limits.channel_interval
+        return now - self._last_sent_at(channel) >= self.limits.channel_interval
 
-    def _is_duplicate(self, channel: str, text: str, now: float) -> bool:
-        sent = self._recent.get((channel, text))
-        return sent is not None and now - sent < self.limits.duplicate_window
+    def _as_sent(self, channel: str, text: str, now: float) -> str:
+        """``text`` cut to fit, with INVISIBLE_SUFFIX when it repeats the previous message to
+        ``channel`` within ``limits.duplicate_window`` and the bot is not privileged there."""
+        fitted = fit(text, channel, reserve=self.relay_reserve)
+        last = self._last_sent.get(channel)
+        if (channel in self._privileged or last is None or last[0] != fitted
+                or now - last[1] >= self.limits.duplicate_window):
+            return fitted
+        return fit(text, channel, INVISIBLE_SUFFIX, self.relay_reserve)
 
     def _record(self, channel: str, text: str, now: float) -> None:
         self._sent_at.append(now)
-        self._channel_sent_at[channel] = now
-        if len(self._recent) > 1000:
-            horizon = now - self.limits.duplicate_window
-            self._recent = {key: at for key, at in self._recent.items() if at > horizon}
-        self._recent[(channel, text)] = now
+        self._last_sent[channel] = (text, now)
