@@ -37,6 +37,7 @@ WRITTEN_FOR = {
     "irc.bot.SingleServerIRCBot._on_part": "aa2cfb3774b22053",
     "irc.bot.SingleServerIRCBot._on_quit": "fb54e5ffd4dbd8a6",
     "jaraco.stream.buffer.LenientDecodingLineBuffer": "c0fc76979db68a35",
+    "jaraco.stream.buffer.LineBuffer": "be6fc82e6b22a49a",
 }
 
 

@@ -16,10 +16,10 @@ import time
 
 import pytest
 
-from tests.support import (TOKEN, BotThread, FakeClock, ScriptedServer, free_port, make_config,
+from tests.support import (TOKEN, BotHarness, BotThread, FakeClock, ScriptedServer, free_port, make_config,
                            wait_until)
 from vbot.bot import VBot
-from vbot.irclib import CONNECT_TIMEOUT, make_connect_factory
+from vbot.irclib import CONNECT_TIMEOUT, MAX_LINE_BYTES, make_connect_factory
 from vbot.session import Backoff
 from vbot.commands import builtin_table
 from vbot.config import Config
@@ -469,3 +469,18 @@ def test_a_scheduled_job_that_raises_is_logged_once_and_not_rerun(twitch, run_bo
     assert len(calls) == 1
     assert len(records(caplog, logging.ERROR, "failing_job")) == 1
     ask(twitch, "!version", "Version: ")
+
+
+def test_a_line_that_never_ends_is_discarded_as_it_arrives(caplog):
+    """Issue 9 item 3: 10 MB without a newline keep the buffer under the limit, then the bot answers."""
+    harness = BotHarness().welcome()
+    chunk = b"@tag=" + b"x" * 16379  # one read of the library's (16 KiB) per step
+    for _ in range(640):  # 10 MiB
+        harness.server.sendall(chunk)
+        harness.step()
+        assert len(harness.bot.connection.buffer) <= MAX_LINE_BYTES
+    harness.feed(b"still the same line\r\nPING :alive")
+    assert "PONG alive" in harness.sent()
+    assert records(caplog, logging.WARNING, "discarded a line of 10485")
+    harness.say("alice", "!version")
+    assert harness.replies()

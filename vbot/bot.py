@@ -22,12 +22,12 @@ import irc.client
 import irc.modes
 
 from vbot.chat import ChatMessage, Role, role_from_tags, tags_to_dict
-from vbot.config import TWITCH_HOST, Config
+from vbot.config import Config
 from vbot.dispatch import Dispatcher
 from vbot.irclib import GuardedReactor, make_connect_factory, replaced_handlers
 from vbot.joins import MAX_CHANNELS_WARNING, REFUSED_GIVE_UP, Joins
 from vbot.modes import Isupport, Members
-from vbot.network import is_twitch, is_twitch_host
+from vbot.network import is_twitch
 from vbot.outbox import Outbox
 from vbot.session import Action, Backoff, Phase, Session
 
@@ -99,7 +99,7 @@ class VBot(irc.bot.SingleServerIRCBot):
         self.credentials = credentials or (lambda: config.password)
         self.channels: dict[str, Members] = {}  # folded channel name -> its members
         self.isupport = Isupport()  # the server's rules for names and modes, from its 005 lines
-        self.is_twitch = is_twitch_host(config.host)  # settled at the welcome (vbot.network.is_twitch)
+        self.is_twitch = config.is_twitch_host  # settled at the welcome (vbot.network.is_twitch)
         self._acknowledged: set[str] = set()  # capabilities the server acknowledged
         self._own_source = ""  # the bot's nick!user@host as the server shows it (plain IRC)
         self._closing_reason = ""  # the server's ERROR, logged with the drop that follows
@@ -107,7 +107,7 @@ class VBot(irc.bot.SingleServerIRCBot):
         self._reload_requested = False
         self._flush_scheduled = False
         self._connect_factory = connect_factory or make_connect_factory(config.tls)
-        if not config.tls and config.host == TWITCH_HOST:
+        if not config.tls and config.is_twitch_host:
             log.warning("VBOT_TLS=false: the token travels to Twitch in clear text")
         if len(config.channels) > MAX_CHANNELS_WARNING:
             log.warning("%d channels configured: Twitch limits how many channels one account may join "

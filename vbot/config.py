@@ -19,6 +19,8 @@ from types import MappingProxyType
 
 from dotenv import dotenv_values
 
+from vbot.network import is_twitch_host
+
 TWITCH_HOST = "irc.chat.twitch.tv"
 TLS_PORT, PLAIN_PORT = 6697, 6667
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -124,8 +126,8 @@ class Config:
 
     @property
     def is_twitch_host(self) -> bool:
-        """True when ``host`` is Twitch's chat server (any case, trailing dot or not)."""
-        return _is_twitch(self.host)
+        """True when ``host`` is Twitch's chat server (``vbot.network.is_twitch_host``)."""
+        return is_twitch_host(self.host)
 
     @property
     def password(self) -> str | None:
@@ -225,10 +227,6 @@ def load_config(settings: Mapping[str, str], console: bool = False) -> Config:
         commands_file_required=bool(commands_file),
         state_file=_path(SETTING["VBOT_STATE_FILE"], get("VBOT_STATE_FILE")),
     )
-
-
-def _is_twitch(host: str) -> bool:
-    return host.lower().rstrip(".") == TWITCH_HOST
 
 
 def _token(value: str, twitch: bool, required: bool) -> str:

@@ -7,14 +7,15 @@ library method named below and fails, naming the method, when a new release chan
 What is overridden or replaced, and why:
 
 * ``ServerConnection._process_line``: a line that does not parse, or is longer than
-  MAX_LINE_CHARS, is logged at DEBUG and skipped (the library raises into the loop).
+  MAX_LINE_BYTES, is logged at DEBUG and skipped (the library raises into the loop).
 * ``ServerConnection._handle_other``: a server line whose command is one of the library's
   own event names (``DISCONNECT``, ``PUBMSG``...) is skipped; it would fire their handlers.
 * ``ServerConnection.process_data``: remembers ``last_received`` for dead-link detection.
 * ``ServerConnection.send_raw``: ``sendall`` instead of ``send``, which may write part of a
   line when the socket buffer is full.
 * ``ServerConnection.pong``: a PING token too long to echo is not answered (the library raises).
-* ``ServerConnection.buffer_class``: invalid UTF-8 is decoded as Latin-1 instead of raising.
+* ``ServerConnection.buffer_class``: invalid UTF-8 is decoded as Latin-1 instead of raising,
+  and a line longer than MAX_LINE_BYTES is discarded as it arrives (``BoundedLineBuffer``).
 * ``Reactor._handle_event``: each handler runs in a guard that logs and goes on; handlers
   are sorted once per event type, not on every event.
 * ``Reactor.add_global_handler``/``remove_global_handler``: clear that per-type cache.
@@ -40,12 +41,14 @@ import irc.events
 import irc.schedule
 from jaraco.stream.buffer import LenientDecodingLineBuffer
 
+from vbot.logs import Clipped
+
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0
 """Seconds allowed for TCP connect plus TLS handshake, and for any one send."""
-MAX_LINE_CHARS = 16384
-"""Longer lines are skipped; Twitch allows 8 KiB of tags plus a 512-byte message."""
+MAX_LINE_BYTES = 16384
+"""Longer lines are skipped as they arrive; Twitch allows 8 KiB of tags plus a 512-byte message."""
 LIBRARY_EVENTS = frozenset({*irc.events.generated, "pubmsg", "pubnotice", "privnotice", "action", "umode",
                             "all_events", "all_raw_messages"})
 """Event names the ``irc`` library makes up itself; a server line with such a command
@@ -76,6 +79,43 @@ def make_connect_factory(tls: bool, timeout: float = CONNECT_TIMEOUT) -> Callabl
     return connect
 
 
+class BoundedLineBuffer(LenientDecodingLineBuffer):
+    r"""The library's line buffer, but a line longer than ``limit`` bytes is discarded as it
+    arrives, in time linear in its size and constant memory; the lines after it are kept.
+
+    The library's buffer keeps an unfinished line without bound and splits the whole
+    buffer again on every read: a server sending megabytes without a newline took time
+    quadratic in their size, with nothing answered meanwhile. A discarded line is
+    logged at WARNING once, with its size when it ends.
+
+    >>> buffer = BoundedLineBuffer(limit=8)
+    >>> buffer.feed(b"ok\r\n" + b"x" * 20)
+    >>> buffer.feed(b"x" * 20 + b"\r\nafter\r\n")
+    >>> list(buffer)
+    ['ok', 'after']
+    """
+
+    def __init__(self, limit: int = MAX_LINE_BYTES) -> None:
+        super().__init__()
+        self.limit = limit
+        self.discarding = 0  # bytes of an over-long line discarded so far; 0 when not discarding
+
+    def feed(self, bytes: bytes) -> None:  # noqa: A002 (the library's argument name)
+        if self.discarding:
+            end = bytes.find(b"\n")
+            if end < 0:
+                self.discarding += len(bytes)
+                return
+            log.warning("discarded a line of %d bytes from the server (the limit is %d)",
+                        self.discarding + end + 1, self.limit)
+            self.discarding, bytes = 0, bytes[end + 1:]
+        super().feed(bytes)
+        unfinished = len(self.buffer) - (self.buffer.rfind(b"\n") + 1)
+        if unfinished > self.limit:
+            self.buffer = self.buffer[: len(self.buffer) - unfinished]
+            self.discarding = unfinished
+
+
 class GuardedScheduler(irc.schedule.DefaultScheduler):
     """The library's scheduler, but a job that raises is logged and does not stop the loop."""
 
@@ -89,14 +129,15 @@ class GuardedScheduler(irc.schedule.DefaultScheduler):
 class TwitchConnection(irc.client.ServerConnection):
     """A ServerConnection that survives anything the server sends.
 
-    Invalid UTF-8 is decoded as Latin-1 (``LenientDecodingLineBuffer``, set on the
-    class because the buffer is recreated on every connect); a line that does not
-    parse, is longer than MAX_LINE_CHARS, or has one of LIBRARY_EVENTS as its
+    Invalid UTF-8 is decoded as Latin-1 and over-long lines are discarded as they arrive
+    (``BoundedLineBuffer``, set on the class because the buffer is recreated on every
+    connect); a line that does not
+    parse, is longer than MAX_LINE_BYTES, or has one of LIBRARY_EVENTS as its
     command is logged at DEBUG and skipped. ``last_received`` is the
     ``clock()`` time of the last read with data (the reactor's ``clock``).
     """
 
-    buffer_class = LenientDecodingLineBuffer
+    buffer_class = BoundedLineBuffer
     last_received = 0.0
 
     def process_data(self) -> None:
@@ -104,13 +145,13 @@ class TwitchConnection(irc.client.ServerConnection):
         super().process_data()
 
     def _process_line(self, line: str) -> None:
-        if len(line) > MAX_LINE_CHARS:
+        if len(line) > MAX_LINE_BYTES:
             log.debug("skipping a line of %d characters", len(line))
             return
         try:
             super()._process_line(line)
         except Exception as error:
-            log.debug("skipping a line that does not parse (%s): %r", error, line[:300])
+            log.debug("skipping a line that does not parse (%s): %r", error, Clipped(line, 300))
 
     def _handle_other(self, arguments, command, source, tags) -> None:
         # Every command but PRIVMSG and NOTICE comes here, lowercased: checking here costs
