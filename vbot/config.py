@@ -143,7 +143,7 @@ class Config:
     @property
     def is_anonymous(self) -> bool:
         """True for a read-only ``justinfan<digits>`` login on Twitch's host."""
-        return _is_twitch(self.host) and _ANONYMOUS.fullmatch(self.username) is not None
+        return self.is_twitch_host and _ANONYMOUS.fullmatch(self.username) is not None
 
 
 def read_settings(env_file: str | os.PathLike | None = None,
@@ -199,7 +199,7 @@ def load_config(settings: Mapping[str, str], console: bool = False) -> Config:
     if username and not _LOGIN.fullmatch(username):
         raise ConfigError("VBOT_USERNAME must be a Twitch login: 1-25 letters, digits or underscores")
     host = _host(get("VBOT_HOST"))
-    twitch = _is_twitch(host)
+    twitch = is_twitch_host(host)
     anonymous = twitch and _ANONYMOUS.fullmatch(username) is not None
     token = _token(get("VBOT_TOKEN"), twitch, required=not console and not anonymous)
     channels = tuple(dict.fromkeys(_channels(settings.get("VBOT_CHANNEL") or "", required=not console)))
