@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import socket
+import sqlite3
 import time
 from collections.abc import Callable
 
@@ -22,14 +24,17 @@ import irc.client
 import irc.modes
 
 from vbot.chat import ChatMessage, Role, role_from_tags, tags_to_dict
-from vbot.config import Config
+from vbot.config import Config, ConfigError
 from vbot.dispatch import Dispatcher
+from vbot.health import Health
 from vbot.irclib import GuardedReactor, make_connect_factory, replaced_handlers
 from vbot.joins import MAX_CHANNELS_WARNING, REFUSED_GIVE_UP, Joins
 from vbot.modes import Isupport, Members
 from vbot.network import is_twitch
+from vbot.notify import Notifier
 from vbot.outbox import Outbox
 from vbot.session import Action, Backoff, Phase, Session
+from vbot.timers import TimerSchedule
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +67,9 @@ class VBot(irc.bot.SingleServerIRCBot):
     decides when to connect, PING and give up. ``credentials()`` returns the PASS to send
     and is called before every connect, so a reconnect always sends the current token.
     ``clock()`` returns monotonic seconds; ``connect_factory((host, port)) -> socket`` opens
-    the connection (TLS as configured by default). ``run()`` returns the exit code: 0 after a stop
+    the connection (TLS as configured by default). ``timers`` post to chat (vbot.timers);
+    ``notifier`` tells systemd how the bot is (vbot.notify); ``token_expires_in()`` feeds
+    ``!botstatus``. ``run()`` returns the exit code: 0 after a stop
     request, 3 after Twitch refused the login.
     """
 
@@ -72,7 +79,9 @@ class VBot(irc.bot.SingleServerIRCBot):
                  reconnect: Backoff | None = None, reload: Callable[[], str] | None = None,
                  credentials: Callable[[], str | None] | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 connect_factory: Callable[[tuple[str, int]], socket.socket] | None = None):
+                 connect_factory: Callable[[tuple[str, int]], socket.socket] | None = None,
+                 timers: TimerSchedule | None = None, notifier: Notifier | None = None,
+                 token_expires_in: Callable[[], float | None] | None = None):
         # Reactor's on_connect runs once the socket is up, before the library sends PASS and NICK.
         self.reactor_class = functools.partial(GuardedReactor, on_connect=self._on_socket_connected)
         super().__init__([], config.username, config.username)
@@ -96,6 +105,15 @@ class VBot(irc.bot.SingleServerIRCBot):
         self.session = Session(config.ping_interval, config.ping_timeout, reconnect, clock)
         self.joins = Joins(clock=clock)
         self.reload = reload
+        self.timers = timers or TimerSchedule((), bot_login=config.username, clock=clock)
+        self.notifier = notifier or Notifier()
+        self.token_expires_in = token_expires_in or (lambda: None)
+        self.started_at = clock()
+        self.sent = 0  # chat messages sent since start
+        self.dropped = 0  # replies dropped since start because too many were waiting
+        self.ping_rtt: float | None = None  # seconds, the last PING's round trip
+        self._ping_sent_at: float | None = None
+        self._timers_check_at = -math.inf
         self.credentials = credentials or (lambda: config.password)
         self.channels: dict[str, Members] = {}  # folded channel name -> its members
         self.isupport = Isupport()  # the server's rules for names and modes, from its 005 lines
@@ -134,6 +152,8 @@ class VBot(irc.bot.SingleServerIRCBot):
             except Exception:
                 log.exception("error in the event loop; carrying on")
                 time.sleep(poll)
+            self.notifier.keep_alive()
+        self.notifier.stopping("stopping")
         if self.connection.is_connected():
             self.connection.disconnect("Goodbye")
         return self.exit_code
@@ -160,12 +180,28 @@ class VBot(irc.bot.SingleServerIRCBot):
         if step.action is Action.CONNECT:
             self._open_connection()
         elif step.action is Action.PING:
+            self._ping_sent_at = self.session.clock()
             self.connection.ping("tmi.twitch.tv")
         elif step.action is Action.DISCONNECT:
             log.warning("%s", step.why)
             self.connection.disconnect(step.quit_message)
         if self.session.phase is Phase.WELCOMED:
             self._send_joins()
+            if self.session.clock() >= self._timers_check_at:
+                self._post_timers()
+
+    def _post_timers(self) -> None:
+        """Post what the timers allow now (through the outbox, like any reply); ask again at
+        the timers' wait time, and at least every second (a reload may change them)."""
+        for post in self.timers.take_due():
+            try:
+                text = post.text(self)
+            except (ConfigError, sqlite3.Error) as error:  # {count}'s state file
+                log.warning("timer %r in %s not posted: %s", post.timer.name, post.channel, error)
+                continue
+            self.say(post.channel, text)
+        wait = self.timers.wait_time()
+        self._timers_check_at = self.session.clock() + min(1.0 if wait is None else wait, 1.0)
 
     def _send_joins(self) -> None:
         """JOIN the channels the join pacing releases now (see vbot.joins)."""
@@ -221,6 +257,11 @@ class VBot(irc.bot.SingleServerIRCBot):
 
     def on_welcome(self, connection, event):
         self.session.welcomed()
+        status = f"logged in as {self.config.username}, {len(self.config.channels)} channel(s)"
+        if self.session.logins == 1:
+            self.notifier.ready(status)
+        else:
+            self.notifier.status(status)
         self.is_twitch = is_twitch(self.config.host, str(event.source or ""), self._acknowledged)
         if not self.is_twitch:
             self.outbox.set_relay_prefix(connection.get_nickname())  # a margin until the JOIN echo shows ours
@@ -318,6 +359,7 @@ class VBot(irc.bot.SingleServerIRCBot):
     def _track_disconnect(self, connection, event) -> None:
         """Forget every channel (rebuilt from the next JOIN/NAMES) and let the session decide the retry."""
         self.channels = {}
+        self.timers.set_channels(())
         self.isupport = Isupport()
         self._acknowledged = set()
         self.joins.clear_queue()
@@ -330,6 +372,7 @@ class VBot(irc.bot.SingleServerIRCBot):
             return
         log.warning("%s %s:%s: %s; next attempt in %.1f s", "disconnected from" if drop.was_welcomed else "not connected to",
                     self.config.host, self.config.port, reason, drop.delay)
+        self.notifier.status(f"reconnecting in {drop.delay:.1f} s")
 
     def _is_me(self, nick: str) -> bool:
         return self.isupport.fold(nick) == self.isupport.fold(self.connection.get_nickname())
@@ -342,6 +385,7 @@ class VBot(irc.bot.SingleServerIRCBot):
             if key in self.channels:
                 return  # a duplicate JOIN of our own would forget everyone
             self.channels[key] = Members(self.isupport)
+            self.timers.set_channels(self.channels)
             self.joins.joined(event.target.lower())
             if not self.is_twitch:
                 self._own_source = str(event.source)
@@ -371,6 +415,7 @@ class VBot(irc.bot.SingleServerIRCBot):
             members.remove(nick)
             return
         del self.channels[self.isupport.fold(channel)]
+        self.timers.set_channels(self.channels)
         channel = channel.lower()
         if channel not in self.joins:
             log.info("left %s", channel)
@@ -419,15 +464,36 @@ class VBot(irc.bot.SingleServerIRCBot):
             log.debug("skipping a message without a sender in %s", event.target)
             return
         text = event.arguments[0]
-        if not self.dispatcher.is_command(text):
-            return
-        members = self.members(event.target)
-        if members is None:
-            return
-        message = self._chat_message(event, text, members)
-        reply = self.dispatcher.handle(message, self)
-        if reply:
-            self.say(message.channel, reply)
+        timers_due = self.timers.note_line(event.target.lower(), event.source.nick.lower())
+        if self.dispatcher.is_command(text):
+            members = self.members(event.target)
+            if members is not None:
+                message = self._chat_message(event, text, members)
+                reply = self.dispatcher.handle(message, self)
+                if reply:
+                    self.say(message.channel, reply)
+        if timers_due:
+            self._post_timers()
+
+    def on_action(self, connection, event):
+        """``/me`` lines count as chat for timers (the library reports them as CTCP ACTION)."""
+        if event.source is not None and irc.client.is_channel(event.target or ""):
+            if self.timers.note_line(event.target.lower(), event.source.nick.lower()):
+                self._post_timers()
+
+    def on_pong(self, connection, event):
+        """The answer to our keep-alive PING: its round trip for ``!botstatus``."""
+        if self._ping_sent_at is not None:
+            self.ping_rtt, self._ping_sent_at = self.session.clock() - self._ping_sent_at, None
+
+    def health(self) -> Health:
+        """The counters ``!botstatus`` reports (vbot.health)."""
+        welcomed_at = self.session.welcomed_at
+        return Health(uptime=self.session.clock() - self.started_at,
+                      connected=None if welcomed_at is None else self.session.clock() - welcomed_at,
+                      reconnects=max(self.session.logins - 1, 0), sent=self.sent,
+                      dropped=self.dropped + self.outbox.dropped, waiting=len(self.outbox),
+                      ping_rtt=self.ping_rtt, token_expires_in=self.token_expires_in())
 
     def _chat_message(self, event, text: str, members: Members) -> ChatMessage:
         """On Twitch the role comes from the tags; elsewhere only from channel status
@@ -456,6 +522,7 @@ class VBot(irc.bot.SingleServerIRCBot):
         for channel, text in self.outbox.take_ready():
             try:
                 self.connection.privmsg(channel, text)
+                self.sent += 1
             except Exception:
                 log.exception("could not send a reply to %s", channel)
         wait = self.outbox.wait_time()
@@ -466,6 +533,7 @@ class VBot(irc.bot.SingleServerIRCBot):
     def _scheduled_flush(self) -> None:
         self._flush_scheduled = False
         dropped = self.outbox.take_dropped()
+        self.dropped += dropped
         if dropped:
             log.warning("too many replies waiting: dropped the %d oldest", dropped)
         self._flush()

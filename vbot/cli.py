@@ -8,6 +8,7 @@ input), 2 configuration error (environment, custom commands file, state file),
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -20,7 +21,9 @@ from vbot.console import Console, ConsoleClock
 from vbot.custom import Reloader, load_file
 from vbot.dispatch import Cooldowns, Dispatcher
 from vbot.logs import setup_logging
+from vbot.notify import Notifier
 from vbot.outbox import Outbox
+from vbot.signals import Signals
 from vbot.state import CountStore
 from vbot.timers import TimerSchedule
 
@@ -58,8 +61,10 @@ def build_dispatcher(config: Config, store: CountStore, clock: Callable[[], floa
     return dispatcher, timers, reload
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run vbot; returns the process exit code."""
+def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
+    """Run vbot; returns the process exit code. ``signals``: handlers installed earlier
+    (``vbot.__main__``), else installed now."""
+    signals = signals or Signals().install()
     args = parse_args(argv)
     try:
         config = load_config(read_settings(args.env_file), console=args.console)
@@ -71,20 +76,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vbot: configuration error: {error}", file=sys.stderr)
         return EXIT_CONFIG
     with store:
+        if signals.stop_requested:
+            return EXIT_OK
         if isinstance(clock, ConsoleClock):
             return run_console(config, dispatcher, reload, timers, clock)
-        return run_bot(config, dispatcher, reload)
+        return run_bot(config, dispatcher, reload, timers, signals)
 
 
-def run_bot(config: Config, dispatcher: Dispatcher, reload: Reloader) -> int:
-    """Connect to chat until stopped (SIGINT, SIGTERM, ``!exit``); SIGHUP reloads custom commands."""
+def run_bot(config: Config, dispatcher: Dispatcher, reload: Reloader, timers: TimerSchedule,
+            signals: Signals) -> int:
+    """Connect to chat until stopped (SIGINT, SIGTERM, ``!exit``); SIGHUP reloads custom commands.
+
+    systemd's NOTIFY_SOCKET and WATCHDOG_USEC come from the real environment only (vbot.notify).
+    """
     from vbot.bot import VBot  # here, so that the console never imports the irc library
 
-    bot = VBot(config, dispatcher, reload=reload)
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: bot.request_stop(EXIT_OK))
-    if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, lambda *_: bot.request_reload())
+    bot = VBot(config, dispatcher, reload=reload, timers=timers, notifier=Notifier.from_environment(os.environ))
+    signals.attach(bot)
     return bot.run()
 
 
@@ -93,7 +101,8 @@ def run_console(config: Config, dispatcher: Dispatcher, reload: Reloader, timers
     """Chat in this terminal until ``/quit``, end of input, ``!exit``, SIGINT or SIGTERM."""
     if hasattr(sys.stdin, "reconfigure"):
         sys.stdin.reconfigure(errors="replace")
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.default_int_handler)
     console = Console(config, dispatcher, Outbox(clock=clock), sys.stdin, sys.stdout, sys.stderr, reload=reload,
                       timers=timers, clock=clock)
     return console.run()

@@ -1,0 +1,52 @@
+"""SIGINT, SIGTERM and SIGHUP, handled from the first moment of the process.
+
+``vbot.__main__`` installs these handlers before it imports anything else of vbot, so a
+signal that arrives during start-up (reading settings, opening files, importing the irc
+library) is recorded instead of killing the process with the default action, which
+systemd's ``Restart=on-failure`` would take for a clean exit.
+"""
+
+from __future__ import annotations
+
+import signal
+
+
+class Signals:
+    """SIGINT, SIGTERM and SIGHUP from the very start of ``main``, before any slow start-up work.
+
+    Until a bot (or console) is attached, a signal is only recorded: a stop makes ``main``
+    return 0 as soon as it can, a reload is passed on. Once attached, SIGINT/SIGTERM call
+    ``target.stop_from_signal()`` (which may raise to abandon a blocking connect) and
+    SIGHUP ``target.request_reload()``.
+    """
+
+    def __init__(self) -> None:
+        self.stop_requested = False
+        self.reload_requested = False
+        self.target: object | None = None
+
+    def install(self) -> Signals:
+        """Install the handlers; returns self."""
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._stop)
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, self._reload)
+        return self
+
+    def attach(self, target) -> None:
+        """From now on signals go to ``target``; one that came before is passed on now."""
+        self.target = target
+        if self.stop_requested:
+            target.request_stop(0)
+        if self.reload_requested:
+            target.request_reload()
+
+    def _stop(self, signum, frame) -> None:
+        self.stop_requested = True
+        if self.target is not None:
+            self.target.stop_from_signal(0)
+
+    def _reload(self, signum, frame) -> None:
+        self.reload_requested = self.target is None
+        if self.target is not None:
+            self.target.request_reload()
