@@ -10,12 +10,17 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Mapping
+import urllib.parse
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from dotenv import dotenv_values
 
 TWITCH_HOST = "irc.chat.twitch.tv"
+TWITCH_AUTH_URL = "https://id.twitch.tv/oauth2"
+MAX_VALIDATE_INTERVAL = 3600.0
+"""Twitch requires validating a kept token at least hourly (docs, "Validating Requests")."""
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _LOGIN = re.compile(r"[a-z0-9_]{1,25}")
 _ANONYMOUS = re.compile(r"justinfan\d+")
@@ -55,6 +60,11 @@ class Config:
     commands_file: Path = Path("commands.toml")
     commands_file_required: bool = False
     state_file: Path = Path("vbot-state.sqlite3")
+    client_id: str | None = None
+    token_file: Path = Path("vbot-token.json")
+    auth_url: str = TWITCH_AUTH_URL
+    auth_url_set: bool = False
+    validate_interval: float = MAX_VALIDATE_INTERVAL
 
     @property
     def password(self) -> str | None:
@@ -65,6 +75,13 @@ class Config:
     def is_anonymous(self) -> bool:
         """True for a read-only ``justinfan<digits>`` login."""
         return _ANONYMOUS.fullmatch(self.username) is not None
+
+    @property
+    def validates_token(self) -> bool:
+        """True when vbot validates and renews its token with the token service at
+        ``auth_url``: the host is Twitch's or VBOT_AUTH_URL is set, and the login is
+        not anonymous. Otherwise (a plain IRC server) the token is only sent as PASS."""
+        return not self.is_anonymous and (self.host == TWITCH_HOST or self.auth_url_set)
 
 
 def read_settings(env_file: str | os.PathLike | None = None,
@@ -95,7 +112,9 @@ def load_config(settings: Mapping[str, str], console: bool = False) -> Config:
     """Build a Config from VBOT_* settings (see read_settings).
 
     Empty values count as unset. Raises ConfigError for the first missing or
-    invalid variable. With ``console`` (``vbot --console``, no connection)
+    invalid variable. When the token will be validated (see
+    ``Config.validates_token``), VBOT_USERNAME and VBOT_TOKEN are optional: the
+    login comes from Twitch, the token may come from the token file. With ``console`` (``vbot --console``, no connection)
     VBOT_USERNAME, VBOT_TOKEN and VBOT_CHANNEL are optional, but whatever is
     set is still validated.
     """
@@ -103,8 +122,10 @@ def load_config(settings: Mapping[str, str], console: bool = False) -> Config:
     def get(name: str) -> str:
         return (settings.get(name) or "").strip()
 
+    auth = _auth_settings(get)
+    validated = bool(auth["auth_url_set"]) or (get("VBOT_HOST") or TWITCH_HOST) == TWITCH_HOST
     username = get("VBOT_USERNAME").lower()
-    if not username and not console:
+    if not username and not console and not validated:
         raise ConfigError("VBOT_USERNAME is not set: set it to the bot account's Twitch login, e.g. VBOT_USERNAME=mybot")
     if username and not _LOGIN.fullmatch(username):
         raise ConfigError("VBOT_USERNAME must be a Twitch login: 1-25 letters, digits or underscores")
@@ -112,7 +133,7 @@ def load_config(settings: Mapping[str, str], console: bool = False) -> Config:
     token = get("VBOT_TOKEN")
     if token.lower().startswith("oauth:"):
         token = token[len("oauth:"):]
-    if not token and not console and not _ANONYMOUS.fullmatch(username):
+    if not token and not console and not validated and not _ANONYMOUS.fullmatch(username):
         raise ConfigError("VBOT_TOKEN is not set: set it to the bot account's OAuth token "
                           "(scopes chat:read chat:edit), with or without 'oauth:'")
     if token and (re.search(r"\s", token) or token.lower().startswith("oauth:")):
@@ -144,7 +165,29 @@ def load_config(settings: Mapping[str, str], console: bool = False) -> Config:
         commands_file=Path(commands_file or "commands.toml"),
         commands_file_required=bool(commands_file),
         state_file=Path(get("VBOT_STATE_FILE") or "vbot-state.sqlite3"),
+        **auth,
     )
+
+
+def _auth_settings(get: Callable[[str], str]) -> dict[str, Any]:
+    """The token service settings, as Config fields: VBOT_CLIENT_ID, VBOT_TOKEN_FILE,
+    VBOT_AUTH_URL (``auth_url`` and ``auth_url_set``) and VBOT_VALIDATE_INTERVAL."""
+    client_id = get("VBOT_CLIENT_ID")
+    if client_id and not re.fullmatch(r"[A-Za-z0-9]{1,64}", client_id):
+        raise ConfigError("VBOT_CLIENT_ID must be the Client ID of your Twitch application (letters and digits); "
+                          "copy it from the application's page in Twitch's developer console")
+    auth_url = get("VBOT_AUTH_URL").rstrip("/")
+    parts = urllib.parse.urlsplit(auth_url)
+    loopback = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if auth_url and not ((parts.scheme == "https" and parts.hostname) or loopback):
+        raise ConfigError(f"VBOT_AUTH_URL must be an https:// URL, e.g. VBOT_AUTH_URL={TWITCH_AUTH_URL}")
+    interval = _seconds("VBOT_VALIDATE_INTERVAL", get("VBOT_VALIDATE_INTERVAL"), MAX_VALIDATE_INTERVAL)
+    if interval > MAX_VALIDATE_INTERVAL:
+        raise ConfigError(f"VBOT_VALIDATE_INTERVAL must be at most {MAX_VALIDATE_INTERVAL:g} seconds "
+                          f"(Twitch requires hourly validation), e.g. VBOT_VALIDATE_INTERVAL={MAX_VALIDATE_INTERVAL:g}")
+    return {"client_id": client_id or None, "token_file": Path(get("VBOT_TOKEN_FILE") or "vbot-token.json"),
+            "auth_url": auth_url or TWITCH_AUTH_URL, "auth_url_set": bool(auth_url),
+            "validate_interval": interval}
 
 
 def _owners(value: str) -> frozenset[str]:
