@@ -9,7 +9,7 @@ otherwise. Errors use Twitch's shape, ``{"status": 400, "message": "..."}``.
 Faults are scripted per endpoint with ``fail(endpoint, *faults)``, each used by one
 call, in order: ``"500"``, ``"hang"`` (no answer until ``stop()`` or ``hang_for``
 seconds), ``"401"``, ``"refuse"`` (400 ``Invalid refresh token``), ``"slow_down"``,
-``"429"``, ``"denied"``, ``"bad_json"``.
+``"429"``, ``"denied"``, ``"bad_json"``, ``"redirect"`` (302 to another path here).
 """
 
 from __future__ import annotations
@@ -240,13 +240,18 @@ def _handler_for(fake: FakeTwitchAuth) -> type[http.server.BaseHTTPRequestHandle
             if fault == "bad_json":
                 self._send(200, b"<html>not json</html>")
                 return
+            if fault == "redirect":
+                self._send(302, b"{}", {"Location": f"{fake.url}/elsewhere"})
+                return
             if fault is not None:
                 status, reply = FAULTS[fault]
             self._send(status, json.dumps(reply).encode())
 
-        def _send(self, status: int, data: bytes) -> None:
+        def _send(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
             try:
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

@@ -34,7 +34,7 @@ from tests.support import (
 )
 from tests.test_secrets import self_signed_tls_server  # noqa: F401  (a fixture)
 from vbot.auth import ServiceRefused, ServiceUnavailable, TokenService
-from vbot.config import ConfigError, load_config
+from vbot.config import ConfigError, load_config, read_settings
 from vbot.keeper import CannotLogIn, TokenKeeper
 from vbot.login import DeviceLogin
 from vbot.tokens import (
@@ -119,6 +119,14 @@ def test_unavailable_service(fake, fault, status, text):
     assert caught.value.status == status and text in str(caught.value)
     assert "\n" not in str(caught.value)
     assert_no_secret(fake, str(caught.value))
+
+
+def test_redirects_are_not_followed(fake):
+    access, _ = fake.issue()
+    fake.fail("validate", "redirect")
+    with pytest.raises(ServiceUnavailable, match="HTTP 302"):
+        service_for(fake).validate(access)
+    assert fake.requests == ["validate:redirect"]  # the token was not sent anywhere else
 
 
 def test_nothing_listening_is_unavailable():
@@ -268,6 +276,16 @@ def test_auth_setting_errors(overrides, variable):
 def test_username_and_token_are_optional_when_the_token_is_validated():
     config = load_config({"VBOT_CHANNEL": "test"})  # Twitch's host: the login comes from /validate
     assert config.username == "" and config.token is None and config.validates_token
+
+
+def test_auth_settings_are_documented_and_the_example_file_loads(tmp_path):
+    root = Path(__file__).parent.parent
+    example, readme = (root / "config.example.env").read_text(), (root / "README.md").read_text()
+    for name in ("VBOT_CLIENT_ID", "VBOT_TOKEN_FILE", "VBOT_AUTH_URL", "VBOT_VALIDATE_INTERVAL"):
+        assert f"\n{name}=" in example and f"| `{name}` |" in readme
+    (tmp_path / ".env").write_text(example.replace("VBOT_CHANNEL=\n", "VBOT_CHANNEL=mychannel\n"))
+    config = load_config(read_settings(tmp_path / ".env", environ={}))
+    assert config.validates_token and config.auth_url == "https://id.twitch.tv/oauth2"
 
 
 # --- vbot login: the flow, on a fake clock ----------------------------------------------------------

@@ -130,14 +130,17 @@ class TokenService:
     ``client_id`` is the operator's application (client type Public: no secret);
     ``timeout`` is seconds for connecting and for each read. The calls block for
     at most about ``timeout`` seconds per phase (connect, each read); run them off
-    the chat loop. Every method raises ServiceRefused or ServiceUnavailable.
+    the chat loop. Every method raises ServiceRefused or ServiceUnavailable, and
+    ValueError when it needs ``client_id`` and none was given. Redirects are not
+    followed (they count as unavailable), so a token never goes to another URL.
     """
 
     def __init__(self, base_url: str, client_id: str | None = None, timeout: float = TIMEOUT):
         self.base_url = base_url.rstrip("/")
         self.client_id = client_id
         self.timeout = timeout
-        self._tls = ssl.create_default_context()
+        self._opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ssl.create_default_context()),
+                                                   _NoRedirects())
 
     def __repr__(self) -> str:
         return f"TokenService({self.base_url!r}, client_id={self.client_id!r}, timeout={self.timeout})"
@@ -198,7 +201,7 @@ class TokenService:
             f"{self.base_url}/{endpoint}", data=data, method="POST" if form is not None else "GET",
             headers={"Accept": "application/json", "User-Agent": f"vbot/{__version__}", **(headers or {})})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout, context=self._tls) as response:
+            with self._opener.open(request, timeout=self.timeout) as response:
                 status, body = response.status, response.read(MAX_REPLY_BYTES + 1)
         except urllib.error.HTTPError as error:
             status, body = error.code, _read_quietly(error)
@@ -207,6 +210,13 @@ class TokenService:
         except (OSError, http.client.HTTPException, ValueError) as error:
             raise ServiceUnavailable(endpoint, None, _reason(error)) from None
         return _decode(endpoint, status, body)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Twitch does not redirect these calls; following one would send the token to another URL."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None  # the 3xx becomes an HTTPError, so ServiceUnavailable
 
 
 def _read_quietly(error: urllib.error.HTTPError) -> bytes:

@@ -167,7 +167,7 @@ class TokenKeeper:
         if missing:
             fix = LOGIN_HINT + " again" if self.is_renewable else PASTED_HINT
             raise CannotLogIn(f"the token lacks the {' and '.join(missing)} scope{'s' if len(missing) > 1 else ''} "
-                              f"that chat needs; {fix}")
+                              f"(needed for chat); {fix}")
         if not self.is_renewable:
             self._warn_pasted(validation.expires_in)
         return validation
