@@ -362,7 +362,7 @@ def test_login_ctrl_c_stops_cleanly(fake, tmp_path):
 
     login, _, out = device_login(fake, tmp_path, tty=True, sleep=interrupted)
     assert login.run() == 130
-    assert out.getvalue().endswith("\nvbot login: stopped; not logged in\n")
+    assert out.getvalue().endswith("(Ctrl-C to stop)\x1b[K\r\x1b[Kvbot login: stopped; not logged in\n")
 
 
 def test_login_countdown_on_a_terminal_and_a_line_a_minute_otherwise(fake, tmp_path):
@@ -371,7 +371,7 @@ def test_login_countdown_on_a_terminal_and_a_line_a_minute_otherwise(fake, tmp_p
     assert login.run() == 0
     assert "\rWaiting for approval; the code is valid for 30:00 more" in out.getvalue()
     assert "\rWaiting for approval; the code is valid for 27:26 more" in out.getvalue()  # once a second
-    assert out.getvalue().count("\r") == 155
+    assert out.getvalue().count("\rWaiting") == 155
     fake.pending_polls = 30
     login, _, out = device_login(fake, tmp_path, tty=False)
     assert login.run() == 0

@@ -21,12 +21,11 @@ answer). No secret is ever part of an exception message.
 from __future__ import annotations
 
 import dataclasses
-import http.client
+import functools
+import http
 import json
 import ssl
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
@@ -139,8 +138,6 @@ class TokenService:
         self.base_url = base_url.rstrip("/")
         self.client_id = client_id
         self.timeout = timeout
-        self._opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ssl.create_default_context()),
-                                                   _NoRedirects())
 
     def __repr__(self) -> str:
         return f"TokenService({self.base_url!r}, client_id={self.client_id!r}, timeout={self.timeout})"
@@ -197,35 +194,53 @@ class TokenService:
               headers: Mapping[str, str] | None = None) -> dict[str, Any]:
         """One request; the decoded JSON object of a 200 reply. POST when ``form`` is given."""
         data = urllib.parse.urlencode(form).encode() if form is not None else None
-        request = urllib.request.Request(
-            f"{self.base_url}/{endpoint}", data=data, method="POST" if form is not None else "GET",
-            headers={"Accept": "application/json", "User-Agent": f"vbot/{__version__}", **(headers or {})})
-        try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                status, body = response.status, response.read(MAX_REPLY_BYTES + 1)
-        except urllib.error.HTTPError as error:
-            status, body = error.code, _read_quietly(error)
-        except urllib.error.URLError as error:
-            raise ServiceUnavailable(endpoint, None, _reason(error.reason)) from None
-        except (OSError, http.client.HTTPException, ValueError) as error:
-            raise ServiceUnavailable(endpoint, None, _reason(error)) from None
+        headers = {"Accept": "application/json", "User-Agent": f"vbot/{__version__}", **(headers or {})}
+        status, body = _exchange(endpoint, f"{self.base_url}/{endpoint}", data, headers, self.timeout)
         return _decode(endpoint, status, body)
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """Twitch does not redirect these calls; following one would send the token to another URL."""
+def _exchange(endpoint: str, url: str, data: bytes | None, headers: dict[str, str],
+              timeout: float) -> tuple[int, bytes]:
+    """Send one request; the reply's HTTP status and body (at most MAX_REPLY_BYTES + 1 bytes).
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None  # the 3xx becomes an HTTPError, so ServiceUnavailable
+    Raises ServiceUnavailable when no HTTP answer came. ``urllib.request`` is imported
+    here, not at the top: with ``http.client`` and the ``email`` package it costs about
+    30 ms at start, which a bot on a plain IRC server should not pay.
+    """
+    import http.client
+    import urllib.error
+    import urllib.request
 
-
-def _read_quietly(error: urllib.error.HTTPError) -> bytes:
+    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET", headers=headers)
     try:
-        return error.read(MAX_REPLY_BYTES + 1)
-    except (OSError, http.client.HTTPException, AttributeError, ValueError):
-        return b""
-    finally:
-        error.close()
+        with _opener().open(request, timeout=timeout) as response:
+            return response.status, response.read(MAX_REPLY_BYTES + 1)
+    except urllib.error.HTTPError as error:
+        try:
+            return error.code, error.read(MAX_REPLY_BYTES + 1)
+        except (OSError, http.client.HTTPException, AttributeError, ValueError):
+            return error.code, b""
+        finally:
+            error.close()
+    except urllib.error.URLError as error:
+        raise ServiceUnavailable(endpoint, None, _reason(error.reason)) from None
+    except (OSError, http.client.HTTPException, ValueError) as error:
+        raise ServiceUnavailable(endpoint, None, _reason(error)) from None
+
+
+@functools.cache
+def _opener():
+    """urllib's opener with TLS verified against the system CAs, and no redirects: Twitch
+    does not redirect these calls, and following one would send the token to another URL
+    (the 3xx becomes an HTTPError, so ServiceUnavailable)."""
+    import urllib.request
+
+    class NoRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, req, fp, code, msg, headers, newurl):
+            return None
+
+    return urllib.request.build_opener(urllib.request.HTTPSHandler(context=ssl.create_default_context()),
+                                       NoRedirects())
 
 
 def _decode(endpoint: str, status: int, body: bytes) -> dict[str, Any]:
@@ -242,10 +257,22 @@ def _decode(endpoint: str, status: int, body: bytes) -> dict[str, Any]:
         return reply
     message = reply.get("message") if isinstance(reply, dict) else None
     if not isinstance(message, str) or not message.strip():
-        message = http.client.responses.get(status, "unexpected status")
+        message = _phrase(status)
     if status in (400, 401):
         raise ServiceRefused(endpoint, status, message)
     raise ServiceUnavailable(endpoint, status, message)
+
+
+def _phrase(status: int) -> str:
+    """HTTP's reason phrase for ``status``.
+
+    >>> _phrase(503), _phrase(599)
+    ('Service Unavailable', 'unexpected status')
+    """
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "unexpected status"
 
 
 def _reason(error: object) -> str:

@@ -10,11 +10,12 @@ token file), 3 Twitch refused the login or the token. ``vbot login`` has its own
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from vbot import __version__
@@ -80,13 +81,17 @@ def main(argv: list[str] | None = None) -> int:
         store = CountStore(config.state_file)
         dispatcher, reload = build_dispatcher(config, store)
         if config.validates_token and not args.console:
-            config, keeper = start_token(config, learn_secret(handler))
+            with _closed_on_error(store):
+                config, keeper = start_token(config, learn_secret(handler))
     except ConfigError as error:
         print(f"vbot: configuration error: {error}", file=sys.stderr)
         return EXIT_CONFIG
     except CannotLogIn as error:
         log.error("cannot log in to Twitch: %s", error)
         return EXIT_LOGIN
+    except KeyboardInterrupt:  # Ctrl-C while the token service is slow to answer
+        log.info("stopped before connecting")
+        return EXIT_OK
     with store:
         if args.console:
             return run_console(config, dispatcher, reload)
@@ -95,6 +100,15 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if keeper is not None:
                 keeper.close()
+
+
+@contextlib.contextmanager
+def _closed_on_error(store: CountStore) -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        store.close()
+        raise
 
 
 def run_login(env_file: str | None) -> int:

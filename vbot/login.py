@@ -190,8 +190,9 @@ class DeviceLogin:
         self.out.flush()
 
     def _end_status(self) -> None:
+        """Erase the countdown line (a terminal only), so that the next line takes its place."""
         if self._status_shown:
-            self.out.write("\n")
+            self.out.write("\r\x1b[K")
             self.out.flush()
             self._status_shown = False
 
