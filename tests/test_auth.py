@@ -18,6 +18,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -25,16 +26,21 @@ import pytest
 
 from tests.fake_auth import CHAT_SCOPES, CLIENT_ID, FakeTwitchAuth
 from tests.support import (
+    BotThread,
     FakeClock,
     ScriptedServer,
     free_port,
+    make_config,
     run_vbot,
     start_vbot,
     wait_until,
 )
 from tests.test_secrets import self_signed_tls_server  # noqa: F401  (a fixture)
 from vbot.auth import ServiceRefused, ServiceUnavailable, TokenService
+from vbot.bot import Backoff, VBot
+from vbot.commands import builtin_table
 from vbot.config import ConfigError, load_config, read_settings
+from vbot.dispatch import Dispatcher
 from vbot.keeper import CannotLogIn, TokenKeeper
 from vbot.login import DeviceLogin
 from vbot.tokens import (
@@ -923,3 +929,147 @@ def test_a_plain_irc_server_changes_nothing(tmp_path):
         server.stop()
     assert "vbot.keeper" not in stderr and "vbot-token.json" not in stderr
     assert f"PASS oauth:{server.token}" in server.received
+
+
+# --- the keeper driven by a running bot: the wiring described for vbot/bot.py, in a test subclass ------
+
+
+class WiredBot(VBot):
+    """VBot driving a TokenKeeper as the wiring for vbot/bot.py describes (until bot.py does it itself)."""
+
+    def __init__(self, config, dispatcher, keeper: TokenKeeper, **options):
+        super().__init__(config, dispatcher, **options)
+        self.keeper = keeper
+        self.reactor.scheduler.execute_every(0.2, self._tick_token)
+
+    def _connect(self):
+        try:
+            self.servers.peek().password = self.keeper.before_connect()
+        except CannotLogIn as error:
+            self._cannot_log_in(error)
+            return
+        super()._connect()
+
+    def _tick_token(self):
+        stop = self.keeper.tick()
+        if stop is not None:
+            self._cannot_log_in(stop)
+
+    def _cannot_log_in(self, error: CannotLogIn) -> None:
+        logging.getLogger("vbot.bot").error("cannot log in to Twitch: %s", error)
+        self.request_stop(3)
+
+    def on_welcome(self, connection, event):
+        self.keeper.logged_in()
+        super().on_welcome(connection, event)
+
+    def on_privnotice(self, connection, event):
+        if event.arguments and event.arguments[0].startswith("Login authentication failed"):
+            stop = self.keeper.login_failed()
+            if stop is not None:
+                self._cannot_log_in(stop)
+            return  # Twitch closes the connection; the reconnect renews the token first
+        super().on_privnotice(connection, event)
+
+
+@pytest.fixture
+def wired(fake, chat, tmp_path):
+    """Start a WiredBot on the chat server with a token file from ``fake``; yields a starter."""
+    runs: list[BotThread] = []
+
+    def start(lifetime: int = 14000, validate_interval: float = 3600, timeout: float = 2.0) -> BotThread:
+        access, refresh = fake.issue(expires_in=lifetime)
+        tokens = Tokens(access, refresh, time.time() + lifetime, CHAT_SCOPES, "vbot", "12345678", CLIENT_ID)
+        save_tokens(tmp_path / "vbot-token.json", tokens)
+        keeper = TokenKeeper(service_for(fake, timeout=timeout), tokens, tmp_path / "vbot-token.json",
+                             validate_interval=validate_interval)
+        config = make_config(chat.port, token=access)
+        run = BotThread.__new__(BotThread)
+        run.dispatcher = Dispatcher(builtin_table(), config.prefix, config.owners)
+        run.bot = WiredBot(config, run.dispatcher, keeper, reconnect=Backoff(first=0.2, cap=1.0))
+        run.exit_code = None
+        run.thread = threading.Thread(target=run._run, daemon=True)
+        runs.append(run.start())
+        chat.wait_for(r"^JOIN #test$")
+        return run
+
+    yield start
+    for run in runs:
+        run.stop()
+        run.bot.keeper.close()
+
+
+def passwords(chat: ScriptedServer) -> list[str]:
+    return [line.split(":", 1)[1] for line in chat.received if line.startswith("PASS oauth:")]
+
+
+def test_wired_token_expiring_mid_run_then_reconnect(fake, chat, wired):
+    fake.token_lifetime = 4  # every renewed token lasts 4 s: renewed every 2 s
+    run = wired(lifetime=4)
+    first = passwords(chat)[0]
+    wait_until(lambda: not fake.is_valid(first), message="the first token to expire")
+    start = len(chat.received)
+    chat.send(":tmi.twitch.tv RECONNECT")
+    chat.wait_for(r"^JOIN #test$", start=start)
+    assert run.exit_code is None and chat.connections == 2
+    assert passwords(chat)[-1] != first and fake.count("token:refresh") >= 2
+
+
+def test_wired_login_refused_then_renewed(fake, chat, wired):
+    run = wired()
+    fake.expire(passwords(chat)[0])  # e.g. the account's password was changed: Twitch refuses the login
+    start = len(chat.received)
+    chat.send(":tmi.twitch.tv RECONNECT")
+    chat.wait_for(r"^JOIN #test$", start=start)
+    assert run.exit_code is None and chat.connections == 3  # refused once, then in with a renewed token
+    assert fake.count("token:refresh") == 1 and fake.is_valid(passwords(chat)[-1])
+
+
+def test_wired_revoked_token_quits_with_3(fake, chat, wired, caplog):
+    run = wired(validate_interval=0.5)
+    fake.revoke()
+    run.thread.join(10)
+    assert run.exit_code == 3
+    assert any(line.startswith("QUIT") for line in chat.received)
+    assert any('run "vbot login" again' in record.getMessage() for record in caplog.records)
+
+
+def test_wired_hanging_token_service_does_not_delay_pong(fake, chat, wired):
+    fake.fail("validate", "hang")
+    run = wired(validate_interval=0.5, timeout=5)
+    wait_until(lambda: "validate:hang" in fake.requests, message="a hanging validation")
+    start = len(chat.received)
+    chat.send("PING :tmi.twitch.tv")
+    chat.wait_for(r"^PONG ", start=start, timeout=2)
+    assert run.bot.keeper.busy  # still waiting for the token service
+
+
+KEEP_RENEWING = """
+import sys
+from pathlib import Path
+from vbot.auth import TokenService
+from vbot.keeper import TokenKeeper
+from vbot.tokens import load_tokens
+path = Path(sys.argv[2])
+keeper = TokenKeeper(TokenService(sys.argv[1], timeout=5), load_tokens(path), path)
+while True:
+    keeper.login_failed()
+    keeper.before_connect()
+    keeper.logged_in()
+    print("renewed", flush=True)
+"""
+
+
+def test_sigkill_right_after_refreshes_then_a_restart_logs_in(fake, chat, tmp_path):
+    saved_tokens(fake, tmp_path)
+    process = subprocess.Popen([sys.executable, "-c", KEEP_RENEWING, fake.url, str(tmp_path / "vbot-token.json")],
+                               stdout=subprocess.PIPE, text=True)
+    for _ in range(10):
+        assert process.stdout.readline() == "renewed\n"
+    process.send_signal(signal.SIGKILL)  # at any point of a refresh
+    process.wait(10)
+    process.stdout.close()
+    stderr = run_until_joined(bot_env(fake, chat, tmp_path), chat, tmp_path)
+    assert fake.count("token:refresh") >= 10
+    assert fake.is_valid(passwords(chat)[-1])
+    assert_no_secret(fake, stderr)
