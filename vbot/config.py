@@ -112,9 +112,10 @@ def load_config(settings: Mapping[str, str], console: bool = False) -> Config:
     """Build a Config from VBOT_* settings (see read_settings).
 
     Empty values count as unset. Raises ConfigError for the first missing or
-    invalid variable. When the token will be validated (see
-    ``Config.validates_token``), VBOT_USERNAME and VBOT_TOKEN are optional: the
-    login comes from Twitch, the token may come from the token file. With ``console`` (``vbot --console``, no connection)
+    invalid variable. When the token will be validated (the host is Twitch's or
+    VBOT_AUTH_URL is set; see ``Config.validates_token``), VBOT_USERNAME and
+    VBOT_TOKEN are optional: the login comes from Twitch, the token may come from
+    the token file. With ``console`` (``vbot --console``, no connection)
     VBOT_USERNAME, VBOT_TOKEN and VBOT_CHANNEL are optional, but whatever is
     set is still validated.
     """
