@@ -14,7 +14,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -228,11 +228,14 @@ class ScriptedServer:
     It accepts any number of connections one after another; ``received`` holds every
     line from every connection; ``connections`` counts accepted connections. With
     ``token=None`` any PASS is accepted; a wrong PASS gets Twitch's login-failure
-    NOTICE and a close. ``silent`` stops all answers, PONG included.
+    NOTICE and a close. ``accept``, when set, decides instead at each login:
+    ``accept(token)`` is True for a token valid right now (e.g. a fake token
+    service's ``is_valid``). ``silent`` stops all answers, PONG included.
     """
 
     def __init__(self, token: str | None = TOKEN, port: int | None = None):
         self.token = token
+        self.accept: Callable[[str], bool] | None = None
         self.port = port or free_port()
         self.received: list[str] = []
         self.connections = 0
@@ -287,7 +290,7 @@ class ScriptedServer:
             password = rest
         elif command == "NICK":
             nick = rest
-            if self.token is not None and password != f"oauth:{self.token}":
+            if not self._accepts(password):
                 peer.send(":tmi.twitch.tv NOTICE * :Login authentication failed")
                 peer.close()
             else:
@@ -305,6 +308,11 @@ class ScriptedServer:
         elif command == "PING":
             peer.send(f":tmi.twitch.tv PONG tmi.twitch.tv {rest}")
         return nick, password
+
+    def _accepts(self, password: str | None) -> bool:
+        if self.accept is not None:
+            return (password or "").startswith("oauth:") and self.accept((password or "")[len("oauth:"):])
+        return self.token is None or password == f"oauth:{self.token}"
 
     def send(self, line: str | bytes) -> None:
         """Send a raw line to the current connection."""

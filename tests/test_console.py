@@ -101,6 +101,8 @@ def test_console_still_validates_what_is_set(tmp_path, env, variable):
 
 def test_live_mode_still_requires_the_login_settings():
     with pytest.raises(ConfigError, match="VBOT_USERNAME is not set"):
+        load_config({"VBOT_HOST": "127.0.0.1"})  # with Twitch, the login comes from the token
+    with pytest.raises(ConfigError, match="VBOT_CHANNEL is not set"):
         load_config({})
     config = load_config({}, console=True)
     assert (config.username, config.token, config.channels) == ("", None, ())

@@ -28,6 +28,7 @@ from vbot.config import Config, ConfigError
 from vbot.dispatch import Dispatcher
 from vbot.health import Health
 from vbot.irclib import GuardedReactor, make_connect_factory, replaced_handlers
+from vbot.keeper import CannotLogIn, TokenKeeper
 from vbot.joins import MAX_CHANNELS_WARNING, REFUSED_GIVE_UP, Joins
 from vbot.modes import Isupport, Members
 from vbot.network import is_twitch
@@ -64,12 +65,12 @@ class VBot(irc.bot.SingleServerIRCBot):
     """vbot's connection to one IRC server (Twitch, or any RFC 1459 server for tests).
 
     ``dispatcher`` turns chat messages into replies, ``outbox`` paces them, ``session``
-    decides when to connect, PING and give up. ``credentials()`` returns the PASS to send
-    and is called before every connect, so a reconnect always sends the current token.
+    decides when to connect, PING and give up. ``keeper`` (vbot.keeper; None for a plain IRC
+    server or an anonymous login) keeps the token fresh: it is asked for the PASS before every
+    connect, so a reconnect always sends the current token.
     ``clock()`` returns monotonic seconds; ``connect_factory((host, port)) -> socket`` opens
     the connection (TLS as configured by default). ``timers`` post to chat (vbot.timers);
-    ``notifier`` tells systemd how the bot is (vbot.notify); ``token_expires_in()`` feeds
-    ``!botstatus``. ``run()`` returns the exit code: 0 after a stop
+    ``notifier`` tells systemd how the bot is (vbot.notify). ``run()`` returns the exit code: 0 after a stop
     request, 3 after Twitch refused the login.
     """
 
@@ -77,11 +78,10 @@ class VBot(irc.bot.SingleServerIRCBot):
 
     def __init__(self, config: Config, dispatcher: Dispatcher, outbox: Outbox | None = None,
                  reconnect: Backoff | None = None, reload: Callable[[], str] | None = None,
-                 credentials: Callable[[], str | None] | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  connect_factory: Callable[[tuple[str, int]], socket.socket] | None = None,
                  timers: TimerSchedule | None = None, notifier: Notifier | None = None,
-                 token_expires_in: Callable[[], float | None] | None = None):
+                 keeper: TokenKeeper | None = None):
         # Reactor's on_connect runs once the socket is up, before the library sends PASS and NICK.
         self.reactor_class = functools.partial(GuardedReactor, on_connect=self._on_socket_connected)
         super().__init__([], config.username, config.username)
@@ -107,14 +107,14 @@ class VBot(irc.bot.SingleServerIRCBot):
         self.reload = reload
         self.timers = timers or TimerSchedule((), bot_login=config.username, clock=clock)
         self.notifier = notifier or Notifier()
-        self.token_expires_in = token_expires_in or (lambda: None)
         self.started_at = clock()
         self.sent = 0  # chat messages sent since start
         self.dropped = 0  # replies dropped since start because too many were waiting
         self.ping_rtt: float | None = None  # seconds, the last PING's round trip
         self._ping_sent_at: float | None = None
         self._timers_check_at = -math.inf
-        self.credentials = credentials or (lambda: config.password)
+        self.keeper = keeper
+        self._keeper_tick_at = -math.inf
         self.channels: dict[str, Members] = {}  # folded channel name -> its members
         self.isupport = Isupport()  # the server's rules for names and modes, from its 005 lines
         self.is_twitch = config.is_twitch_host  # settled at the welcome (vbot.network.is_twitch)
@@ -185,6 +185,11 @@ class VBot(irc.bot.SingleServerIRCBot):
         elif step.action is Action.DISCONNECT:
             log.warning("%s", step.why)
             self.connection.disconnect(step.quit_message)
+        if self.keeper is not None and self.session.clock() >= self._keeper_tick_at:
+            self._keeper_tick_at = self.session.clock() + 1.0
+            stop = self.keeper.tick()  # never blocks: the token service is called in the background
+            if stop is not None:
+                self._cannot_log_in(stop)
         if self.session.phase is Phase.WELCOMED:
             self._send_joins()
             if self.session.clock() >= self._timers_check_at:
@@ -211,9 +216,18 @@ class VBot(irc.bot.SingleServerIRCBot):
             self.connection.join(channel)
 
     def _open_connection(self) -> None:
-        """Before connecting (fresh credentials), then connect; a failure waits with backoff."""
-        password = self.credentials()
+        """Before connecting (a fresh token), then connect; a failure waits with backoff.
+
+        Both may block (the token service's timeout, the connect timeout): the session is
+        CONNECTING meanwhile, so a SIGTERM abandons them (``stop_from_signal``)."""
         self.session.connecting()
+        password = self.config.password
+        if self.keeper is not None:
+            try:
+                password = self.keeper.before_connect()
+            except CannotLogIn as error:
+                self._cannot_log_in(error)
+                return
         try:
             self.connection.connect(self.config.host, self.config.port, self.config.username, password,
                                     connect_factory=self._connect_factory)
@@ -228,6 +242,11 @@ class VBot(irc.bot.SingleServerIRCBot):
     def _on_socket_connected(self, sock: socket.socket) -> None:
         """Request Twitch's capabilities first: CAP REQ goes before PASS and NICK."""
         self.connection.cap("REQ", *CAPABILITIES)
+
+    def _cannot_log_in(self, error: CannotLogIn) -> None:
+        """The token was revoked or cannot be renewed: QUIT and exit 3 (Twitch requires ending the session)."""
+        log.error("cannot log in to Twitch: %s", error)
+        self.request_stop(3)
 
     def _reconnect_now(self) -> None:
         """Close and connect again, at once unless the session paces it (see Session.reconnect_requested)."""
@@ -257,6 +276,8 @@ class VBot(irc.bot.SingleServerIRCBot):
 
     def on_welcome(self, connection, event):
         self.session.welcomed()
+        if self.keeper is not None:
+            self.keeper.logged_in()
         status = f"logged in as {self.config.username}, {len(self.config.channels)} channel(s)"
         if self.session.logins == 1:
             self.notifier.ready(status)
@@ -319,8 +340,17 @@ class VBot(irc.bot.SingleServerIRCBot):
         text = event.arguments[0] if event.arguments else ""
         from_server = event.source is None or "!" not in event.source  # a server's prefix has no nick!user@host
         if from_server and self.session.phase is not Phase.WELCOMED and text.startswith(LOGIN_FAILURES):
-            log.error("Twitch refused the login (%s): check VBOT_TOKEN and that it has the "
-                      "chat:read and chat:edit scopes", text)
+            if self.keeper is not None and text.startswith("Login authentication failed"):
+                stop = self.keeper.login_failed()  # None: renew the token before the next attempt
+                if stop is None:
+                    log.warning("Twitch refused the login; renewing the token before the next attempt")
+                else:
+                    self._cannot_log_in(stop)
+                return
+            fix = 'run "vbot login" again' if self.keeper is not None else \
+                'check VBOT_TOKEN, or run "vbot login" for a token vbot renews by itself'
+            log.error("Twitch refused the login (%s): %s; the token needs the chat:read and chat:edit scopes",
+                      text, fix)
             self.request_stop(3)
             return
         self._notice(event)
@@ -493,7 +523,12 @@ class VBot(irc.bot.SingleServerIRCBot):
                       connected=None if welcomed_at is None else self.session.clock() - welcomed_at,
                       reconnects=max(self.session.logins - 1, 0), sent=self.sent,
                       dropped=self.dropped + self.outbox.dropped, waiting=len(self.outbox),
-                      ping_rtt=self.ping_rtt, token_expires_in=self.token_expires_in())
+                      ping_rtt=self.ping_rtt, token_expires_in=self._token_expires_in())
+
+    def _token_expires_in(self) -> float | None:
+        if self.keeper is None or not self.keeper.is_renewable or self.keeper.tokens.expires_at is None:
+            return None
+        return self.keeper.tokens.expires_at - time.time()
 
     def _chat_message(self, event, text: str, members: Members) -> ChatMessage:
         """On Twitch the role comes from the tags; elsewhere only from channel status

@@ -1,33 +1,44 @@
 """Command line: parse arguments, read configuration, set up logging, build and run the bot.
 
 Exit codes: 0 clean stop (SIGINT, SIGTERM, an owner's ``!exit``, end of console
-input), 2 configuration error (environment, custom commands file, state file),
-3 Twitch refused the login.
+input), 2 configuration error (environment, custom commands file, state file,
+token file), 3 Twitch refused the login or the token. ``vbot login`` has its own
+(see vbot/login.py): 0 logged in, 1 token service unreachable, 2 configuration,
+3 refused, denied or expired, 130 stopped with Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
+import logging
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from vbot import __version__
+from vbot.auth import TokenService
 from vbot.commands import builtin_table
 from vbot.config import Config, ConfigError, load_config, read_settings
 from vbot.console import Console, ConsoleClock
 from vbot.custom import Reloader, load_file
 from vbot.dispatch import Cooldowns, Dispatcher
+from vbot.keeper import CannotLogIn, TokenKeeper
+from vbot.login import DeviceLogin
 from vbot.logs import setup_logging
 from vbot.notify import Notifier
 from vbot.outbox import Outbox
 from vbot.signals import Signals
 from vbot.state import CountStore
 from vbot.timers import TimerSchedule
+from vbot.tokens import TokenFileMissing, Tokens, load_tokens
 
 EXIT_OK, EXIT_CONFIG, EXIT_LOGIN = 0, 2, 3
+log = logging.getLogger(__name__)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -41,7 +52,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--env-file", metavar="PATH", help="read settings from PATH instead of ./.env")
     parser.add_argument("--console", action="store_true",
                         help="chat with the bot in this terminal (stdin/stdout): no network, no token needed")
-    return parser.parse_args(argv)
+    parser.add_argument("command", nargs="?", choices=["login"], metavar="login",
+                        help="login: log the bot account in with Twitch's device code login and save its "
+                             "token to VBOT_TOKEN_FILE (needs VBOT_CLIENT_ID)")
+    args = parser.parse_args(argv)
+    if args.command and args.console:
+        parser.error("--console and login cannot be combined")
+    return args
 
 
 def build_dispatcher(config: Config, store: CountStore, clock: Callable[[], float] = time.monotonic,
@@ -62,36 +79,126 @@ def build_dispatcher(config: Config, store: CountStore, clock: Callable[[], floa
 
 
 def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
-    """Run vbot; returns the process exit code. ``signals``: handlers installed earlier
-    (``vbot.__main__``), else installed now."""
+    """Run vbot (or ``vbot login``); returns the process exit code. ``signals``: handlers
+    installed earlier (``vbot.__main__``), else installed now."""
     signals = signals or Signals().install()
     args = parse_args(argv)
+    if args.command == "login":
+        return run_login(args.env_file)
+    keeper = None
     try:
         config = load_config(read_settings(args.env_file), console=args.console)
-        setup_logging(config.log_level, secrets=[config.token or "", config.password or ""])
+        handler = setup_logging(config.log_level, secrets=[config.token or "", config.password or ""])
         store = CountStore(config.state_file)
         clock = ConsoleClock() if args.console else time.monotonic
         dispatcher, timers, reload = build_dispatcher(config, store, clock)
+        if config.validates_token and not args.console:
+            with _closed_on_error(store):
+                config, keeper = start_token(config, handler.formatter.add_secret)
     except ConfigError as error:
         print(f"vbot: configuration error: {error}", file=sys.stderr)
         return EXIT_CONFIG
+    except CannotLogIn as error:
+        log.error("cannot log in to Twitch: %s", error)
+        return EXIT_LOGIN
+    except KeyboardInterrupt:  # Ctrl-C while the token service is slow to answer
+        log.info("stopped before connecting")
+        return EXIT_OK
     with store:
-        if signals.stop_requested:
+        try:
+            if signals.stop_requested:
+                return EXIT_OK
+            if isinstance(clock, ConsoleClock):
+                return run_console(config, dispatcher, reload, timers, clock)
+            return run_bot(config, dispatcher, reload, timers, signals, keeper)
+        except KeyboardInterrupt:  # a stop before the bot could take it (see vbot.signals)
             return EXIT_OK
-        if isinstance(clock, ConsoleClock):
-            return run_console(config, dispatcher, reload, timers, clock)
-        return run_bot(config, dispatcher, reload, timers, signals)
+        finally:
+            if keeper is not None:
+                keeper.close()
+
+
+@contextlib.contextmanager
+def _closed_on_error(store: CountStore) -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        store.close()
+        raise
+
+
+def run_login(env_file: str | None) -> int:
+    """``vbot login``: the device code login, saving VBOT_TOKEN_FILE; returns its exit code."""
+    try:
+        config = load_config(read_settings(env_file), console=True)
+        if not config.client_id:
+            raise ConfigError("VBOT_CLIENT_ID is not set: register an application (client type Public) in "
+                              "Twitch's developer console and set VBOT_CLIENT_ID to its Client ID "
+                              "(README: Getting a token)")
+    except ConfigError as error:
+        print(f"vbot: configuration error: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    setup_logging(config.log_level)
+    service = TokenService(config.auth_url, config.client_id)
+    login = DeviceLogin(service, config.token_file, sys.stdout, sys.stderr, is_tty=sys.stdout.isatty(),
+                        username=config.username)
+    return login.run()
+
+
+def choose_tokens(config: Config) -> tuple[Tokens, Path | None]:
+    """The token to start with, and the file to keep it in (None for a pasted VBOT_TOKEN).
+
+    The rule: the token file wins when it exists (vbot can renew it), with a WARNING
+    when VBOT_TOKEN is set too; otherwise VBOT_TOKEN. Raises ConfigError
+    (TokenFileError) when the file cannot be read, or neither exists.
+    """
+    try:
+        tokens = load_tokens(config.token_file)
+    except TokenFileMissing:
+        if config.token:
+            return Tokens(access_token=config.token, refresh_token=None, expires_at=None), None
+        raise ConfigError(f"no token: VBOT_TOKEN is not set and VBOT_TOKEN_FILE={config.token_file} does not exist; "
+                          'run "vbot login" to create it (README: Getting a token)') from None
+    if config.token:
+        log.warning("both VBOT_TOKEN and the token file %s are set: using the token file, which vbot renews; "
+                    "remove VBOT_TOKEN from .env", config.token_file)
+    return tokens, config.token_file
+
+
+def start_token(config: Config, on_new_secret: Callable[[str], None]) -> tuple[Config, TokenKeeper]:
+    """Validate (and if needed renew) the token before the bot is built.
+
+    Returns the Config with the current token and the login learned from Twitch,
+    and the TokenKeeper that keeps the token fresh. Raises ConfigError (no token,
+    unreadable token file, VBOT_USERNAME differing from the token's login) and
+    CannotLogIn (exit 3). An unreachable token service only logs a WARNING.
+    """
+    tokens, token_file = choose_tokens(config)
+    service = TokenService(config.auth_url, config.client_id)
+    keeper = TokenKeeper(service, tokens, token_file, validate_interval=config.validate_interval,
+                         on_new_secret=on_new_secret)
+    keeper.start()
+    login = keeper.tokens.login
+    if config.username and login and config.username != login:
+        raise ConfigError(f"VBOT_USERNAME={config.username}, but the token belongs to {login}: "
+                          f"set VBOT_USERNAME={login}, or remove it (vbot learns the login from the token)")
+    if not (config.username or login):
+        raise ConfigError("VBOT_USERNAME is not set and the token service could not tell the token's login: "
+                          "set VBOT_USERNAME to the bot account's Twitch login")
+    return dataclasses.replace(config, username=config.username or login, token=keeper.tokens.access_token), keeper
 
 
 def run_bot(config: Config, dispatcher: Dispatcher, reload: Reloader, timers: TimerSchedule,
-            signals: Signals) -> int:
+            signals: Signals, keeper: TokenKeeper | None = None) -> int:
     """Connect to chat until stopped (SIGINT, SIGTERM, ``!exit``); SIGHUP reloads custom commands.
 
+    ``keeper`` (None for a plain IRC server or an anonymous login) keeps the token fresh.
     systemd's NOTIFY_SOCKET and WATCHDOG_USEC come from the real environment only (vbot.notify).
     """
     from vbot.bot import VBot  # here, so that the console never imports the irc library
 
-    bot = VBot(config, dispatcher, reload=reload, timers=timers, notifier=Notifier.from_environment(os.environ))
+    bot = VBot(config, dispatcher, reload=reload, timers=timers, notifier=Notifier.from_environment(os.environ),
+               keeper=keeper)
     signals.attach(bot)
     return bot.run()
 

@@ -13,9 +13,11 @@ import dataclasses
 import ipaddress
 import os
 import re
-from collections.abc import Mapping
+import urllib.parse
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from dotenv import dotenv_values
 
@@ -23,6 +25,9 @@ from vbot.network import is_twitch_host
 
 TWITCH_HOST = "irc.chat.twitch.tv"
 TLS_PORT, PLAIN_PORT = 6697, 6667
+TWITCH_AUTH_URL = "https://id.twitch.tv/oauth2"
+MAX_VALIDATE_INTERVAL = 3600.0
+"""Twitch requires validating a kept token at least hourly (docs, "Validating Requests")."""
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _LOGIN = re.compile(r"[a-z0-9_]{1,25}")
 _ANONYMOUS = re.compile(r"justinfan[0-9]+")
@@ -65,11 +70,15 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("VBOT_USERNAME", "", "the bot account's login; sent lowercased as NICK", "required"),
-    Setting("VBOT_TOKEN", "", "on Twitch, the OAuth token (scopes `chat:read chat:edit`), with or without "
-            "`oauth:`; on another server, its password, sent as given",
-            "required on Twitch, except for anonymous `justinfan<digits>` logins; elsewhere empty (no PASS)"),
     Setting("VBOT_CHANNEL", "", "channel(s) to join: comma-separated, `#` optional, any case", "required"),
+    Setting("VBOT_CLIENT_ID", "", "Client ID of your own Twitch application, client type Public (see "
+            "[Getting a token](#getting-a-token))", "none; required by `vbot login`"),
+    Setting("VBOT_TOKEN_FILE", "vbot-token.json", "where `vbot login` saves the tokens and the bot keeps them fresh"),
+    Setting("VBOT_USERNAME", "", "the bot account's login; sent lowercased as NICK. With Twitch, learned from "
+            "the token (a different value is an error)", "required for other servers"),
+    Setting("VBOT_TOKEN", "", "on Twitch, a pasted OAuth token (scopes `chat:read chat:edit`), with or without "
+            "`oauth:`, ignored (with a warning) when the token file exists; on another server, its password, "
+            "sent as given", "none; on Twitch needed without a token file; elsewhere empty (no PASS)"),
     Setting("VBOT_HOST", TWITCH_HOST, "server host name or IP address"),
     Setting("VBOT_PORT", "", "server port", f"{TLS_PORT} with TLS, {PLAIN_PORT} without", bounds=(1, 65535)),
     Setting("VBOT_TLS", "true", "`true`/`false`; TLS always verifies the certificate"),
@@ -82,6 +91,11 @@ SETTINGS: tuple[Setting, ...] = (
             "when set, it must exist", "`commands.toml`, used when it exists"),
     Setting("VBOT_STATE_FILE", "vbot-state.sqlite3",
             "SQLite file keeping `{count}` values, created once a custom reply uses `{count}`"),
+    Setting("VBOT_AUTH_URL", TWITCH_AUTH_URL, "base URL of Twitch's token service (`/device`, `/token`, "
+            "`/validate`); `https://`, or `http://` to loopback for tests; setting it also turns token checks "
+            "on for a `VBOT_HOST` other than Twitch's"),
+    Setting("VBOT_VALIDATE_INTERVAL", "3600", "seconds between token validations while running (Twitch "
+            "requires hourly)", bounds=(0.1, MAX_VALIDATE_INTERVAL)),
 )
 """Every ``VBOT_*`` variable, in README's order. A new setting is one more row here, plus its
 line in README's table and in ``config.example.env`` (a test compares the three)."""
@@ -123,6 +137,11 @@ class Config:
     commands_file: Path = Path(SETTING["VBOT_COMMANDS_FILE"].default)
     commands_file_required: bool = False
     state_file: Path = Path(SETTING["VBOT_STATE_FILE"].default)
+    client_id: str | None = None
+    token_file: Path = Path(SETTING["VBOT_TOKEN_FILE"].default)
+    auth_url: str = SETTING["VBOT_AUTH_URL"].default
+    auth_url_set: bool = False
+    validate_interval: float = float(SETTING["VBOT_VALIDATE_INTERVAL"].default)
 
     @property
     def is_twitch_host(self) -> bool:
@@ -144,6 +163,13 @@ class Config:
     def is_anonymous(self) -> bool:
         """True for a read-only ``justinfan<digits>`` login on Twitch's host."""
         return self.is_twitch_host and _ANONYMOUS.fullmatch(self.username) is not None
+
+    @property
+    def validates_token(self) -> bool:
+        """True when vbot validates and renews its token with the token service at
+        ``auth_url``: the host is Twitch's or VBOT_AUTH_URL is set, and the login is
+        not anonymous. Otherwise (a plain IRC server) the token is only sent as PASS."""
+        return not self.is_anonymous and (self.is_twitch_host or self.auth_url_set)
 
 
 def read_settings(env_file: str | os.PathLike | None = None,
@@ -185,7 +211,10 @@ def load_config(settings: Mapping[str, str], console: bool = False) -> Config:
 
     Empty values count as unset: the default of ``SETTINGS`` applies. Raises
     ConfigError for the first missing or invalid variable; never anything else,
-    whatever the strings. With ``console`` (``vbot --console``, no connection)
+    whatever the strings. When the token will be validated (the host is Twitch's or
+    VBOT_AUTH_URL is set; see ``Config.validates_token``), VBOT_USERNAME and
+    VBOT_TOKEN are optional: the login comes from Twitch, the token may come from
+    the token file. With ``console`` (``vbot --console``, no connection)
     VBOT_USERNAME, VBOT_TOKEN and VBOT_CHANNEL are optional, but whatever is
     set is still validated.
     """
@@ -193,15 +222,16 @@ def load_config(settings: Mapping[str, str], console: bool = False) -> Config:
     def get(name: str) -> str:
         return (settings.get(name) or "").strip()
 
+    auth = _auth_settings(get)
+    host = _host(get("VBOT_HOST"))
+    twitch = is_twitch_host(host)
+    validated = bool(auth["auth_url_set"]) or twitch
     username = get("VBOT_USERNAME").lower()
-    if not username and not console:
+    if not username and not console and not validated:
         raise ConfigError("VBOT_USERNAME is not set: set it to the bot account's Twitch login, e.g. VBOT_USERNAME=mybot")
     if username and not _LOGIN.fullmatch(username):
         raise ConfigError("VBOT_USERNAME must be a Twitch login: 1-25 letters, digits or underscores")
-    host = _host(get("VBOT_HOST"))
-    twitch = is_twitch_host(host)
-    anonymous = twitch and _ANONYMOUS.fullmatch(username) is not None
-    token = _token(get("VBOT_TOKEN"), twitch, required=not console and not anonymous)
+    token = _token(get("VBOT_TOKEN"), twitch, required=not console and not validated)
     channels = tuple(dict.fromkeys(_channels(settings.get("VBOT_CHANNEL") or "", required=not console)))
     tls = _boolean(SETTING["VBOT_TLS"], get("VBOT_TLS"))
     log_level = get("VBOT_LOG_LEVEL").upper() or SETTING["VBOT_LOG_LEVEL"].default
@@ -226,6 +256,7 @@ def load_config(settings: Mapping[str, str], console: bool = False) -> Config:
         commands_file=_path(SETTING["VBOT_COMMANDS_FILE"], commands_file),
         commands_file_required=bool(commands_file),
         state_file=_path(SETTING["VBOT_STATE_FILE"], get("VBOT_STATE_FILE")),
+        **auth,
     )
 
 
@@ -258,6 +289,24 @@ def _host(value: str) -> str:
         raise ConfigError("VBOT_HOST must be a host name (ASCII letters, digits, '-' and dots) or an IP address, "
                           f"e.g. VBOT_HOST={TWITCH_HOST}")
     return host
+
+
+def _auth_settings(get: Callable[[str], str]) -> dict[str, Any]:
+    """The token service settings, as Config fields: VBOT_CLIENT_ID, VBOT_TOKEN_FILE,
+    VBOT_AUTH_URL (``auth_url`` and ``auth_url_set``) and VBOT_VALIDATE_INTERVAL."""
+    client_id = get("VBOT_CLIENT_ID")
+    if client_id and not re.fullmatch(r"[A-Za-z0-9]{1,64}", client_id):
+        raise ConfigError("VBOT_CLIENT_ID must be the Client ID of your Twitch application (letters and digits); "
+                          "copy it from the application's page in Twitch's developer console")
+    auth_url = get("VBOT_AUTH_URL").rstrip("/")
+    parts = urllib.parse.urlsplit(auth_url)
+    loopback = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if auth_url and not ((parts.scheme == "https" and parts.hostname) or loopback):
+        raise ConfigError(f"VBOT_AUTH_URL must be an https:// URL, e.g. VBOT_AUTH_URL={TWITCH_AUTH_URL}")
+    interval = _number(SETTING["VBOT_VALIDATE_INTERVAL"], get("VBOT_VALIDATE_INTERVAL"))
+    return {"client_id": client_id or None, "token_file": _path(SETTING["VBOT_TOKEN_FILE"], get("VBOT_TOKEN_FILE")),
+            "auth_url": auth_url or TWITCH_AUTH_URL, "auth_url_set": bool(auth_url),
+            "validate_interval": interval}
 
 
 def _owners(value: str) -> frozenset[str]:

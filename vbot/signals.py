@@ -14,8 +14,8 @@ import signal
 class Signals:
     """SIGINT, SIGTERM and SIGHUP from the very start of ``main``, before any slow start-up work.
 
-    Until a bot (or console) is attached, a signal is only recorded: a stop makes ``main``
-    return 0 as soon as it can, a reload is passed on. Once attached, SIGINT/SIGTERM call
+    Until a bot is attached, SIGINT/SIGTERM raise KeyboardInterrupt, which ends start-up
+    with exit code 0 at once, and SIGHUP is recorded and passed on to the bot. Once attached, SIGINT/SIGTERM call
     ``target.stop_from_signal()`` (which may raise to abandon a blocking connect) and
     SIGHUP ``target.request_reload()``.
     """
@@ -43,8 +43,9 @@ class Signals:
 
     def _stop(self, signum, frame) -> None:
         self.stop_requested = True
-        if self.target is not None:
-            self.target.stop_from_signal(0)
+        if self.target is None:
+            raise KeyboardInterrupt  # start-up work (a hanging token service...) is abandoned at once
+        self.target.stop_from_signal(0)
 
     def _reload(self, signum, frame) -> None:
         self.reload_requested = self.target is None

@@ -1,0 +1,314 @@
+"""Twitch's token service (``id.twitch.tv/oauth2``): device-code login, refresh, validate.
+
+Four small HTTP calls over the standard library's ``urllib.request``: TLS verified
+(the system CAs), a timeout on every call, and Twitch's error shape understood.
+Facts from Twitch's docs ("Authentication" > "Getting OAuth Access Tokens" > "Device
+code grant flow", "Refreshing Access Tokens", "Validating Requests"), collected in
+the project's ``twitch-auth.md``:
+
+* errors are JSON ``{"status": 400, "message": "authorization_pending"}``: the reason
+  is in ``message``, not in OAuth's usual ``error`` field;
+* ``/device`` and ``/token`` take form fields; ``/validate`` takes the header
+  ``Authorization: OAuth <access token>``;
+* refresh tokens of public clients (no secret) are single-use: every refresh returns
+  a new pair, and the old refresh token is dead.
+
+Every reply becomes a frozen record whose secrets are left out of ``repr``; every
+failure is ServiceRefused (the service said no) or ServiceUnavailable (no usable
+answer). No secret is ever part of an exception message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import http
+import json
+import ssl
+import urllib.parse
+from collections.abc import Mapping
+from typing import Any
+
+from vbot import __version__
+
+CHAT_SCOPES = ("chat:read", "chat:edit")
+"""The scopes an IRC chat login needs (Twitch docs, "Chat & Chatbots" > "Authenticating")."""
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+"""RFC 8628's grant type, as Twitch's device code flow expects it."""
+TIMEOUT = 10.0
+"""Default seconds for connecting and for each read of one HTTP call."""
+MAX_REPLY_BYTES = 65536
+"""Replies longer than this are not Twitch's; they count as unavailable."""
+MAX_MESSAGE_CHARS = 200
+"""Twitch's ``message`` is cut to this many characters before it reaches an exception."""
+
+
+class ServiceError(Exception):
+    """A call to the token service failed; ``str()`` is one line without any secret.
+
+    ``endpoint`` is ``device``, ``token`` or ``validate``; ``status`` the HTTP status,
+    or None when no HTTP answer came; ``message`` Twitch's ``message`` field (or a
+    description of the failure), at most MAX_MESSAGE_CHARS characters, one line.
+    """
+
+    def __init__(self, endpoint: str, status: int | None, message: str):
+        self.endpoint = endpoint
+        self.status = status
+        self.message = " ".join(message.split())[:MAX_MESSAGE_CHARS]
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        status = f"HTTP {self.status}: " if self.status is not None else ""
+        return f"/{self.endpoint}: {status}{self.message}"
+
+
+class ServiceRefused(ServiceError):
+    """The token service answered HTTP 400 or 401: the request, code or token was refused.
+
+    For a device-code poll this includes the "still waiting" answer: ``message``
+    ``authorization_pending`` (also ``slow_down``).
+    """
+
+
+class ServiceUnavailable(ServiceError):
+    """No usable answer: network error, timeout, HTTP 429 or 5xx (or any status but
+    200/400/401), or a reply that is not the JSON Twitch documents. Trying again later may work."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceCode:
+    """The answer to ``POST /device``: what to show the person, and what to poll with.
+
+    ``device_code`` is secret (polling with it yields the tokens); ``user_code`` is
+    what the person types at ``verification_uri`` (which already carries it).
+    ``expires_in`` and ``interval`` are seconds.
+    """
+
+    device_code: str = dataclasses.field(repr=False)
+    user_code: str
+    verification_uri: str
+    expires_in: int
+    interval: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Grant:
+    """New tokens from ``POST /token`` (device code approved, or a refresh).
+
+    ``expires_in`` is the access token's lifetime in seconds (about 4 hours today).
+    """
+
+    access_token: str = dataclasses.field(repr=False)
+    refresh_token: str = dataclasses.field(repr=False)
+    expires_in: int
+    scopes: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Validation:
+    """What ``GET /validate`` says about a valid access token.
+
+    ``expires_in`` is seconds left; 0 means the token does not expire by itself
+    (old tokens). ``client_id`` is the application that the token was issued to.
+    """
+
+    client_id: str
+    login: str
+    user_id: str
+    scopes: tuple[str, ...]
+    expires_in: int
+
+    def missing_scopes(self, needed: tuple[str, ...] = CHAT_SCOPES) -> list[str]:
+        """The scopes of ``needed`` that this token lacks, in order."""
+        return [scope for scope in needed if scope not in self.scopes]
+
+
+class TokenService:
+    """A client of Twitch's token service at ``base_url`` (no trailing slash needed).
+
+    ``client_id`` is the operator's application (client type Public: no secret);
+    ``timeout`` is seconds for connecting and for each read. The calls block for
+    at most about ``timeout`` seconds per phase (connect, each read); run them off
+    the chat loop. Every method raises ServiceRefused or ServiceUnavailable, and
+    ValueError when it needs ``client_id`` and none was given. Redirects are not
+    followed (they count as unavailable), so a token never goes to another URL.
+    """
+
+    def __init__(self, base_url: str, client_id: str | None = None, timeout: float = TIMEOUT):
+        self.base_url = base_url.rstrip("/")
+        self.client_id = client_id
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"TokenService({self.base_url!r}, client_id={self.client_id!r}, timeout={self.timeout})"
+
+    def start_device_login(self, scopes: tuple[str, ...] = CHAT_SCOPES) -> DeviceCode:
+        """``POST /device``: start a device-code login for ``scopes``; needs ``client_id``."""
+        reply = self._call("device", {"client_id": self._client_id(), "scopes": " ".join(scopes)})
+        return _record("device", DeviceCode, lambda: DeviceCode(
+            device_code=_text(reply["device_code"]), user_code=_text(reply["user_code"]),
+            verification_uri=_text(reply["verification_uri"]),
+            expires_in=_seconds(reply["expires_in"]), interval=max(1, _seconds(reply.get("interval", 5)))))
+
+    def poll_device(self, device_code: str, scopes: tuple[str, ...] = CHAT_SCOPES) -> Grant:
+        """``POST /token`` with the device code: the tokens once the person approved.
+
+        Until then ServiceRefused with ``message`` ``authorization_pending``; an
+        expired or used code gives ``invalid device code``.
+        """
+        return self._grant({"client_id": self._client_id(), "device_code": device_code,
+                            "scopes": " ".join(scopes), "grant_type": DEVICE_GRANT})
+
+    def refresh(self, refresh_token: str, client_id: str | None = None) -> Grant:
+        """``POST /token`` with ``grant_type=refresh_token``: a new access token and a new
+        refresh token (``refresh_token`` is dead afterwards). ``client_id`` defaults to the
+        service's; it must be the one the token was issued to. A dead refresh token
+        gives ServiceRefused (HTTP 400, ``Invalid refresh token``)."""
+        return self._grant({"client_id": client_id or self._client_id(), "refresh_token": refresh_token,
+                            "grant_type": "refresh_token"})
+
+    def validate(self, access_token: str) -> Validation:
+        """``GET /validate``: whose token this is, its scopes and seconds left.
+
+        An invalid token (expired, revoked, password changed) gives ServiceRefused
+        with status 401.
+        """
+        reply = self._call("validate", None, {"Authorization": f"OAuth {access_token}"})
+        return _record("validate", Validation, lambda: Validation(
+            client_id=_text(reply["client_id"]), login=_text(reply["login"]).lower(),
+            user_id=_text(reply["user_id"]), scopes=_scopes(reply.get("scopes")),
+            expires_in=_seconds(reply["expires_in"])))
+
+    def _client_id(self) -> str:
+        if not self.client_id:
+            raise ValueError("TokenService needs a client_id for this call")
+        return self.client_id
+
+    def _grant(self, form: dict[str, str]) -> Grant:
+        reply = self._call("token", form)
+        return _record("token", Grant, lambda: Grant(
+            access_token=_text(reply["access_token"]), refresh_token=_text(reply["refresh_token"]),
+            expires_in=_seconds(reply["expires_in"]), scopes=_scopes(reply.get("scope"))))
+
+    def _call(self, endpoint: str, form: Mapping[str, str] | None,
+              headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """One request; the decoded JSON object of a 200 reply. POST when ``form`` is given."""
+        data = urllib.parse.urlencode(form).encode() if form is not None else None
+        headers = {"Accept": "application/json", "User-Agent": f"vbot/{__version__}", **(headers or {})}
+        status, body = _exchange(endpoint, f"{self.base_url}/{endpoint}", data, headers, self.timeout)
+        return _decode(endpoint, status, body)
+
+
+def _exchange(endpoint: str, url: str, data: bytes | None, headers: dict[str, str],
+              timeout: float) -> tuple[int, bytes]:
+    """Send one request; the reply's HTTP status and body (at most MAX_REPLY_BYTES + 1 bytes).
+
+    Raises ServiceUnavailable when no HTTP answer came. ``urllib.request`` is imported
+    here, not at the top: with ``http.client`` and the ``email`` package it costs about
+    30 ms at start, which a bot on a plain IRC server should not pay.
+    """
+    import http.client
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET", headers=headers)
+    try:
+        with _opener().open(request, timeout=timeout) as response:
+            return response.status, response.read(MAX_REPLY_BYTES + 1)
+    except urllib.error.HTTPError as error:
+        try:
+            return error.code, error.read(MAX_REPLY_BYTES + 1)
+        except (OSError, http.client.HTTPException, AttributeError, ValueError):
+            return error.code, b""
+        finally:
+            error.close()
+    except urllib.error.URLError as error:
+        raise ServiceUnavailable(endpoint, None, _reason(error.reason)) from None
+    except (OSError, http.client.HTTPException, ValueError) as error:
+        raise ServiceUnavailable(endpoint, None, _reason(error)) from None
+
+
+@functools.cache
+def _opener():
+    """urllib's opener with TLS verified against the system CAs, and no redirects: Twitch
+    does not redirect these calls, and following one would send the token to another URL
+    (the 3xx becomes an HTTPError, so ServiceUnavailable)."""
+    import urllib.request
+
+    class NoRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, req, fp, code, msg, headers, newurl):
+            return None
+
+    return urllib.request.build_opener(urllib.request.HTTPSHandler(context=ssl.create_default_context()),
+                                       NoRedirects())
+
+
+def _decode(endpoint: str, status: int, body: bytes) -> dict[str, Any]:
+    """A 200 reply's JSON object; otherwise the matching ServiceError with Twitch's ``message``."""
+    reply: Any = None
+    if len(body) <= MAX_REPLY_BYTES:
+        try:
+            reply = json.loads(body)
+        except ValueError:
+            reply = None
+    if status == 200:
+        if not isinstance(reply, dict):
+            raise ServiceUnavailable(endpoint, status, "the reply is not a JSON object")
+        return reply
+    message = reply.get("message") if isinstance(reply, dict) else None
+    if not isinstance(message, str) or not message.strip():
+        message = _phrase(status)
+    if status in (400, 401):
+        raise ServiceRefused(endpoint, status, message)
+    raise ServiceUnavailable(endpoint, status, message)
+
+
+def _phrase(status: int) -> str:
+    """HTTP's reason phrase for ``status``.
+
+    >>> _phrase(503), _phrase(599)
+    ('Service Unavailable', 'unexpected status')
+    """
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "unexpected status"
+
+
+def _reason(error: object) -> str:
+    """A short description of a network error: its strerror, or its class name."""
+    if isinstance(error, TimeoutError):
+        return "timed out"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error) or type(error).__name__
+
+
+def _record(endpoint: str, kind: type, build):
+    """``build()``, or ServiceUnavailable when the reply lacks a field or has a wrong type."""
+    try:
+        return build()
+    except (KeyError, TypeError, ValueError) as error:
+        field = f" {error.args[0]!r}" if isinstance(error, KeyError) else ""
+        raise ServiceUnavailable(endpoint, 200, f"the reply is not a {kind.__name__}: bad or missing field{field}") from None
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError("not a non-empty string")
+    return value
+
+
+def _seconds(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise TypeError("not a number of seconds")
+    return int(value)
+
+
+def _scopes(value: object) -> tuple[str, ...]:
+    """Twitch sends scopes as a JSON list (``scope`` on /token, ``scopes`` on /validate); None is none."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(scope, str) for scope in value):
+        raise TypeError("scopes are not a list of strings")
+    return tuple(value)

@@ -1,0 +1,428 @@
+"""Keeping the bot's token valid while it runs: validation, refresh, and the password for each login.
+
+``TokenKeeper`` is a decision object with an injected clock, like ``Outbox``: the bot
+asks it for the password before every connect, calls ``tick()`` about once a second,
+and tells it when Twitch refused a login. What it does, and why (facts from Twitch's
+docs, collected in the project's ``twitch-auth.md``):
+
+* Twitch checks the token only at IRC login, so a connected bot chats on after its
+  token expires and fails at the next reconnect. The keeper refreshes ahead of
+  expiry (REFRESH_AHEAD) and ``before_connect()`` always answers with the *current*
+  access token (the ``irc`` library's ``reconnect()`` would replay the old PASS).
+* Twitch requires validating a kept token at start and at least hourly, and ending
+  the session when it was revoked: ``tick()`` validates every ``validate_interval``
+  seconds; a 401 leads to a refresh, and a refused refresh means revoked: CannotLogIn.
+* Refresh tokens are single-use: the new pair is saved to the token file before the
+  keeper uses it, and ``on_new_secret`` hears of each new secret before it is used
+  (the log redaction must know it first). Only one HTTP call runs at a time.
+
+Nothing here blocks the chat loop: while connected, HTTP calls run on one background
+worker thread (``submit``), and ``tick()`` only starts them and collects finished
+ones. Only ``start()`` (before the bot is built) and ``before_connect()`` (before a
+connect, when there is no connection to keep alive) wait for the token service, each
+for at most about the service's timeout.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from vbot.auth import (
+    ServiceError,
+    ServiceRefused,
+    ServiceUnavailable,
+    TokenService,
+    Validation,
+)
+from vbot.tokens import LOGIN_HINT, TokenFileError, Tokens, save_tokens
+
+log = logging.getLogger(__name__)
+
+REFRESH_AHEAD = 600.0
+"""Seconds before expiry at which a refresh becomes due (half the lifetime left, for short-lived tokens)."""
+EXPIRY_MARGIN = 60.0
+"""Seconds: a token expiring within this is refreshed before connecting, and at start."""
+RETRY_AFTER = 60.0
+"""Seconds before calling the token service again after it was unavailable."""
+PASTED_HINT = 'run "vbot login" once for a token vbot keeps fresh (README: Getting a token)'
+
+Submit = Callable[[Callable[[], Any]], "concurrent.futures.Future[Any]"]
+
+
+class CannotLogIn(Exception):
+    """Twitch will not accept the token and vbot cannot renew it: the bot must QUIT and exit 3.
+
+    ``str()`` is a one-line reason for the log, saying what to do; never a secret.
+    """
+
+
+class TokenKeeper:
+    """The bot's current tokens, and when to validate or refresh them.
+
+    ``tokens``: from the token file (renewable), or a pasted VBOT_TOKEN
+    (``refresh_token`` None). ``token_file``: where renewed tokens are saved (None
+    for a pasted token). ``clock()`` returns wall-clock epoch seconds (token expiry
+    is wall-clock time). ``submit(job)`` runs ``job()`` in the background and returns
+    its Future; by default one worker thread, created on first use. ``connect_wait``
+    is the most seconds ``before_connect()`` waits for a call already running
+    (default: the service's timeout plus 1). ``on_new_secret(secret)`` is called, in
+    the caller's thread, with every access and refresh token before the keeper uses it.
+    """
+
+    def __init__(self, service: TokenService, tokens: Tokens, token_file: Path | None = None, *,
+                 validate_interval: float = 3600.0, on_new_secret: Callable[[str], None] | None = None,
+                 clock: Callable[[], float] = time.time, submit: Submit | None = None,
+                 connect_wait: float | None = None):
+        self.service = service
+        self.token_file = token_file
+        self.validate_interval = validate_interval
+        self.connect_wait = service.timeout + 1.0 if connect_wait is None else connect_wait
+        self._on_new_secret = on_new_secret or (lambda secret: None)
+        self._clock = clock
+        self._submit = submit
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._job: tuple[str, concurrent.futures.Future[Any]] | None = None
+        self.tokens = tokens
+        self._learn(tokens)
+        self._next_validation = clock() + validate_interval
+        self._refresh_at = math.inf
+        self._retry_refresh_at = -math.inf
+        self._must_refresh = False
+        self._login_refused = False
+        self._renewed_after_refusal = False
+        self._unsaved = False
+        self._told_expired = False
+        self._plan_refresh()
+
+    # --- what the bot asks ---------------------------------------------------------------
+
+    @property
+    def password(self) -> str:
+        """The PASS argument for the current access token, ``oauth:<token>``."""
+        return self.tokens.password
+
+    @property
+    def is_renewable(self) -> bool:
+        """True when the keeper can refresh the token (a token file with a refresh token)."""
+        return self.token_file is not None and self.tokens.is_renewable
+
+    @property
+    def busy(self) -> bool:
+        """True while a background call to the token service runs (at most one at a time)."""
+        return self._job is not None
+
+    def start(self) -> Validation | None:
+        """At start, before the bot is built: renew an expired token, validate it, check its scopes.
+
+        Blocks for the HTTP calls. Returns Twitch's Validation, or None when the
+        service could not be reached (a WARNING is logged; connect with the token as
+        it is). Raises CannotLogIn when the token is invalid and cannot be renewed,
+        its refresh was refused, or it lacks a chat scope. Logs a WARNING with the
+        expiry for a pasted token, which vbot cannot renew.
+        """
+        renewed = False
+        if self.is_renewable and self._expires_within(EXPIRY_MARGIN):
+            log.info("the saved token has expired; renewing it")
+            unavailable = self._refresh_now()
+            if unavailable is not None:
+                log.warning("could not renew the expired token (%s); trying it anyway", unavailable)
+            renewed = unavailable is None
+        while True:
+            try:
+                validation = self.service.validate(self.tokens.access_token)
+                break
+            except ServiceRefused as error:
+                if not self.is_renewable:
+                    raise CannotLogIn(f"Twitch says VBOT_TOKEN is not valid ({error}): it expired or was "
+                                      f"revoked, and vbot cannot renew a pasted token; {PASTED_HINT}") from None
+                if renewed:
+                    raise CannotLogIn(f"Twitch refused the token it has just renewed ({error}); "
+                                      f'{LOGIN_HINT} again') from None
+                log.info("Twitch says the token is no longer valid (%s); renewing it", error)
+                unavailable = self._refresh_now()
+                if unavailable is not None:
+                    log.warning("could not renew the token (%s); connecting with it anyway", unavailable)
+                    self._unvalidated()
+                    return None
+                renewed = True
+            except ServiceUnavailable as error:
+                log.warning("could not validate the token (%s); connecting with it anyway", error)
+                self._unvalidated()
+                return None
+        self._validated(validation)
+        if self._unsaved and self.token_file is not None:
+            try:
+                save_tokens(self.token_file, self.tokens)
+                self._unsaved = False
+            except TokenFileError as error:
+                log.warning("could not note the login in the token file (%s)", error)
+        missing = validation.missing_scopes()
+        if missing:
+            fix = LOGIN_HINT + " again" if self.is_renewable else PASTED_HINT
+            raise CannotLogIn(f"the token lacks the {' and '.join(missing)} scope{'s' if len(missing) > 1 else ''} "
+                              f"(needed for chat); {fix}")
+        if not self.is_renewable:
+            self._warn_pasted(validation.expires_in)
+        return validation
+
+    def before_connect(self) -> str:
+        """Call before every connect and reconnect; returns the PASS argument to send.
+
+        Waits (at most ``connect_wait`` s) for a call already running, then refreshes
+        the token when it has expired (or expires within EXPIRY_MARGIN), or when
+        Twitch refused the last login. Blocks for that refresh (the service's
+        timeout at most); call it only while not connected. When the service is
+        unavailable it logs a WARNING and returns the token it has. Raises
+        CannotLogIn when Twitch refused the refresh (the token was revoked).
+        """
+        if self._job is not None:
+            concurrent.futures.wait([self._job[1]], timeout=self.connect_wait)
+            stop = self._collect()
+            if stop is not None:
+                raise stop
+        if self._job is None and self.is_renewable and (self._must_refresh or self._expires_within(EXPIRY_MARGIN)):
+            unavailable = self._refresh_now()
+            if unavailable is not None:
+                log.warning("could not renew the token before connecting (%s); trying with the one it has",
+                            unavailable)
+        return self.password
+
+    def tick(self) -> CannotLogIn | None:
+        """Call about once a second from the event loop; never blocks.
+
+        Collects a finished background call, then starts the next one that is due:
+        saving tokens that could not be saved, a refresh (ahead of expiry, or after a
+        401), or a validation. Returns CannotLogIn when the bot must QUIT and exit 3
+        (the token was revoked), else None.
+        """
+        stop = self._collect()
+        if stop is not None:
+            return stop
+        if self._job is None:
+            self._start_due_job()
+        return None
+
+    def login_failed(self) -> CannotLogIn | None:
+        """Call when Twitch refused the login (``Login authentication failed``).
+
+        None: reconnect; ``before_connect()`` will refresh the token first. A
+        CannotLogIn (QUIT and exit 3) when the token cannot be renewed (a pasted
+        VBOT_TOKEN) or a token renewed after a refusal was refused again.
+        """
+        if not self.is_renewable:
+            return CannotLogIn(f"Twitch refused the login with VBOT_TOKEN: it expired or was revoked, "
+                               f"and vbot cannot renew a pasted token; {PASTED_HINT}")
+        if self._renewed_after_refusal:
+            return CannotLogIn(f"Twitch refused the login again with a freshly renewed token; {LOGIN_HINT} again")
+        log.info("Twitch refused the login; renewing the token before the next attempt")
+        self._login_refused = True
+        self._must_refresh = True
+        return None
+
+    def logged_in(self) -> None:
+        """Call on Twitch's welcome (001): the token in use works, so a later refusal may be renewed once again."""
+        self._login_refused = False
+        self._renewed_after_refusal = False
+
+    def close(self) -> None:
+        """Stop the background worker; a call still running finishes in its thread (at most the timeout)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    # --- background calls ---------------------------------------------------------------------
+
+    def _start_due_job(self) -> None:
+        now = self._clock()
+        if self._unsaved and now >= self._retry_refresh_at:
+            tokens, path = self.tokens, self.token_file
+            assert path is not None
+            self._start("save", lambda: save_tokens(path, tokens))
+        elif (self.is_renewable and now >= self._retry_refresh_at
+              and (self._must_refresh or now >= self._refresh_at)):
+            tokens = self.tokens
+            self._start("refresh", lambda: self._renew(tokens))
+        elif now >= self._next_validation:
+            access_token = self.tokens.access_token
+            self._start("validate", lambda: self.service.validate(access_token))
+        elif not self.is_renewable and self._expires_within(0) and not self._told_expired:
+            self._told_expired = True
+            log.warning("VBOT_TOKEN has expired: vbot stays in chat, but cannot log in again after a "
+                        "disconnect; %s", PASTED_HINT)
+
+    def _start(self, kind: str, job: Callable[[], Any]) -> None:
+        if self._submit is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="vbot-token")
+            self._submit = self._executor.submit
+        self._job = (kind, self._submit(job))
+
+    def _collect(self) -> CannotLogIn | None:
+        """Apply the result of a finished background call, in the caller's thread."""
+        if self._job is None or not self._job[1].done():
+            return None
+        kind, future = self._job
+        self._job = None
+        try:
+            result = future.result()
+        except ServiceError as error:
+            return self._failed(kind, error)
+        except concurrent.futures.CancelledError:
+            return None
+        except Exception as error:  # a bug or an odd failure: log it, try again later
+            log.error("token %s failed unexpectedly", kind, exc_info=error)
+            return self._failed(kind, ServiceUnavailable(kind, None, type(error).__name__))
+        if kind == "refresh":
+            self._adopt(*result)
+        elif kind == "validate":
+            self._validated(result)
+        else:
+            self._unsaved = False
+            log.info("renewed token saved to %s", self.token_file)
+        return None
+
+    def _failed(self, kind: str, error: ServiceError) -> CannotLogIn | None:
+        now = self._clock()
+        if kind == "validate" and isinstance(error, ServiceRefused):
+            self._next_validation = now + self.validate_interval
+            if self.is_renewable:
+                log.warning("Twitch says the token is no longer valid (%s); renewing it", error)
+                self._must_refresh = True
+                return None
+            if self.tokens.expires_at is not None and self._expires_within(0):
+                self._told_expired = True
+                log.warning("VBOT_TOKEN has expired (%s): vbot stays in chat, but cannot log in again after a "
+                            "disconnect; %s", error, PASTED_HINT)
+                return None
+            return CannotLogIn(f"Twitch says VBOT_TOKEN is no longer valid ({error}): it was revoked; {PASTED_HINT}")
+        if kind == "refresh" and isinstance(error, ServiceRefused):
+            return CannotLogIn(f"Twitch refused to renew the token ({error}): access was revoked, or the bot "
+                               f'was stopped for more than 30 days; {LOGIN_HINT} again')
+        if kind == "validate":
+            self._next_validation = now + min(RETRY_AFTER, self.validate_interval)
+            log.warning("could not validate the token (%s); trying again in %.0f s", error, RETRY_AFTER)
+        else:
+            self._retry_refresh_at = now + RETRY_AFTER
+            what = "renew" if kind == "refresh" else "save"
+            log.warning("could not %s the token (%s); trying again in %.0f s", what, error, RETRY_AFTER)
+        return None
+
+    # --- refreshing -----------------------------------------------------------------------------
+
+    def _renew(self, tokens: Tokens) -> tuple[Tokens, bool]:
+        """Refresh ``tokens`` and save the new pair (may run in the worker thread).
+
+        Returns the new Tokens and whether they were saved. Raises ServiceError.
+        """
+        assert tokens.refresh_token is not None and self.token_file is not None
+        grant = self.service.refresh(tokens.refresh_token, tokens.client_id)
+        renewed = dataclasses.replace(
+            tokens, access_token=grant.access_token, refresh_token=grant.refresh_token,
+            expires_at=self._clock() + grant.expires_in if grant.expires_in else None,
+            scopes=grant.scopes or tokens.scopes)
+        try:
+            save_tokens(self.token_file, renewed)
+        except TokenFileError as error:
+            log.error("could not save the renewed token (%s); vbot keeps it in memory and tries again "
+                      "in %.0f s; if it stops before then, %s again", error, RETRY_AFTER, LOGIN_HINT)
+            return renewed, False
+        return renewed, True
+
+    def _refresh_now(self) -> ServiceUnavailable | None:
+        """Refresh in this thread (no background call may be running). None when renewed, the
+        error when the service is unavailable; raises CannotLogIn when Twitch refused."""
+        try:
+            renewed, saved = self._renew(self.tokens)
+        except ServiceUnavailable as error:
+            self._retry_refresh_at = self._clock() + RETRY_AFTER
+            return error
+        except ServiceRefused as error:
+            stop = self._failed("refresh", error)
+            assert stop is not None
+            raise stop from None
+        self._adopt(renewed, saved)
+        return None
+
+    def _adopt(self, renewed: Tokens, saved: bool) -> None:
+        """Make ``renewed`` current: the redaction learns it first."""
+        self._learn(renewed)
+        self.tokens = renewed
+        self._renewed_after_refusal = self._login_refused
+        self._login_refused = self._must_refresh = False
+        self._retry_refresh_at = -math.inf
+        self._unsaved = not saved
+        if not saved:
+            self._retry_refresh_at = self._clock() + RETRY_AFTER
+        self._plan_refresh()
+        left = "" if renewed.expires_at is None else f"; it expires in {duration(renewed.expires_at - self._clock())}"
+        log.info("token renewed%s", left)
+
+    def _learn(self, tokens: Tokens) -> None:
+        self._on_new_secret(tokens.access_token)
+        if tokens.refresh_token:
+            self._on_new_secret(tokens.refresh_token)
+
+    def _plan_refresh(self) -> None:
+        """When the next refresh is due: REFRESH_AHEAD before expiry, or after half the time left."""
+        expires_at = self.tokens.expires_at
+        if not self.is_renewable or expires_at is None:
+            self._refresh_at = math.inf
+            return
+        now = self._clock()
+        left = expires_at - now
+        self._refresh_at = now + max(left - REFRESH_AHEAD, left / 2, 0.0)
+
+    def _expires_within(self, seconds: float) -> bool:
+        expires_at = self.tokens.expires_at
+        return expires_at is not None and expires_at - self._clock() <= seconds
+
+    # --- validation results ---------------------------------------------------------------------
+
+    def _validated(self, validation: Validation) -> None:
+        """Note a successful validation: schedule the next; learn the login, user id and expiry
+        (Twitch's ``expires_in`` corrects a clock that changed since the token was saved)."""
+        now = self._clock()
+        self._next_validation = now + self.validate_interval
+        tokens = self.tokens
+        learned = dataclasses.replace(
+            tokens, login=validation.login, user_id=validation.user_id,
+            client_id=tokens.client_id or validation.client_id, scopes=validation.scopes or tokens.scopes,
+            expires_at=now + validation.expires_in if validation.expires_in else None)
+        if learned != tokens:
+            self.tokens = learned
+            self._plan_refresh()
+            if self.is_renewable and (learned.login, learned.user_id) != (tokens.login, tokens.user_id):
+                self._unsaved = True  # the file learns the login (saved by start(), or at the next tick)
+        log.debug("token valid for %s more", duration(validation.expires_in) if validation.expires_in else "ever")
+
+    def _unvalidated(self) -> None:
+        self._next_validation = self._clock() + min(RETRY_AFTER, self.validate_interval)
+        if not self.is_renewable:
+            self._warn_pasted(0)
+
+    def _warn_pasted(self, expires_in: int) -> None:
+        if expires_in:
+            expiry = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(self._clock() + expires_in))
+            log.warning("VBOT_TOKEN is a pasted token: it expires in %s (%s) and vbot cannot renew it; %s",
+                        duration(expires_in), expiry, PASTED_HINT)
+        else:
+            log.warning("VBOT_TOKEN is a pasted token that vbot cannot renew; %s", PASTED_HINT)
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` for people: ``'3 h 52 min'``, ``'14 min'``, ``'40 s'``.
+
+    >>> duration(13950), duration(840), duration(40.4), duration(-3)
+    ('3 h 52 min', '14 min', '40 s', '0 s')
+    """
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    hours, minutes = divmod(seconds // 60, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"

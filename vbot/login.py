@@ -1,0 +1,223 @@
+"""``vbot login``: Twitch's device code login, then the token file.
+
+The person opens Twitch's activation page on any device, enters the code shown (or
+opens the full link, which carries it) and approves; meanwhile vbot polls the token
+service every ``interval`` seconds (never faster; 5 s more after ``slow_down`` or
+HTTP 429, as RFC 8628 section 3.5 asks) until the code expires. Then it validates
+the new token (learning the login), saves the token file and says how to start the
+bot. No token, refresh token or device code is ever printed.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from vbot.auth import (
+    DeviceCode,
+    Grant,
+    ServiceRefused,
+    ServiceUnavailable,
+    TokenService,
+)
+from vbot.keeper import duration
+from vbot.tokens import TokenFileError, Tokens, save_tokens
+
+EXIT_OK, EXIT_UNAVAILABLE, EXIT_CONFIG, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+SLOW_DOWN = 5
+"""Seconds added to the polling interval after ``slow_down`` or HTTP 429."""
+MAX_UNAVAILABLE = 3
+"""Polls in a row without an answer after which the login gives up."""
+PROGRESS_EVERY = 60.0
+"""Seconds between progress lines when the output is not a terminal."""
+
+
+class LoginFailed(Exception):
+    """The login cannot go on; ``exit_code`` is 1 (service unavailable), 2 (cannot save) or 3
+    (refused, denied or expired); ``str()`` is one line for the person, without secrets."""
+
+    def __init__(self, exit_code: int, message: str):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class DeviceLogin:
+    """One ``vbot login`` run.
+
+    ``service`` has the operator's client ID; ``token_file`` is where the tokens go.
+    ``out`` receives what the person reads, ``err`` (default ``out``) the line
+    saying why the login failed; ``is_tty`` chooses a countdown updated every
+    second (True) or a line per minute (False). ``clock()`` is monotonic
+    seconds and ``sleep(seconds)`` waits; ``wall_clock()`` is epoch seconds, for the
+    expiry saved in the file. ``username`` is VBOT_USERNAME, if set, to warn about a
+    mismatch.
+    """
+
+    def __init__(self, service: TokenService, token_file: Path, out: TextIO, err: TextIO | None = None, *,
+                 is_tty: bool = False,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                 wall_clock: Callable[[], float] = time.time, username: str = ""):
+        self.service = service
+        self.token_file = token_file
+        self.out = out
+        self.err = err or out
+        self.is_tty = is_tty
+        self.clock = clock
+        self.sleep = sleep
+        self.wall_clock = wall_clock
+        self.username = username
+        self._status_shown = False
+
+    def run(self) -> int:
+        """Log in; returns the exit code (0 logged in, 1 service unavailable, 2 file not writable,
+        3 refused, denied or expired, 130 stopped with Ctrl-C). Problems are one line on ``out``."""
+        try:
+            tokens = self.log_in()
+        except LoginFailed as failure:
+            self._say(f"vbot login: {failure}", self.err)
+            return failure.exit_code
+        except KeyboardInterrupt:
+            self._say("vbot login: stopped; not logged in", self.err)
+            return EXIT_INTERRUPTED
+        self._say(f"Logged in as {tokens.login or '(login unknown)'}; token saved to {self.token_file.resolve()}")
+        self._say("Start the bot with: vbot (or: python -m vbot), VBOT_CHANNEL set in .env. "
+                  "It renews the token by itself; keep the token file private.")
+        if self.username and tokens.login and self.username != tokens.login:
+            self._say(f"Note: VBOT_USERNAME={self.username} but you approved as {tokens.login}: "
+                      f"set VBOT_USERNAME={tokens.login} or remove it.")
+        return EXIT_OK
+
+    def log_in(self) -> Tokens:
+        """Run the whole login and save the token file; returns the saved Tokens. Raises LoginFailed."""
+        try:
+            code = self.service.start_device_login()
+        except ServiceRefused as error:
+            raise LoginFailed(EXIT_REFUSED, f"Twitch refused to start a login ({error}); check that VBOT_CLIENT_ID "
+                                            "is the Client ID of an application with client type Public") from None
+        except ServiceUnavailable as error:
+            raise LoginFailed(EXIT_UNAVAILABLE, f"cannot reach Twitch's token service ({error}); "
+                                                "check the network and try again") from None
+        self._say(f"Open {_page(code.verification_uri)} and enter {code.user_code}")
+        self._say(f"or open this link, which carries the code: {code.verification_uri}")
+        grant = self._wait_for_approval(code)
+        return self._save(grant)
+
+    def _wait_for_approval(self, code: DeviceCode) -> Grant:
+        start = self.clock()
+        deadline = start + code.expires_in
+        interval = float(code.interval)
+        next_poll = start + interval
+        next_line = start
+        unavailable = 0
+        while True:
+            now = self.clock()
+            if now >= deadline:
+                self._end_status()
+                raise LoginFailed(EXIT_REFUSED, f"the code expired after {duration(code.expires_in)} without "
+                                                "approval; run \"vbot login\" again")
+            if now < next_poll:
+                if now >= next_line:
+                    self._status(deadline - now)
+                    next_line = now + (1.0 if self.is_tty else PROGRESS_EVERY)
+                self.sleep(max(0.0, min(next_poll, next_line, deadline) - now))
+                continue
+            try:
+                grant = self.service.poll_device(code.device_code)
+            except ServiceRefused as error:
+                unavailable = 0
+                reason = error.message.lower()
+                if reason == "authorization_pending":
+                    next_poll = self.clock() + interval
+                    continue
+                if reason == "slow_down":
+                    interval += SLOW_DOWN
+                    next_poll = self.clock() + interval
+                    continue
+                self._end_status()
+                if "denied" in reason:
+                    raise LoginFailed(EXIT_REFUSED, "the login was denied on Twitch; run \"vbot login\" again "
+                                                    "and choose Authorize") from None
+                if "invalid device code" in reason:
+                    raise LoginFailed(EXIT_REFUSED, "Twitch no longer knows the code (expired or used); "
+                                                    "run \"vbot login\" again") from None
+                raise LoginFailed(EXIT_REFUSED, f"Twitch refused the login ({error})") from None
+            except ServiceUnavailable as error:
+                if error.status == 429:
+                    interval += SLOW_DOWN
+                    next_poll = self.clock() + interval
+                    continue
+                unavailable += 1
+                if unavailable >= MAX_UNAVAILABLE:
+                    self._end_status()
+                    raise LoginFailed(EXIT_UNAVAILABLE, f"lost Twitch's token service ({error}); "
+                                                        "check the network and run \"vbot login\" again") from None
+                next_poll = self.clock() + interval
+                continue
+            self._end_status()
+            return grant
+
+    def _save(self, grant: Grant) -> Tokens:
+        """Validate the new token (learning the login) and save the file."""
+        login = user_id = ""
+        client_id = self.service.client_id or ""
+        try:
+            validation = self.service.validate(grant.access_token)
+            login, user_id, client_id = validation.login, validation.user_id, validation.client_id or client_id
+        except (ServiceRefused, ServiceUnavailable) as error:
+            self._say(f"vbot login: could not check the new token ({error}); saving it anyway, "
+                      "the bot checks it when it starts", self.err)
+        tokens = Tokens(access_token=grant.access_token, refresh_token=grant.refresh_token,
+                        expires_at=self.wall_clock() + grant.expires_in if grant.expires_in else None,
+                        scopes=grant.scopes, login=login, user_id=user_id, client_id=client_id)
+        try:
+            save_tokens(self.token_file, tokens)
+        except TokenFileError as error:
+            raise LoginFailed(EXIT_CONFIG, f"logged in, but {error}") from None
+        return tokens
+
+    # --- what the person sees ---------------------------------------------------------------
+
+    def _status(self, left: float) -> None:
+        if self.is_tty:
+            self.out.write(f"\rWaiting for approval; the code is valid for {_clock_time(left)} more "
+                           "(Ctrl-C to stop)\x1b[K")
+            self._status_shown = True
+        else:
+            self.out.write(f"Waiting for approval; the code is valid for {duration(left)} more (Ctrl-C to stop)\n")
+        self.out.flush()
+
+    def _end_status(self) -> None:
+        """Erase the countdown line (a terminal only), so that the next line takes its place."""
+        if self._status_shown:
+            self.out.write("\r\x1b[K")
+            self.out.flush()
+            self._status_shown = False
+
+    def _say(self, line: str, stream: TextIO | None = None) -> None:
+        self._end_status()
+        stream = stream or self.out
+        stream.write(line + "\n")
+        stream.flush()
+
+
+def _page(verification_uri: str) -> str:
+    """The activation page without its query (the code goes in by hand there).
+
+    >>> _page("https://www.twitch.tv/activate?public=true&device-code=ABCDEFGH")
+    'https://www.twitch.tv/activate'
+    """
+    parts = urllib.parse.urlsplit(verification_uri)
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")) or verification_uri
+
+
+def _clock_time(seconds: float) -> str:
+    """``29:40`` for 1780 seconds (minutes:seconds, rounded up).
+
+    >>> _clock_time(1780), _clock_time(59.2), _clock_time(0)
+    ('29:40', '1:00', '0:00')
+    """
+    whole = max(0, int(-(-seconds // 1)))
+    return f"{whole // 60}:{whole % 60:02d}"
