@@ -27,6 +27,21 @@ def handles(pid: int, signum: int) -> bool:
     return bool(caught_signals(pid) >> (signum - 1) & 1)
 
 
+def is_open(pid: int, path: Path) -> bool:
+    """True while process ``pid`` has ``path`` open."""
+    try:
+        descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    for descriptor in descriptors:
+        try:
+            if os.readlink(descriptor) == str(path):
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def env_for(port: int, **more: str) -> dict[str, str]:
     return {"VBOT_USERNAME": "vbot", "VBOT_TOKEN": f"oauth:{TOKEN}", "VBOT_CHANNEL": "#test",
             "VBOT_HOST": "127.0.0.1", "VBOT_PORT": str(port), "VBOT_TLS": "false", **more}
@@ -51,6 +66,7 @@ def test_sighup_during_start_up_is_kept_not_fatal(twitch, tmp_path):
                message="vbot's SIGHUP handler, while start-up waits on the commands file")
     process.send_signal(signal.SIGHUP)
     fifo.write_text('[hi]\nreply = "hello"\n')  # start-up goes on...
+    wait_until(lambda: not is_open(process.pid, fifo), message="vbot to finish reading the commands file")
     reload = threading.Thread(target=fifo.write_text, args=('[hi]\nreply = "hello again"\n',), daemon=True)
     reload.start()  # ...and the SIGHUP's reload reads the file a second time
     twitch.wait_for(r"^JOIN #test$")
