@@ -97,8 +97,8 @@ def message_text(rng: random.Random) -> tuple[str, str]:
 
 def privmsg(rng: random.Random, user: User, channel: str, text: str, emotes: str, ts: int,
             first_msg: bool = False) -> str:
-    message_id = "%08x-%04x-4%03x-%04x-%012x" % (rng.getrandbits(32), rng.getrandbits(16), rng.getrandbits(12),
-                                                 0x8000 | rng.getrandbits(14), rng.getrandbits(48))
+    message_id = (f"{rng.getrandbits(32):08x}-{rng.getrandbits(16):04x}-4{rng.getrandbits(12):03x}-"
+                  f"{0x8000 | rng.getrandbits(14):04x}-{rng.getrandbits(48):012x}")
     return (f"@{user.head}{emotes};first-msg={int(first_msg)};flags=;id={message_id};"
             f"{user.tail.replace('{ts}', str(ts), 1)} :{user.source} PRIVMSG {channel} :{text}")
 

@@ -108,7 +108,7 @@ def one_load(rate: int, commands: int, interval: float, cwd: str, users: int, re
                     break
         except BenchError as error:
             raise BenchError(session.failure(error)) from None
-    latencies = [reply - sent for sent, reply in zip(sent_at, replies)]
+    latencies = [reply - sent for sent, reply in zip(sent_at, replies, strict=False)]
     if not latencies:
         raise BenchError(f"latency at {rate:,} lines/s: no reply to any of {len(sent_at)} commands")
     return {

@@ -66,7 +66,7 @@ class Listener:
                 raise BenchError("the client exited before it connected")
             try:
                 sock, _ = self.sock.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             return Peer(sock)
         raise BenchError(f"no connection within {timeout} s")
@@ -95,7 +95,7 @@ class Peer:
         while True:
             try:
                 data = self.sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 continue  # the timeout is there for sendall; a quiet client is fine
             except OSError:
                 break

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from vbot.bot import VBot
-from vbot.session import Backoff
 from vbot.commands import builtin_table
 from vbot.config import Config
 from vbot.dispatch import Dispatcher
 from vbot.outbox import Outbox
+from vbot.session import Backoff
 
 TOKEN = "testtoken0123456789abcdefghijk"
 PASSWORD = f"oauth:{TOKEN}"
@@ -84,7 +84,7 @@ class LineSocket:
         try:
             self.sock.settimeout(timeout)  # raises OSError too once another thread closed the socket
             data = self.sock.recv(65536)
-        except (socket.timeout, BlockingIOError):
+        except (TimeoutError, BlockingIOError):
             return
         except OSError:
             data = b""
@@ -264,7 +264,7 @@ class ScriptedServer:
         while not self._stopping.is_set():
             try:
                 sock, _ = self._listener.accept()
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 continue
             self.connections += 1
             peer = LineSocket(sock)
@@ -473,7 +473,8 @@ def start_vbot(env: dict[str, str], *args: str, cwd: str | os.PathLike | None = 
     clean_env = {key: value for key, value in os.environ.items() if not key.startswith("VBOT_")}
     clean_env.update(env)
     return subprocess.Popen([sys.executable, "-m", "vbot", *args], env=clean_env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd or tempfile.mkdtemp(prefix="vbot-run-"))
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=cwd or tempfile.mkdtemp(prefix="vbot-run-"))
 
 
 class FakeClock:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import io
+import itertools
 import json
 import logging
 import os
@@ -356,7 +357,7 @@ def test_login_failures(fake, tmp_path, setup, code, text):
     assert login.run() == code
     assert text in out.getvalue() and "Logged in" not in out.getvalue()
     assert not (tmp_path / "vbot-token.json").exists()
-    assert all(b - a >= 5 for a, b in zip(service.polls, service.polls[1:]))
+    assert all(b - a >= 5 for a, b in itertools.pairwise(service.polls))
     if "expired" in text:
         assert service.polls == [5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 35.0, 40.0, 45.0, 50.0, 55.0]
     assert_no_secret(fake, out.getvalue())

@@ -12,9 +12,9 @@ import pytest
 
 from tests.support import make_config
 from vbot.bot import VBot
-from vbot.session import Backoff
 from vbot.commands import builtin_table
 from vbot.dispatch import Dispatcher
+from vbot.session import Backoff
 
 
 def delays(backoff: Backoff, count: int) -> list[float]:

@@ -8,11 +8,13 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
+from tests.support import run_vbot
 from vbot import __version__
 from vbot.config import SETTINGS, TWITCH_HOST, Config, ConfigError, load_config, read_settings
-from tests.support import run_vbot
 
 SECRET = "s3cr3tt0ken0123456789abcdef"
 BASE = {"VBOT_USERNAME": "mybot", "VBOT_TOKEN": SECRET, "VBOT_CHANNEL": "mychannel"}
@@ -485,7 +487,7 @@ def example_env() -> list[tuple[str, str, str]]:
 def test_example_env_has_every_setting_with_its_default():
     entries = example_env()
     assert [name for name, _, _ in entries] == [setting.name for setting in SETTINGS]
-    for (name, value, comment), setting in zip(entries, SETTINGS):
+    for (name, value, comment), setting in zip(entries, SETTINGS, strict=True):
         assert value in ("", setting.default), f"{name}={value} in config.example.env, default {setting.default!r}"
         assert "Default: " in comment or "Required" in comment, name
         if setting.default:

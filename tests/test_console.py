@@ -161,7 +161,8 @@ def test_long_reply_is_cut_by_the_outbox_as_on_twitch(tmp_path):
 
 def test_console_imports_nothing_from_the_irc_library(tmp_path):
     """``vbot --console`` is the no-network mode: the irc library is never imported."""
-    script = ("import sys, io; sys.stdin = io.StringIO('!version\\n'); from vbot.cli import main; code = main(['--console']); "
+    script = ("import sys, io; sys.stdin = io.StringIO('!version\\n'); from vbot.cli import main; "
+              "code = main(['--console']); "
               "print(sorted(name for name in sys.modules if name == 'irc' or name.startswith('irc.'))); sys.exit(code)")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=20, cwd=tmp_path)
     assert done.returncode == 0, done.stderr

@@ -25,7 +25,8 @@ def test_format_duration(seconds, text):
       "token expires in 3d 4h"]),
     (Health(30, None, 0, 0, 0, 0), ["Up 30s", "not connected", "reconnects 0", "PING none yet"]),
     (Health(30, 10, 0, 0, 0, 0, token_expires_in=-5), ["token expired"]),
-    (Health(30, None, 0, 4, 0, 0, connection="console"), ["connection: console", "replies sent 4, dropped 0, waiting 0"]),
+    (Health(30, None, 0, 4, 0, 0, connection="console"),
+     ["connection: console", "replies sent 4, dropped 0, waiting 0"]),
 ])
 def test_format_health(health, parts):
     text = format_health(health)

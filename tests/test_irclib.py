@@ -73,5 +73,6 @@ def test_every_override_in_irclib_is_listed():
     listed = {name.rsplit(".", 1)[1] for name in WRITTEN_FOR}
     for cls in (irclib.TwitchConnection, irclib.GuardedReactor, irclib.GuardedScheduler):
         for name, value in vars(cls).items():
-            if inspect.isfunction(value) and any(hasattr(base, name) for base in cls.__mro__[1:]) and name != "__init__":
+            overrides = any(hasattr(base, name) for base in cls.__mro__[1:])
+            if inspect.isfunction(value) and overrides and name != "__init__":
                 assert name in listed, f"{cls.__name__}.{name} overrides the library: add it to WRITTEN_FOR"

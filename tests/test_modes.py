@@ -34,7 +34,8 @@ REPLAYS = [
     ("unknown letters take no argument", (), "gina", ["+XY+o gina"], {"gina": "moderator"}),
     ("a missing argument changes nobody", (), "@gina", ["-o"], {"gina": "moderator"}),
     ("a nick not in the channel is not added", (), "gina", ["+o stranger"], {"gina": "everyone"}),
-    ("founder and admin with custom prefixes", CUSTOM, "fiona adam olga hal val", ["+qa fiona adam", "+o-l+hv olga hal val"],
+    ("founder and admin with custom prefixes", CUSTOM, "fiona adam olga hal val",
+     ["+qa fiona adam", "+o-l+hv olga hal val"],
      {"fiona": "moderator", "adam": "moderator", "olga": "moderator", "hal": "moderator", "val": "vip"}),
     ("NAMES with custom prefixes", CUSTOM, "~fiona &adam @olga %hal +val plain", [],
      {"fiona": "moderator", "adam": "moderator", "olga": "moderator", "hal": "moderator", "val": "vip",
@@ -45,7 +46,8 @@ REPLAYS = [
     ("+q is a quiet list where it is no prefix", SOLANUM, "gina", ["+qo *!*@spam.example gina"],
      {"gina": "moderator"}),
     ("+q list entry removed, then deop", SOLANUM, "@gina", ["-q-o *!*@spam.example gina"], {"gina": "everyone"}),
-    ("type C j and type B f of unusual CHANMODES", UNUSUAL, "gina bob", ["+jf-l+o 3:5 #overflow gina", "+L-j+v #big bob"],
+    ("type C j and type B f of unusual CHANMODES", UNUSUAL, "gina bob",
+     ["+jf-l+o 3:5 #overflow gina", "+L-j+v #big bob"],
      {"gina": "moderator", "bob": "vip"}),
     ("an unknown prefix ranked above op", UNUSUAL, "gina !yann", ["+Y gina"],
      {"gina": "moderator", "yann": "moderator"}),
@@ -120,7 +122,8 @@ def test_isupport_defaults_are_rfc1459s():
 
 
 def test_isupport_builds_up_over_several_005_lines_and_can_be_reset():
-    first = Isupport().update(["CASEMAPPING=ascii", "PREFIX=(qaohv)~&@%+", "CHANTYPES=#", "are supported by this server"])
+    first = Isupport().update(["CASEMAPPING=ascii", "PREFIX=(qaohv)~&@%+", "CHANTYPES=#",
+                               "are supported by this server"])
     second = first.update(["CHANMODES=beI,k,l,imMnOPQRstVz", "NICKLEN=30", "are supported by this server"])
     assert (second.prefix_modes, second.casemapping, second.chanmodes[0]) == ("qaohv", "ascii", "beI")
     assert first.chanmodes == ("b", "k", "l", "imnpst"), "update returns a copy"

@@ -8,8 +8,8 @@ import signal
 
 import pytest
 
-from vbot import __version__
 from tests.support import TOKEN, BotThread, IrcClient, make_config, start_vbot, wait_until
+from vbot import __version__
 
 CHANNEL = "#test"
 PASSWORD = f"oauth:{TOKEN}"

@@ -453,7 +453,8 @@ def test_a_short_reply_is_not_cut_for_the_relay_prefix():
 
 @settings(max_examples=200, deadline=None, derandomize=True, database=None)
 @given(text=st.text(max_size=700), channel=CHANNELS,
-       source=st.text("abcdefghijklmnopqrstuvwxyz0123456789.~-", min_size=1, max_size=60).map(lambda tail: f"n!{tail}@h"))
+       source=st.text("abcdefghijklmnopqrstuvwxyz0123456789.~-", min_size=1, max_size=60)
+       .map(lambda tail: f"n!{tail}@h"))
 def test_fit_with_a_reserve_fits_the_relayed_line(text, channel, source):
     reserve = len(f":{source} ".encode())
     cut = fit(clean(text), channel, reserve=reserve)

@@ -16,15 +16,14 @@ import time
 
 import pytest
 
-from tests.support import (TOKEN, BotHarness, BotThread, FakeClock, ScriptedServer, free_port, make_config,
-                           wait_until)
+from tests.support import TOKEN, BotHarness, BotThread, FakeClock, ScriptedServer, free_port, make_config, wait_until
 from vbot.bot import VBot
-from vbot.irclib import CONNECT_TIMEOUT, MAX_LINE_BYTES, make_connect_factory
-from vbot.session import Backoff
 from vbot.commands import builtin_table
 from vbot.config import Config
 from vbot.dispatch import CommandTable, Cooldowns, Dispatcher, command
+from vbot.irclib import CONNECT_TIMEOUT, MAX_LINE_BYTES, make_connect_factory
 from vbot.outbox import Limits, Outbox
+from vbot.session import Backoff
 
 NOT_MOD = ("@badge-info=;badges=;color=;display-name=vbot;emote-sets=0,300374282;mod=0;subscriber=0;"
            "user-type= :tmi.twitch.tv USERSTATE {channel}")

@@ -20,8 +20,8 @@ import threading
 import pytest
 
 from tests.support import TOKEN, ScriptedServer, make_config, run_vbot, start_vbot
-from vbot.irclib import make_connect_factory
 from vbot.config import ConfigError, load_config
+from vbot.irclib import make_connect_factory
 from vbot.logs import REDACTED, Clipped, RedactingFormatter, setup_logging
 
 CRASHING_VBOT = """

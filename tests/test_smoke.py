@@ -57,7 +57,8 @@ def test_without_ngircd_pytest_shows_no_traceback(tmp_path):
     test.write_text("from tests.support import Ngircd\n\n"
                     "def test_it():\n    Ngircd(binary='/nonexistent/ngircd').start()\n")
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
-                             "--rootdir", str(tmp_path), str(test)], cwd=tmp_path, capture_output=True, text=True, check=False,
+                             "--rootdir", str(tmp_path), str(test)],
+                            cwd=tmp_path, capture_output=True, text=True, check=False,
                             timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 1
     assert NGIRCD_MISSING in result.stdout

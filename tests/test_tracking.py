@@ -7,9 +7,10 @@ import irc.client
 
 from tests.support import make_config
 from vbot.bot import VBot
-from vbot.irclib import GuardedReactor
 from vbot.commands import builtin_table
 from vbot.dispatch import Dispatcher
+from vbot.irclib import GuardedReactor
+
 
 def feed(bot: VBot, *lines: str) -> None:
     """Run server lines through the bot's real connection, as if read from the socket."""

@@ -10,9 +10,11 @@ def run() -> None:
     signals = Signals().install()
     try:
         from vbot.cli import main
-    except KeyboardInterrupt:  # SIGINT or SIGTERM while importing: nothing to clean up
-        sys.exit(0)
-    sys.exit(main(signals=signals))
+
+        code = main(signals=signals)
+    except KeyboardInterrupt:  # SIGINT or SIGTERM during start-up, before the bot could take it
+        code = 0
+    sys.exit(code)
 
 
 if __name__ == "__main__":

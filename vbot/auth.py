@@ -145,10 +145,17 @@ class TokenService:
     def start_device_login(self, scopes: tuple[str, ...] = CHAT_SCOPES) -> DeviceCode:
         """``POST /device``: start a device-code login for ``scopes``; needs ``client_id``."""
         reply = self._call("device", {"client_id": self._client_id(), "scopes": " ".join(scopes)})
-        return _record("device", DeviceCode, lambda: DeviceCode(
-            device_code=_text(reply["device_code"]), user_code=_text(reply["user_code"]),
-            verification_uri=_text(reply["verification_uri"]),
-            expires_in=_seconds(reply["expires_in"]), interval=max(1, _seconds(reply.get("interval", 5)))))
+        return _record(
+            "device",
+            DeviceCode,
+            lambda: DeviceCode(
+                device_code=_text(reply["device_code"]),
+                user_code=_text(reply["user_code"]),
+                verification_uri=_text(reply["verification_uri"]),
+                expires_in=_seconds(reply["expires_in"]),
+                interval=max(1, _seconds(reply.get("interval", 5))),
+            ),
+        )
 
     def poll_device(self, device_code: str, scopes: tuple[str, ...] = CHAT_SCOPES) -> Grant:
         """``POST /token`` with the device code: the tokens once the person approved.
@@ -156,16 +163,23 @@ class TokenService:
         Until then ServiceRefused with ``message`` ``authorization_pending``; an
         expired or used code gives ``invalid device code``.
         """
-        return self._grant({"client_id": self._client_id(), "device_code": device_code,
-                            "scopes": " ".join(scopes), "grant_type": DEVICE_GRANT})
+        return self._grant(
+            {
+                "client_id": self._client_id(),
+                "device_code": device_code,
+                "scopes": " ".join(scopes),
+                "grant_type": DEVICE_GRANT,
+            }
+        )
 
     def refresh(self, refresh_token: str, client_id: str | None = None) -> Grant:
         """``POST /token`` with ``grant_type=refresh_token``: a new access token and a new
         refresh token (``refresh_token`` is dead afterwards). ``client_id`` defaults to the
         service's; it must be the one the token was issued to. A dead refresh token
         gives ServiceRefused (HTTP 400, ``Invalid refresh token``)."""
-        return self._grant({"client_id": client_id or self._client_id(), "refresh_token": refresh_token,
-                            "grant_type": "refresh_token"})
+        return self._grant(
+            {"client_id": client_id or self._client_id(), "refresh_token": refresh_token, "grant_type": "refresh_token"}
+        )
 
     def validate(self, access_token: str) -> Validation:
         """``GET /validate``: whose token this is, its scopes and seconds left.
@@ -174,10 +188,17 @@ class TokenService:
         with status 401.
         """
         reply = self._call("validate", None, {"Authorization": f"OAuth {access_token}"})
-        return _record("validate", Validation, lambda: Validation(
-            client_id=_text(reply["client_id"]), login=_text(reply["login"]).lower(),
-            user_id=_text(reply["user_id"]), scopes=_scopes(reply.get("scopes")),
-            expires_in=_seconds(reply["expires_in"])))
+        return _record(
+            "validate",
+            Validation,
+            lambda: Validation(
+                client_id=_text(reply["client_id"]),
+                login=_text(reply["login"]).lower(),
+                user_id=_text(reply["user_id"]),
+                scopes=_scopes(reply.get("scopes")),
+                expires_in=_seconds(reply["expires_in"]),
+            ),
+        )
 
     def _client_id(self) -> str:
         if not self.client_id:
@@ -186,12 +207,20 @@ class TokenService:
 
     def _grant(self, form: dict[str, str]) -> Grant:
         reply = self._call("token", form)
-        return _record("token", Grant, lambda: Grant(
-            access_token=_text(reply["access_token"]), refresh_token=_text(reply["refresh_token"]),
-            expires_in=_seconds(reply["expires_in"]), scopes=_scopes(reply.get("scope"))))
+        return _record(
+            "token",
+            Grant,
+            lambda: Grant(
+                access_token=_text(reply["access_token"]),
+                refresh_token=_text(reply["refresh_token"]),
+                expires_in=_seconds(reply["expires_in"]),
+                scopes=_scopes(reply.get("scope")),
+            ),
+        )
 
-    def _call(self, endpoint: str, form: Mapping[str, str] | None,
-              headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+    def _call(
+        self, endpoint: str, form: Mapping[str, str] | None, headers: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
         """One request; the decoded JSON object of a 200 reply. POST when ``form`` is given."""
         data = urllib.parse.urlencode(form).encode() if form is not None else None
         headers = {"Accept": "application/json", "User-Agent": f"vbot/{__version__}", **(headers or {})}
@@ -199,8 +228,9 @@ class TokenService:
         return _decode(endpoint, status, body)
 
 
-def _exchange(endpoint: str, url: str, data: bytes | None, headers: dict[str, str],
-              timeout: float) -> tuple[int, bytes]:
+def _exchange(
+    endpoint: str, url: str, data: bytes | None, headers: dict[str, str], timeout: float
+) -> tuple[int, bytes]:
     """Send one request; the reply's HTTP status and body (at most MAX_REPLY_BYTES + 1 bytes).
 
     Raises ServiceUnavailable when no HTTP answer came. ``urllib.request`` is imported
@@ -239,8 +269,7 @@ def _opener():
         def redirect_request(self, req, fp, code, msg, headers, newurl):
             return None
 
-    return urllib.request.build_opener(urllib.request.HTTPSHandler(context=ssl.create_default_context()),
-                                       NoRedirects())
+    return urllib.request.build_opener(urllib.request.HTTPSHandler(context=ssl.create_default_context()), NoRedirects())
 
 
 def _decode(endpoint: str, status: int, body: bytes) -> dict[str, Any]:
@@ -290,7 +319,9 @@ def _record(endpoint: str, kind: type, build):
         return build()
     except (KeyError, TypeError, ValueError) as error:
         field = f" {error.args[0]!r}" if isinstance(error, KeyError) else ""
-        raise ServiceUnavailable(endpoint, 200, f"the reply is not a {kind.__name__}: bad or missing field{field}") from None
+        raise ServiceUnavailable(
+            endpoint, 200, f"the reply is not a {kind.__name__}: bad or missing field{field}"
+        ) from None
 
 
 def _text(value: object) -> str:

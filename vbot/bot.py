@@ -28,8 +28,8 @@ from vbot.config import Config, ConfigError
 from vbot.dispatch import Dispatcher
 from vbot.health import Health
 from vbot.irclib import GuardedReactor, make_connect_factory, replaced_handlers
-from vbot.keeper import CannotLogIn, TokenKeeper
 from vbot.joins import MAX_CHANNELS_WARNING, REFUSED_GIVE_UP, Joins
+from vbot.keeper import CannotLogIn, TokenKeeper
 from vbot.modes import Isupport, Members
 from vbot.network import is_twitch
 from vbot.notify import Notifier
@@ -47,15 +47,28 @@ class Stopping(BaseException):
 CAPABILITIES = ("twitch.tv/membership", "twitch.tv/tags", "twitch.tv/commands")
 LOGIN_FAILURES = ("Login authentication failed", "Login unsuccessful", "Improperly formatted auth")
 """NOTICE texts Twitch sends when it refuses PASS/NICK; retrying cannot help."""
-WARNING_NOTICES = frozenset({
-    "msg_ratelimit", "msg_duplicate", "msg_banned", "msg_timedout",
-    "msg_channel_suspended", "msg_requires_verified_phone_number",
-})
+WARNING_NOTICES = frozenset(
+    {
+        "msg_ratelimit",
+        "msg_duplicate",
+        "msg_banned",
+        "msg_timedout",
+        "msg_channel_suspended",
+        "msg_requires_verified_phone_number",
+    }
+)
 """NOTICE msg-ids that mean a reply of ours was not delivered (Twitch docs, "IRC Concepts" > NOTICE)."""
 NICK_REFUSALS = ("erroneusnickname", "nicknameinuse", "nickcollision", "unavailresource")
 """432, 433, 436, 437 (RFC 2812 section 5.2), as the irc library names them."""
-JOIN_REFUSALS = ("channelisfull", "inviteonlychan", "bannedfromchan", "badchannelkey", "nosuchchannel",
-                 "toomanychannels", "nochanmodes")
+JOIN_REFUSALS = (
+    "channelisfull",
+    "inviteonlychan",
+    "bannedfromchan",
+    "badchannelkey",
+    "nosuchchannel",
+    "toomanychannels",
+    "nochanmodes",
+)
 """471, 473, 474, 475, 403, 405, 477: the server refused a JOIN (RFC 2812 section 5.2)."""
 REPLY_REFUSALS = ("cannotsendtochan", "417")
 """404 (RFC 2812) and 417 ERR_INPUTTOOLONG (modern.ircdocs.horse): a PRIVMSG not delivered."""
@@ -74,28 +87,43 @@ class VBot(irc.bot.SingleServerIRCBot):
     request, 3 after Twitch refused the login.
     """
 
-    reactor_class = GuardedReactor
+    reactor_class: Callable[..., GuardedReactor] = GuardedReactor
 
-    def __init__(self, config: Config, dispatcher: Dispatcher, outbox: Outbox | None = None,
-                 reconnect: Backoff | None = None, reload: Callable[[], str] | None = None,
-                 clock: Callable[[], float] = time.monotonic,
-                 connect_factory: Callable[[tuple[str, int]], socket.socket] | None = None,
-                 timers: TimerSchedule | None = None, notifier: Notifier | None = None,
-                 keeper: TokenKeeper | None = None):
+    def __init__(
+        self,
+        config: Config,
+        dispatcher: Dispatcher,
+        outbox: Outbox | None = None,
+        reconnect: Backoff | None = None,
+        reload: Callable[[], str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        connect_factory: Callable[[tuple[str, int]], socket.socket] | None = None,
+        timers: TimerSchedule | None = None,
+        notifier: Notifier | None = None,
+        keeper: TokenKeeper | None = None,
+    ):
         # Reactor's on_connect runs once the socket is up, before the library sends PASS and NICK.
         self.reactor_class = functools.partial(GuardedReactor, on_connect=self._on_socket_connected)
         super().__init__([], config.username, config.username)
         for event, handler in replaced_handlers(self):
             self.reactor.remove_global_handler(event, handler)
-        for event, handler, priority in [("all_events", self._dispatch, -10),
-                                         ("disconnect", self._track_disconnect, -20),
-                                         ("join", self._track_join, -20), ("part", self._track_part, -20),
-                                         ("quit", self._track_quit, -20), ("kick", self._track_kick, -20),
-                                         ("nick", self._track_nick, -20), ("mode", self._track_mode, -20),
-                                         ("namreply", self._track_namreply, -20)]:
+        for event, handler, priority in [
+            ("all_events", self._dispatch, -10),
+            ("disconnect", self._track_disconnect, -20),
+            ("join", self._track_join, -20),
+            ("part", self._track_part, -20),
+            ("quit", self._track_quit, -20),
+            ("kick", self._track_kick, -20),
+            ("nick", self._track_nick, -20),
+            ("mode", self._track_mode, -20),
+            ("namreply", self._track_namreply, -20),
+        ]:
             self.reactor.add_global_handler(event, handler, priority)
-        for events, handler in [(NICK_REFUSALS, self._nick_refused), (JOIN_REFUSALS, self._join_refused),
-                                (REPLY_REFUSALS, self._reply_refused)]:
+        for events, handler in [
+            (NICK_REFUSALS, self._nick_refused),
+            (JOIN_REFUSALS, self._join_refused),
+            (REPLY_REFUSALS, self._reply_refused),
+        ]:
             for event in events:
                 self.reactor.add_global_handler(event, handler)
         self.reactor.clock = clock
@@ -128,9 +156,12 @@ class VBot(irc.bot.SingleServerIRCBot):
         if not config.tls and config.is_twitch_host:
             log.warning("VBOT_TLS=false: the token travels to Twitch in clear text")
         if len(config.channels) > MAX_CHANNELS_WARNING:
-            log.warning("%d channels configured: Twitch limits how many channels one account may join "
-                        "(channels where it is broadcaster or moderator do not count); JOINs go out at "
-                        "20 per 10 s", len(config.channels))
+            log.warning(
+                "%d channels configured: Twitch limits how many channels one account may join "
+                "(channels where it is broadcaster or moderator do not count); JOINs go out at "
+                "20 per 10 s",
+                len(config.channels),
+            )
 
     # --- life cycle -------------------------------------------------------
 
@@ -156,7 +187,7 @@ class VBot(irc.bot.SingleServerIRCBot):
         self.notifier.stopping("stopping")
         if self.connection.is_connected():
             self.connection.disconnect("Goodbye")
-        return self.exit_code
+        return self.exit_code if self.exit_code is not None else 0
 
     def request_reload(self) -> None:
         """Reload custom commands in the event loop, within ``poll`` seconds (safe from signal handlers)."""
@@ -229,12 +260,22 @@ class VBot(irc.bot.SingleServerIRCBot):
                 self._cannot_log_in(error)
                 return
         try:
-            self.connection.connect(self.config.host, self.config.port, self.config.username, password,
-                                    connect_factory=self._connect_factory)
+            self.connection.connect(
+                self.config.host,
+                self.config.port,
+                self.config.username,
+                password,
+                connect_factory=self._connect_factory,
+            )
         except irc.client.ServerConnectionError as error:
             delay = self.session.connect_failed()
-            log.warning("could not connect to %s:%s: %s; next attempt in %.1f s",
-                        self.config.host, self.config.port, error.__cause__ or error, delay)
+            log.warning(
+                "could not connect to %s:%s: %s; next attempt in %.1f s",
+                self.config.host,
+                self.config.port,
+                error.__cause__ or error,
+                delay,
+            )
             return
         self.connection.last_received = self.session.clock()
         self.session.connected()
@@ -269,8 +310,11 @@ class VBot(irc.bot.SingleServerIRCBot):
         if event.arguments[:1] == ["ACK"] and len(event.arguments) > 1:
             self._acknowledged.update(event.arguments[1].split())
         if event.arguments[:1] == ["NAK"]:  # a warning on Twitch, where membership tracking needs them
-            log.log(logging.WARNING if self.is_twitch else logging.INFO,
-                    "server refused capabilities: %s", " ".join(event.arguments[1:]))
+            log.log(
+                logging.WARNING if self.is_twitch else logging.INFO,
+                "server refused capabilities: %s",
+                " ".join(event.arguments[1:]),
+            )
             if self.session.phase is not Phase.WELCOMED:
                 connection.cap("END")  # a standard server holds registration until CAP END
 
@@ -305,8 +349,11 @@ class VBot(irc.bot.SingleServerIRCBot):
         """433, 432, 436, 437 at login: say so, and try again later (the backoff paces it)."""
         if self.session.phase is Phase.WELCOMED:
             return
-        log.warning("the server refused the nick %s: %s; trying again later", self.config.username,
-                    event.arguments[-1] if event.arguments else event.type)
+        log.warning(
+            "the server refused the nick %s: %s; trying again later",
+            self.config.username,
+            event.arguments[-1] if event.arguments else event.type,
+        )
         connection.disconnect("Nick refused")
 
     def _join_refused(self, connection, event) -> None:
@@ -323,8 +370,11 @@ class VBot(irc.bot.SingleServerIRCBot):
 
     def _reply_refused(self, connection, event) -> None:
         """404, 417 and the like: a reply the server did not deliver."""
-        log.warning("the server refused a reply to %s: %s", event.arguments[0] if event.arguments else "?",
-                    event.arguments[-1] if event.arguments else event.type)
+        log.warning(
+            "the server refused a reply to %s: %s",
+            event.arguments[0] if event.arguments else "?",
+            event.arguments[-1] if event.arguments else event.type,
+        )
 
     def on_396(self, connection, event):
         """RPL_HOSTHIDDEN (396, not named by the irc library): the host others now see for the bot."""
@@ -347,10 +397,14 @@ class VBot(irc.bot.SingleServerIRCBot):
                 else:
                     self._cannot_log_in(stop)
                 return
-            fix = 'run "vbot login" again' if self.keeper is not None else \
-                'check VBOT_TOKEN, or run "vbot login" for a token vbot renews by itself'
-            log.error("Twitch refused the login (%s): %s; the token needs the chat:read and chat:edit scopes",
-                      text, fix)
+            fix = (
+                'run "vbot login" again'
+                if self.keeper is not None
+                else 'check VBOT_TOKEN, or run "vbot login" for a token vbot renews by itself'
+            )
+            log.error(
+                "Twitch refused the login (%s): %s; the token needs the chat:read and chat:edit scopes", text, fix
+            )
             self.request_stop(3)
             return
         self._notice(event)
@@ -400,8 +454,14 @@ class VBot(irc.bot.SingleServerIRCBot):
         drop = self.session.dropped()
         if drop.planned:
             return
-        log.warning("%s %s:%s: %s; next attempt in %.1f s", "disconnected from" if drop.was_welcomed else "not connected to",
-                    self.config.host, self.config.port, reason, drop.delay)
+        log.warning(
+            "%s %s:%s: %s; next attempt in %.1f s",
+            "disconnected from" if drop.was_welcomed else "not connected to",
+            self.config.host,
+            self.config.port,
+            reason,
+            drop.delay,
+        )
         self.notifier.status(f"reconnecting in {drop.delay:.1f} s")
 
     def _is_me(self, nick: str) -> bool:
@@ -519,11 +579,16 @@ class VBot(irc.bot.SingleServerIRCBot):
     def health(self) -> Health:
         """The counters ``!botstatus`` reports (vbot.health)."""
         welcomed_at = self.session.welcomed_at
-        return Health(uptime=self.session.clock() - self.started_at,
-                      connected=None if welcomed_at is None else self.session.clock() - welcomed_at,
-                      reconnects=max(self.session.logins - 1, 0), sent=self.sent,
-                      dropped=self.dropped + self.outbox.dropped, waiting=len(self.outbox),
-                      ping_rtt=self.ping_rtt, token_expires_in=self._token_expires_in())
+        return Health(
+            uptime=self.session.clock() - self.started_at,
+            connected=None if welcomed_at is None else self.session.clock() - welcomed_at,
+            reconnects=max(self.session.logins - 1, 0),
+            sent=self.sent,
+            dropped=self.dropped + self.outbox.dropped,
+            waiting=len(self.outbox),
+            ping_rtt=self.ping_rtt,
+            token_expires_in=self._token_expires_in(),
+        )
 
     def _token_expires_in(self) -> float | None:
         if self.keeper is None or not self.keeper.is_renewable or self.keeper.tokens.expires_at is None:

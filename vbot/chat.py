@@ -42,7 +42,7 @@ def tags_to_dict(tags: Iterable[Mapping[str, str | None]] | None) -> dict[str, s
     >>> tags_to_dict(None)
     {}
     """
-    return {tag["key"]: tag["value"] or "" for tag in tags or ()}
+    return {tag["key"] or "": tag["value"] or "" for tag in tags or ()}
 
 
 def parse_badges(value: str) -> dict[str, str]:
@@ -116,7 +116,7 @@ def split_command(text: str, prefix: str) -> tuple[str, str] | None:
     """
     if not text.startswith(prefix):
         return None
-    word, _, rest = text[len(prefix):].partition(" ")
+    word, _, rest = text[len(prefix) :].partition(" ")
     if not word:
         return None
     return word.lower(), rest.strip()

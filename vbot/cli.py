@@ -46,23 +46,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="vbot",
         description="A Twitch chat bot. Configure it with VBOT_* environment variables or a .env file "
-                    "(see config.example.env).",
+        "(see config.example.env).",
     )
     parser.add_argument("--version", action="version", version=f"vbot {__version__}")
     parser.add_argument("--env-file", metavar="PATH", help="read settings from PATH instead of ./.env")
-    parser.add_argument("--console", action="store_true",
-                        help="chat with the bot in this terminal (stdin/stdout): no network, no token needed")
-    parser.add_argument("command", nargs="?", choices=["login"], metavar="login",
-                        help="login: log the bot account in with Twitch's device code login and save its "
-                             "token to VBOT_TOKEN_FILE (needs VBOT_CLIENT_ID)")
+    parser.add_argument(
+        "--console",
+        action="store_true",
+        help="chat with the bot in this terminal (stdin/stdout): no network, no token needed",
+    )
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=["login"],
+        metavar="login",
+        help="login: log the bot account in with Twitch's device code login and save its "
+        "token to VBOT_TOKEN_FILE (needs VBOT_CLIENT_ID)",
+    )
     args = parser.parse_args(argv)
     if args.command and args.console:
         parser.error("--console and login cannot be combined")
     return args
 
 
-def build_dispatcher(config: Config, store: CountStore, clock: Callable[[], float] = time.monotonic,
-                     ) -> tuple[Dispatcher, TimerSchedule, Reloader]:
+def build_dispatcher(
+    config: Config,
+    store: CountStore,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[Dispatcher, TimerSchedule, Reloader]:
     """From one read of the custom commands file: the dispatcher over built-in plus custom
     commands, the timers, and the reload callable for ``!reload``/SIGHUP, which swaps both.
 
@@ -73,8 +84,9 @@ def build_dispatcher(config: Config, store: CountStore, clock: Callable[[], floa
     loaded = load_file(config.commands_file, config.commands_file_required, builtins, store)
     dispatcher = Dispatcher(loaded.table(builtins), config.prefix, config.owners, Cooldowns(clock))
     timers = TimerSchedule(loaded.timers, bot_login=config.username, clock=clock)  # the transport sets its channels
-    reload = Reloader(dispatcher, builtins, config.commands_file, config.commands_file_required, store,
-                      timers.set_timers)
+    reload = Reloader(
+        dispatcher, builtins, config.commands_file, config.commands_file_required, store, timers.set_timers
+    )
     return dispatcher, timers, reload
 
 
@@ -94,7 +106,7 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
         dispatcher, timers, reload = build_dispatcher(config, store, clock)
         if config.validates_token and not args.console:
             with _closed_on_error(store):
-                config, keeper = start_token(config, handler.formatter.add_secret)
+                config, keeper = start_token(config, handler.add_secret)
     except ConfigError as error:
         print(f"vbot: configuration error: {error}", file=sys.stderr)
         return EXIT_CONFIG
@@ -132,16 +144,19 @@ def run_login(env_file: str | None) -> int:
     try:
         config = load_config(read_settings(env_file), console=True)
         if not config.client_id:
-            raise ConfigError("VBOT_CLIENT_ID is not set: register an application (client type Public) in "
-                              "Twitch's developer console and set VBOT_CLIENT_ID to its Client ID "
-                              "(README: Getting a token)")
+            raise ConfigError(
+                "VBOT_CLIENT_ID is not set: register an application (client type Public) in "
+                "Twitch's developer console and set VBOT_CLIENT_ID to its Client ID "
+                "(README: Getting a token)"
+            )
     except ConfigError as error:
         print(f"vbot: configuration error: {error}", file=sys.stderr)
         return EXIT_CONFIG
     setup_logging(config.log_level)
     service = TokenService(config.auth_url, config.client_id)
-    login = DeviceLogin(service, config.token_file, sys.stdout, sys.stderr, is_tty=sys.stdout.isatty(),
-                        username=config.username)
+    login = DeviceLogin(
+        service, config.token_file, sys.stdout, sys.stderr, is_tty=sys.stdout.isatty(), username=config.username
+    )
     return login.run()
 
 
@@ -157,11 +172,16 @@ def choose_tokens(config: Config) -> tuple[Tokens, Path | None]:
     except TokenFileMissing:
         if config.token:
             return Tokens(access_token=config.token, refresh_token=None, expires_at=None), None
-        raise ConfigError(f"no token: VBOT_TOKEN is not set and VBOT_TOKEN_FILE={config.token_file} does not exist; "
-                          'run "vbot login" to create it (README: Getting a token)') from None
+        raise ConfigError(
+            f"no token: VBOT_TOKEN is not set and VBOT_TOKEN_FILE={config.token_file} does not exist; "
+            'run "vbot login" to create it (README: Getting a token)'
+        ) from None
     if config.token:
-        log.warning("both VBOT_TOKEN and the token file %s are set: using the token file, which vbot renews; "
-                    "remove VBOT_TOKEN from .env", config.token_file)
+        log.warning(
+            "both VBOT_TOKEN and the token file %s are set: using the token file, which vbot renews; "
+            "remove VBOT_TOKEN from .env",
+            config.token_file,
+        )
     return tokens, config.token_file
 
 
@@ -175,21 +195,32 @@ def start_token(config: Config, on_new_secret: Callable[[str], None]) -> tuple[C
     """
     tokens, token_file = choose_tokens(config)
     service = TokenService(config.auth_url, config.client_id)
-    keeper = TokenKeeper(service, tokens, token_file, validate_interval=config.validate_interval,
-                         on_new_secret=on_new_secret)
+    keeper = TokenKeeper(
+        service, tokens, token_file, validate_interval=config.validate_interval, on_new_secret=on_new_secret
+    )
     keeper.start()
     login = keeper.tokens.login
     if config.username and login and config.username != login:
-        raise ConfigError(f"VBOT_USERNAME={config.username}, but the token belongs to {login}: "
-                          f"set VBOT_USERNAME={login}, or remove it (vbot learns the login from the token)")
+        raise ConfigError(
+            f"VBOT_USERNAME={config.username}, but the token belongs to {login}: "
+            f"set VBOT_USERNAME={login}, or remove it (vbot learns the login from the token)"
+        )
     if not (config.username or login):
-        raise ConfigError("VBOT_USERNAME is not set and the token service could not tell the token's login: "
-                          "set VBOT_USERNAME to the bot account's Twitch login")
+        raise ConfigError(
+            "VBOT_USERNAME is not set and the token service could not tell the token's login: "
+            "set VBOT_USERNAME to the bot account's Twitch login"
+        )
     return dataclasses.replace(config, username=config.username or login, token=keeper.tokens.access_token), keeper
 
 
-def run_bot(config: Config, dispatcher: Dispatcher, reload: Reloader, timers: TimerSchedule,
-            signals: Signals, keeper: TokenKeeper | None = None) -> int:
+def run_bot(
+    config: Config,
+    dispatcher: Dispatcher,
+    reload: Reloader,
+    timers: TimerSchedule,
+    signals: Signals,
+    keeper: TokenKeeper | None = None,
+) -> int:
     """Connect to chat until stopped (SIGINT, SIGTERM, ``!exit``); SIGHUP reloads custom commands.
 
     ``keeper`` (None for a plain IRC server or an anonymous login) keeps the token fresh.
@@ -197,19 +228,30 @@ def run_bot(config: Config, dispatcher: Dispatcher, reload: Reloader, timers: Ti
     """
     from vbot.bot import VBot  # here, so that the console never imports the irc library
 
-    bot = VBot(config, dispatcher, reload=reload, timers=timers, notifier=Notifier.from_environment(os.environ),
-               keeper=keeper)
+    bot = VBot(
+        config, dispatcher, reload=reload, timers=timers, notifier=Notifier.from_environment(os.environ), keeper=keeper
+    )
     signals.attach(bot)
     return bot.run()
 
 
-def run_console(config: Config, dispatcher: Dispatcher, reload: Reloader, timers: TimerSchedule,
-                clock: ConsoleClock) -> int:
+def run_console(
+    config: Config, dispatcher: Dispatcher, reload: Reloader, timers: TimerSchedule, clock: ConsoleClock
+) -> int:
     """Chat in this terminal until ``/quit``, end of input, ``!exit``, SIGINT or SIGTERM."""
     if hasattr(sys.stdin, "reconfigure"):
         sys.stdin.reconfigure(errors="replace")
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.default_int_handler)
-    console = Console(config, dispatcher, Outbox(clock=clock), sys.stdin, sys.stdout, sys.stderr, reload=reload,
-                      timers=timers, clock=clock)
+    console = Console(
+        config,
+        dispatcher,
+        Outbox(clock=clock),
+        sys.stdin,
+        sys.stdout,
+        sys.stderr,
+        reload=reload,
+        timers=timers,
+        clock=clock,
+    )
     return console.run()

@@ -71,14 +71,28 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("VBOT_CHANNEL", "", "channel(s) to join: comma-separated, `#` optional, any case", "required"),
-    Setting("VBOT_CLIENT_ID", "", "Client ID of your own Twitch application, client type Public (see "
-            "[Getting a token](#getting-a-token))", "none; required by `vbot login`"),
+    Setting(
+        "VBOT_CLIENT_ID",
+        "",
+        "Client ID of your own Twitch application, client type Public (see [Getting a token](#getting-a-token))",
+        "none; required by `vbot login`",
+    ),
     Setting("VBOT_TOKEN_FILE", "vbot-token.json", "where `vbot login` saves the tokens and the bot keeps them fresh"),
-    Setting("VBOT_USERNAME", "", "the bot account's login; sent lowercased as NICK. With Twitch, learned from "
-            "the token (a different value is an error)", "required for other servers"),
-    Setting("VBOT_TOKEN", "", "on Twitch, a pasted OAuth token (scopes `chat:read chat:edit`), with or without "
-            "`oauth:`, ignored (with a warning) when the token file exists; on another server, its password, "
-            "sent as given", "none; on Twitch needed without a token file; elsewhere empty (no PASS)"),
+    Setting(
+        "VBOT_USERNAME",
+        "",
+        "the bot account's login; sent lowercased as NICK. With Twitch, learned from "
+        "the token (a different value is an error)",
+        "required for other servers",
+    ),
+    Setting(
+        "VBOT_TOKEN",
+        "",
+        "on Twitch, a pasted OAuth token (scopes `chat:read chat:edit`), with or without "
+        "`oauth:`, ignored (with a warning) when the token file exists; on another server, its password, "
+        "sent as given",
+        "none; on Twitch needed without a token file; elsewhere empty (no PASS)",
+    ),
     Setting("VBOT_HOST", TWITCH_HOST, "server host name or IP address"),
     Setting("VBOT_PORT", "", "server port", f"{TLS_PORT} with TLS, {PLAIN_PORT} without", bounds=(1, 65535)),
     Setting("VBOT_TLS", "true", "`true`/`false`; TLS always verifies the certificate"),
@@ -87,15 +101,30 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("VBOT_LOG_LEVEL", "INFO", "`DEBUG`, `INFO`, `WARNING` or `ERROR`"),
     Setting("VBOT_PING_INTERVAL", "60", "seconds of silence before vbot sends PING", bounds=(10, 3600)),
     Setting("VBOT_PING_TIMEOUT", "10", "seconds to wait after that PING before reconnecting", bounds=(5, 300)),
-    Setting("VBOT_COMMANDS_FILE", "commands.toml", "custom commands file (see [Custom commands](#custom-commands)); "
-            "when set, it must exist", "`commands.toml`, used when it exists"),
-    Setting("VBOT_STATE_FILE", "vbot-state.sqlite3",
-            "SQLite file keeping `{count}` values, created once a custom reply uses `{count}`"),
-    Setting("VBOT_AUTH_URL", TWITCH_AUTH_URL, "base URL of Twitch's token service (`/device`, `/token`, "
-            "`/validate`); `https://`, or `http://` to loopback for tests; setting it also turns token checks "
-            "on for a `VBOT_HOST` other than Twitch's"),
-    Setting("VBOT_VALIDATE_INTERVAL", "3600", "seconds between token validations while running (Twitch "
-            "requires hourly)", bounds=(0.1, MAX_VALIDATE_INTERVAL)),
+    Setting(
+        "VBOT_COMMANDS_FILE",
+        "commands.toml",
+        "custom commands file (see [Custom commands](#custom-commands)); when set, it must exist",
+        "`commands.toml`, used when it exists",
+    ),
+    Setting(
+        "VBOT_STATE_FILE",
+        "vbot-state.sqlite3",
+        "SQLite file keeping `{count}` values, created once a custom reply uses `{count}`",
+    ),
+    Setting(
+        "VBOT_AUTH_URL",
+        TWITCH_AUTH_URL,
+        "base URL of Twitch's token service (`/device`, `/token`, "
+        "`/validate`); `https://`, or `http://` to loopback for tests; setting it also turns token checks "
+        "on for a `VBOT_HOST` other than Twitch's",
+    ),
+    Setting(
+        "VBOT_VALIDATE_INTERVAL",
+        "3600",
+        "seconds between token validations while running (Twitch requires hourly)",
+        bounds=(0.1, MAX_VALIDATE_INTERVAL),
+    ),
 )
 """Every ``VBOT_*`` variable, in README's order. A new setting is one more row here, plus its
 line in README's table and in ``config.example.env`` (a test compares the three)."""
@@ -172,8 +201,9 @@ class Config:
         return not self.is_anonymous and (self.is_twitch_host or self.auth_url_set)
 
 
-def read_settings(env_file: str | os.PathLike | None = None,
-                  environ: Mapping[str, str] | None = None) -> dict[str, str]:
+def read_settings(
+    env_file: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """Merge the env file and the environment into one dict (environment wins; an empty
     environment variable counts as unset, like an empty value anywhere).
 
@@ -192,15 +222,18 @@ def read_settings(env_file: str | os.PathLike | None = None,
                 if env_file is not None:
                     raise ConfigError(f"--env-file {shown}: not an existing file; give the path of an env file")
                 path.stat()  # a dangling link says why here
-                raise ConfigError(f"{shown}: not a regular file (a directory?); remove or rename it, "
-                                  "or name an env file with --env-file")
+                raise ConfigError(
+                    f"{shown}: not a regular file (a directory?); remove or rename it, "
+                    "or name an env file with --env-file"
+                )
             with open(path, encoding="utf-8") as stream:
                 file_values = dotenv_values(stream=stream)
         except UnicodeDecodeError:
             raise ConfigError(f"{shown}: not UTF-8 text; save the file as UTF-8") from None
         except OSError as error:
-            raise ConfigError(f"{shown}: cannot read it ({error.strerror or error}); "
-                              "check that it exists and its permissions") from None
+            raise ConfigError(
+                f"{shown}: cannot read it ({error.strerror or error}); check that it exists and its permissions"
+            ) from None
     merged = {key: value for key, value in file_values.items() if value is not None}
     merged.update((key, value) for key, value in environ.items() if value.strip())
     return merged
@@ -228,7 +261,9 @@ def load_config(settings: Mapping[str, str], console: bool = False) -> Config:
     validated = bool(auth["auth_url_set"]) or twitch
     username = get("VBOT_USERNAME").lower()
     if not username and not console and not validated:
-        raise ConfigError("VBOT_USERNAME is not set: set it to the bot account's Twitch login, e.g. VBOT_USERNAME=mybot")
+        raise ConfigError(
+            "VBOT_USERNAME is not set: set it to the bot account's Twitch login, e.g. VBOT_USERNAME=mybot"
+        )
     if username and not _LOGIN.fullmatch(username):
         raise ConfigError("VBOT_USERNAME must be a Twitch login: 1-25 letters, digits or underscores")
     token = _token(get("VBOT_TOKEN"), twitch, required=not console and not validated)
@@ -264,16 +299,21 @@ def _token(value: str, twitch: bool, required: bool) -> str:
     """The bare token on Twitch's host, the password as given elsewhere; ``''`` for none."""
     if twitch:
         if value.lower().startswith("oauth:"):
-            value = value[len("oauth:"):]
+            value = value[len("oauth:") :]
         if not value and required:
-            raise ConfigError("VBOT_TOKEN is not set: set it to the bot account's OAuth token "
-                              "(scopes chat:read chat:edit), with or without 'oauth:'")
+            raise ConfigError(
+                "VBOT_TOKEN is not set: set it to the bot account's OAuth token "
+                "(scopes chat:read chat:edit), with or without 'oauth:'"
+            )
         if value and (not value.isprintable() or " " in value or value.lower().startswith("oauth:")):
-            raise ConfigError("VBOT_TOKEN is malformed: give the token once, with at most one 'oauth:' prefix "
-                              "and no spaces")
+            raise ConfigError(
+                "VBOT_TOKEN is malformed: give the token once, with at most one 'oauth:' prefix and no spaces"
+            )
     elif value and (not value.isprintable() or " " in value or value.startswith(":")):
-        raise ConfigError("VBOT_TOKEN is malformed: give the server password as printable characters without "
-                          "spaces, not starting with ':' (or leave it empty for a server without password)")
+        raise ConfigError(
+            "VBOT_TOKEN is malformed: give the server password as printable characters without "
+            "spaces, not starting with ':' (or leave it empty for a server without password)"
+        )
     return value
 
 
@@ -286,8 +326,10 @@ def _host(value: str) -> str:
         pass
     labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
     if len(host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
-        raise ConfigError("VBOT_HOST must be a host name (ASCII letters, digits, '-' and dots) or an IP address, "
-                          f"e.g. VBOT_HOST={TWITCH_HOST}")
+        raise ConfigError(
+            "VBOT_HOST must be a host name (ASCII letters, digits, '-' and dots) or an IP address, "
+            f"e.g. VBOT_HOST={TWITCH_HOST}"
+        )
     return host
 
 
@@ -296,17 +338,23 @@ def _auth_settings(get: Callable[[str], str]) -> dict[str, Any]:
     VBOT_AUTH_URL (``auth_url`` and ``auth_url_set``) and VBOT_VALIDATE_INTERVAL."""
     client_id = get("VBOT_CLIENT_ID")
     if client_id and not re.fullmatch(r"[A-Za-z0-9]{1,64}", client_id):
-        raise ConfigError("VBOT_CLIENT_ID must be the Client ID of your Twitch application (letters and digits); "
-                          "copy it from the application's page in Twitch's developer console")
+        raise ConfigError(
+            "VBOT_CLIENT_ID must be the Client ID of your Twitch application (letters and digits); "
+            "copy it from the application's page in Twitch's developer console"
+        )
     auth_url = get("VBOT_AUTH_URL").rstrip("/")
     parts = urllib.parse.urlsplit(auth_url)
     loopback = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
     if auth_url and not ((parts.scheme == "https" and parts.hostname) or loopback):
         raise ConfigError(f"VBOT_AUTH_URL must be an https:// URL, e.g. VBOT_AUTH_URL={TWITCH_AUTH_URL}")
     interval = _number(SETTING["VBOT_VALIDATE_INTERVAL"], get("VBOT_VALIDATE_INTERVAL"))
-    return {"client_id": client_id or None, "token_file": _path(SETTING["VBOT_TOKEN_FILE"], get("VBOT_TOKEN_FILE")),
-            "auth_url": auth_url or TWITCH_AUTH_URL, "auth_url_set": bool(auth_url),
-            "validate_interval": interval}
+    return {
+        "client_id": client_id or None,
+        "token_file": _path(SETTING["VBOT_TOKEN_FILE"], get("VBOT_TOKEN_FILE")),
+        "auth_url": auth_url or TWITCH_AUTH_URL,
+        "auth_url_set": bool(auth_url),
+        "validate_interval": interval,
+    }
 
 
 def _owners(value: str) -> frozenset[str]:
@@ -324,13 +372,17 @@ def _channels(value: str, required: bool = True) -> list[str]:
     names = [name.lstrip("#") for name in _names(value)]
     if not names and required:
         if value.strip():
-            raise ConfigError("VBOT_CHANNEL names no channel, only commas: set it to the channel(s) to join, "
-                              "e.g. VBOT_CHANNEL=mychannel")
+            raise ConfigError(
+                "VBOT_CHANNEL names no channel, only commas: set it to the channel(s) to join, "
+                "e.g. VBOT_CHANNEL=mychannel"
+            )
         raise ConfigError("VBOT_CHANNEL is not set: set it to the channel(s) to join, e.g. VBOT_CHANNEL=mychannel")
     for name in names:
         if not _LOGIN.fullmatch(name):
-            raise ConfigError("VBOT_CHANNEL must be comma-separated channel names (letters, digits, "
-                              "underscores; '#' optional), e.g. VBOT_CHANNEL=mychannel,#other")
+            raise ConfigError(
+                "VBOT_CHANNEL must be comma-separated channel names (letters, digits, "
+                "underscores; '#' optional), e.g. VBOT_CHANNEL=mychannel,#other"
+            )
     return ["#" + name for name in names]
 
 
@@ -363,8 +415,10 @@ def _path(setting: Setting, value: str) -> Path:
     except UnicodeError:
         text = "\0"
     if "\0" in text:
-        raise ConfigError(f"{setting.name} must be a file path the system can use (no NUL character, valid "
-                          f"UTF-8), e.g. {setting.name}={setting.default}")
+        raise ConfigError(
+            f"{setting.name} must be a file path the system can use (no NUL character, valid "
+            f"UTF-8), e.g. {setting.name}={setting.default}"
+        )
     return Path(text)
 
 

@@ -43,8 +43,10 @@ CONSOLE_LOGIN = "vbot"
 """The bot's login in the console when VBOT_USERNAME is not set."""
 CONSOLE_CHANNEL = "#console"
 """The console's channel when VBOT_CHANNEL is not set."""
-USAGE = ("console commands: /as <login> [everyone|subscriber|vip|moderator|broadcaster], "
-         "/join <login>, /part <login>, /timers, /wait <seconds>, /quit")
+USAGE = (
+    "console commands: /as <login> [everyone|subscriber|vip|moderator|broadcaster], "
+    "/join <login>, /part <login>, /timers, /wait <seconds>, /quit"
+)
 _LOGIN = re.compile(r"[a-z0-9_]{1,25}")
 MAX_WAIT = 7 * 86400.0
 """The most seconds one ``/wait`` may skip (a week)."""
@@ -99,10 +101,19 @@ class Console:
     dispatcher's cooldowns the same clock.
     """
 
-    def __init__(self, config: Config, dispatcher: Dispatcher, outbox: Outbox, stdin: TextIO, stdout: TextIO,
-                 notes: TextIO, reload: Callable[[], str] | None = None,
-                 sleep: Callable[[float], None] = time.sleep, timers: TimerSchedule | None = None,
-                 clock: ConsoleClock | None = None):
+    def __init__(
+        self,
+        config: Config,
+        dispatcher: Dispatcher,
+        outbox: Outbox,
+        stdin: TextIO,
+        stdout: TextIO,
+        notes: TextIO,
+        reload: Callable[[], str] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        timers: TimerSchedule | None = None,
+        clock: ConsoleClock | None = None,
+    ):
         self.dispatcher = dispatcher
         self.outbox = outbox
         self.stdin, self.stdout, self.notes = stdin, stdout, notes
@@ -140,16 +151,25 @@ class Console:
 
     def health(self) -> Health:
         """The console's counters: its own uptime (``/wait`` included), ``console`` as the connection."""
-        return Health(uptime=self.clock() - self.started, connected=None, reconnects=0, sent=self.sent,
-                      dropped=self.outbox.dropped, waiting=len(self.outbox), connection="console")
+        return Health(
+            uptime=self.clock() - self.started,
+            connected=None,
+            reconnects=0,
+            sent=self.sent,
+            dropped=self.outbox.dropped,
+            waiting=len(self.outbox),
+            connection="console",
+        )
 
     # --- the loop ------------------------------------------------------------------
 
     def run(self) -> int:
         """Handle lines until ``/quit``, end of input, Ctrl-C or a stop request; returns the exit code (0)."""
         if self.stdin.isatty():
-            self._note(f"vbot console: you are {self.speaker.display_name}, the broadcaster of {self.channel}. "
-                       f"Try !help. {USAGE}")
+            self._note(
+                f"vbot console: you are {self.speaker.display_name}, the broadcaster of {self.channel}. "
+                f"Try !help. {USAGE}"
+            )
         try:
             while self.exit_code is None:
                 line = self.stdin.readline()
@@ -163,8 +183,14 @@ class Console:
     def handle_line(self, line: str) -> None:
         """One typed line: a console command, or a chat message whose reply is printed."""
         word, _, rest = line.partition(" ")
-        console_command = {"/as": self._as, "/join": self._join, "/part": self._part, "/quit": self._quit,
-                           "/timers": self._timers, "/wait": self._wait}
+        console_command = {
+            "/as": self._as,
+            "/join": self._join,
+            "/part": self._part,
+            "/quit": self._quit,
+            "/timers": self._timers,
+            "/wait": self._wait,
+        }
         if word.lower() in console_command:
             console_command[word.lower()](rest.split())
             return

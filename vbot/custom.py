@@ -114,6 +114,7 @@ def _word(number: int) -> Callable[[Scope], str]:
     def word(scope: Scope) -> str:
         words = scope.args.split()
         return words[number - 1] if len(words) >= number else ""
+
     return word
 
 
@@ -123,15 +124,17 @@ def _target(scope: Scope) -> str:
     return target or scope.name
 
 
-VARIABLES: Mapping[str, Callable[[Scope], object]] = types.MappingProxyType({
-    "user": lambda scope: scope.name,
-    "target": _target,
-    "args": lambda scope: scope.args,
-    **{str(number): _word(number) for number in range(1, 10)},
-    "channel": lambda scope: scope.channel.lstrip("#"),
-    "count": lambda scope: scope.count(),
-    "viewers": lambda scope: scope.host.viewer_count(scope.channel),
-})
+VARIABLES: Mapping[str, Callable[[Scope], object]] = types.MappingProxyType(
+    {
+        "user": lambda scope: scope.name,
+        "target": _target,
+        "args": lambda scope: scope.args,
+        **{str(number): _word(number) for number in range(1, 10)},
+        "channel": lambda scope: scope.channel.lstrip("#"),
+        "count": lambda scope: scope.count(),
+        "viewers": lambda scope: scope.host.viewer_count(scope.channel),
+    }
+)
 """Every ``{name}`` a template may use, and how ``render`` computes it; any other
 ``{...}`` is left as typed. README's variables table lists the same names."""
 TIMER_VARIABLES = ("channel", "viewers", "count")
@@ -182,8 +185,9 @@ class TextReply:
         return "{count}" in self.template
 
     def __call__(self, ctx: Context) -> str:
-        scope = Scope(ctx.message.channel, ctx.host, lambda: self.counter.increment(self.name),
-                      ctx.message.name, ctx.args)
+        scope = Scope(
+            ctx.message.channel, ctx.host, lambda: self.counter.increment(self.name), ctx.message.name, ctx.args
+        )
         return render(self.template, scope)
 
 
@@ -229,17 +233,21 @@ def parse_file(data: Mapping[str, object], file: str | Path, builtins: CommandTa
     if not isinstance(timers, dict) or not all(isinstance(entry, dict) for entry in timers.values()):
         raise CommandsFileError(file, _reserved_problem(), TIMERS_KEY)
     commands = {key: entry for key, entry in data.items() if key != TIMERS_KEY}
-    return CustomFile(tuple(parse_commands(commands, file, builtins, counter)),
-                      tuple(parse_timers(timers, file, counter)))
+    return CustomFile(
+        tuple(parse_commands(commands, file, builtins, counter)), tuple(parse_timers(timers, file, counter))
+    )
 
 
 def _reserved_problem() -> str:
-    return (f"{TIMERS_KEY!r} is reserved for timers: write each timer as [{TIMERS_KEY}.<name>] "
-            f"with message and interval; a command cannot be called {TIMERS_KEY!r}, choose another name")
+    return (
+        f"{TIMERS_KEY!r} is reserved for timers: write each timer as [{TIMERS_KEY}.<name>] "
+        f"with message and interval; a command cannot be called {TIMERS_KEY!r}, choose another name"
+    )
 
 
-def parse_commands(data: Mapping[str, object], file: str | Path, builtins: CommandTable,
-                   counter: Counter) -> list[Command]:
+def parse_commands(
+    data: Mapping[str, object], file: str | Path, builtins: CommandTable, counter: Counter
+) -> list[Command]:
     """The custom commands described by ``data`` (top-level tables other than ``timers``), in file order.
 
     Names and aliases are lowercased. Raises CommandsFileError for the first
@@ -249,6 +257,7 @@ def parse_commands(data: Mapping[str, object], file: str | Path, builtins: Comma
     commands: list[Command] = []
     used: dict[str, str] = {}  # name or alias -> the custom command's table name
     for key, entry in data.items():
+
         def fail(problem: str, field: str | None = None, command: str = key):
             return CommandsFileError(file, problem, command, field)
 
@@ -283,7 +292,11 @@ def parse_commands(data: Mapping[str, object], file: str | Path, builtins: Comma
             field = None if index == 0 else "aliases"
             found = builtins.find(used_name)
             if found is not None:
-                what = "the built-in command" if found.name == used_name else f"an alias of the built-in command {found.name!r}"
+                what = (
+                    "the built-in command"
+                    if found.name == used_name
+                    else f"an alias of the built-in command {found.name!r}"
+                )
                 raise fail(f"{used_name!r} is {what}; choose another name", field)
             if used_name in used:
                 raise fail(f"{used_name!r} is already used by [{used[used_name]}]; choose another name", field)
@@ -300,6 +313,7 @@ def parse_timers(data: Mapping[str, dict], file: str | Path, counter: Counter) -
     """
     timers = []
     for key, entry in data.items():
+
         def fail(problem: str, field: str | None = None, table: str = f"{TIMERS_KEY}.{key}"):
             return CommandsFileError(file, problem, table, field)
 
@@ -313,8 +327,9 @@ def parse_timers(data: Mapping[str, dict], file: str | Path, counter: Counter) -
         if "messages" in entry:
             messages = entry["messages"]
             if not isinstance(messages, list) or not messages:
-                raise fail('must be a non-empty list of strings, e.g. messages = ["Drink water!", "Stretch!"]',
-                           "messages")
+                raise fail(
+                    'must be a non-empty list of strings, e.g. messages = ["Drink water!", "Stretch!"]', "messages"
+                )
             field = "messages"
         elif "message" in entry:
             messages, field = [entry["message"]], "message"
@@ -324,16 +339,26 @@ def parse_timers(data: Mapping[str, dict], file: str | Path, counter: Counter) -
             _check_timer_message(message, fail, field)
         interval = entry.get("interval")
         if interval is None:
-            raise fail(f"missing: every timer needs interval = <seconds>, at least {MIN_INTERVAL:.0f}, "
-                       "e.g. interval = 900 (15 minutes)", "interval")
-        if (isinstance(interval, bool) or not isinstance(interval, (int, float))
-                or not MIN_INTERVAL <= interval <= MAX_INTERVAL):
-            raise fail(f"must be a number of seconds from {MIN_INTERVAL:.0f} to {MAX_INTERVAL:.0f}, "
-                       "e.g. interval = 900 (15 minutes)", "interval")
+            raise fail(
+                f"missing: every timer needs interval = <seconds>, at least {MIN_INTERVAL:.0f}, "
+                "e.g. interval = 900 (15 minutes)",
+                "interval",
+            )
+        if (
+            isinstance(interval, bool)
+            or not isinstance(interval, (int, float))
+            or not MIN_INTERVAL <= interval <= MAX_INTERVAL
+        ):
+            raise fail(
+                f"must be a number of seconds from {MIN_INTERVAL:.0f} to {MAX_INTERVAL:.0f}, "
+                "e.g. interval = 900 (15 minutes)",
+                "interval",
+            )
         min_lines = entry.get("min_lines", DEFAULT_MIN_LINES)
         if isinstance(min_lines, bool) or not isinstance(min_lines, int) or min_lines < 0:
-            raise fail(f"must be a whole number of chat lines, 0 or more, e.g. min_lines = {DEFAULT_MIN_LINES}",
-                       "min_lines")
+            raise fail(
+                f"must be a whole number of chat lines, 0 or more, e.g. min_lines = {DEFAULT_MIN_LINES}", "min_lines"
+            )
         channels = _timer_channels(entry.get("channels"), fail)
         timers.append(Timer(key, tuple(messages), float(interval), min_lines, channels, TimerText(key, counter)))
     return timers
@@ -345,8 +370,9 @@ def _check_timer_message(message: object, fail, field: str) -> None:
     for name in _PLACEHOLDER.findall(message):
         if name in VARIABLES and name not in TIMER_VARIABLES:
             usable = ", ".join(f"{{{variable}}}" for variable in TIMER_VARIABLES)
-            raise fail(f"{{{name}}} has no value in a timer (no chatter typed a command); a timer may use {usable}",
-                       field)
+            raise fail(
+                f"{{{name}}} has no value in a timer (no chatter typed a command); a timer may use {usable}", field
+            )
 
 
 def _timer_channels(value: object, fail) -> tuple[str, ...]:
@@ -358,8 +384,9 @@ def _timer_channels(value: object, fail) -> tuple[str, ...]:
     channels = [channel.strip().lower().lstrip("#") for channel in value]
     for channel in channels:
         if not _CHANNEL.fullmatch(channel):
-            raise fail(f"{channel!r} is not a channel name (letters, digits, underscores; '#' optional), {example}",
-                       "channels")
+            raise fail(
+                f"{channel!r} is not a channel name (letters, digits, underscores; '#' optional), {example}", "channels"
+            )
     return tuple(dict.fromkeys("#" + channel for channel in channels))
 
 
@@ -393,8 +420,11 @@ def read_file(path: Path, required: bool, builtins: CommandTable, counter: Count
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise CommandsFileError(path, "no such file (VBOT_COMMANDS_FILE); create it (commands.example.toml "
-                                      "shows the format) or unset VBOT_COMMANDS_FILE") from None
+        raise CommandsFileError(
+            path,
+            "no such file (VBOT_COMMANDS_FILE); create it (commands.example.toml "
+            "shows the format) or unset VBOT_COMMANDS_FILE",
+        ) from None
     except UnicodeDecodeError:
         raise CommandsFileError(path, "not UTF-8 text; save the file as UTF-8") from None
     except OSError as error:
@@ -434,8 +464,15 @@ class Reloader:
     logged with the full path, and the reply names at most the file's base name.
     """
 
-    def __init__(self, dispatcher: Dispatcher, builtins: CommandTable, path: Path, required: bool, counter: Counter,
-                 set_timers: Callable[[tuple[Timer, ...]], None] | None = None):
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        builtins: CommandTable,
+        path: Path,
+        required: bool,
+        counter: Counter,
+        set_timers: Callable[[tuple[Timer, ...]], None] | None = None,
+    ):
         self.dispatcher = dispatcher
         self.builtins = builtins
         self.path = path
@@ -456,8 +493,12 @@ class Reloader:
         if not loaded.commands and not loaded.timers and not self.path.exists():
             log.info("reloaded: no %s, built-in commands only", self.path)
             return f"Reloaded: no {self.path.name}, built-in commands only."
-        log.info("reloaded %d custom command(s) from %s, and %d timer(s)", len(loaded.commands), self.path,
-                 len(loaded.timers))
+        log.info(
+            "reloaded %d custom command(s) from %s, and %d timer(s)",
+            len(loaded.commands),
+            self.path,
+            len(loaded.timers),
+        )
         reply = f"Reloaded {_plural(len(loaded.commands), 'custom command')}"
         if loaded.timers:
             reply += f" and {_plural(len(loaded.timers), 'timer')}"

@@ -65,13 +65,21 @@ class Command:
         return (self.name, *self.aliases)
 
 
-def command(name: str, *, aliases: Iterable[str] = (), help: str = "", role: Role = Role.EVERYONE,
-            cooldown: float = DEFAULT_COOLDOWN, user_cooldown: float = DEFAULT_USER_COOLDOWN):
+def command(
+    name: str,
+    *,
+    aliases: Iterable[str] = (),
+    help: str = "",
+    role: Role = Role.EVERYONE,
+    cooldown: float = DEFAULT_COOLDOWN,
+    user_cooldown: float = DEFAULT_USER_COOLDOWN,
+):
     """Mark a function ``f(ctx) -> str | None`` as a chat command; see Command for the fields."""
 
     def mark(handler):
-        handler.vbot_command = Command(name.lower(), handler, tuple(a.lower() for a in aliases),
-                                       help, role, cooldown, user_cooldown)
+        handler.vbot_command = Command(
+            name.lower(), handler, tuple(a.lower() for a in aliases), help, role, cooldown, user_cooldown
+        )
         return handler
 
     return mark
@@ -199,8 +207,9 @@ class Dispatcher:
     and up bypass cooldowns. ``table`` may be replaced (reload) at any time.
     """
 
-    def __init__(self, table: CommandTable, prefix: str = "!", owners: Iterable[str] = (),
-                 cooldowns: Cooldowns | None = None):
+    def __init__(
+        self, table: CommandTable, prefix: str = "!", owners: Iterable[str] = (), cooldowns: Cooldowns | None = None
+    ):
         self.table = table
         self.prefix = prefix
         self.owners = frozenset(owners)

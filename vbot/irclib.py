@@ -49,8 +49,9 @@ CONNECT_TIMEOUT = 10.0
 """Seconds allowed for TCP connect plus TLS handshake, and for any one send."""
 MAX_LINE_BYTES = 16384
 """Longer lines are skipped as they arrive; Twitch allows 8 KiB of tags plus a 512-byte message."""
-LIBRARY_EVENTS = frozenset({*irc.events.generated, "pubmsg", "pubnotice", "privnotice", "action", "umode",
-                            "all_events", "all_raw_messages"})
+LIBRARY_EVENTS = frozenset(
+    {*irc.events.generated, "pubmsg", "pubnotice", "privnotice", "action", "umode", "all_events", "all_raw_messages"}
+)
 """Event names the ``irc`` library makes up itself; a server line with such a command
 (``DISCONNECT``, ``PUBMSG``...) would fire the library's handlers, so it is skipped."""
 MEMBERSHIP_EVENTS = ("disconnect", "join", "kick", "mode", "namreply", "nick", "part", "quit")
@@ -95,6 +96,8 @@ class BoundedLineBuffer(LenientDecodingLineBuffer):
     ['ok', 'after']
     """
 
+    buffer: bytes  # the library's unfinished data, set by its __init__
+
     def __init__(self, limit: int = MAX_LINE_BYTES) -> None:
         super().__init__()
         self.limit = limit
@@ -106,9 +109,10 @@ class BoundedLineBuffer(LenientDecodingLineBuffer):
             if end < 0:
                 self.discarding += len(bytes)
                 return
-            log.warning("discarded a line of %d bytes from the server (the limit is %d)",
-                        self.discarding + end + 1, self.limit)
-            self.discarding, bytes = 0, bytes[end + 1:]
+            log.warning(
+                "discarded a line of %d bytes from the server (the limit is %d)", self.discarding + end + 1, self.limit
+            )
+            self.discarding, bytes = 0, bytes[end + 1 :]
         super().feed(bytes)
         unfinished = len(self.buffer) - (self.buffer.rfind(b"\n") + 1)
         if unfinished > self.limit:

@@ -33,9 +33,9 @@ REFUSED_GIVE_UP = 5
 
 @dataclasses.dataclass
 class _Channel:
-    due_at: float = 0.0         # clock time from which a JOIN may go
-    queued: bool = False        # a JOIN is wanted
-    refusals: int = 0           # JOINs refused in a row (plain IRC: 471, 473, 474...)
+    due_at: float = 0.0  # clock time from which a JOIN may go
+    queued: bool = False  # a JOIN is wanted
+    refusals: int = 0  # JOINs refused in a row (plain IRC: 471, 473, 474...)
     joined_at: float | None = None
     backoff: Backoff = dataclasses.field(default_factory=lambda: Backoff(first=5.0, cap=300.0))
 
@@ -47,8 +47,13 @@ class Joins:
     backoff's jitter. Channel names are lowercase with ``#``.
     """
 
-    def __init__(self, limit: int = JOIN_LIMIT, window: float = JOIN_WINDOW,
-                 clock: Callable[[], float] = time.monotonic, rng: Callable[[], float] | None = None):
+    def __init__(
+        self,
+        limit: int = JOIN_LIMIT,
+        window: float = JOIN_WINDOW,
+        clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[], float] | None = None,
+    ):
         self.limit, self.window = limit, window
         self._clock = clock
         self._rng = rng

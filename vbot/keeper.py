@@ -76,10 +76,18 @@ class TokenKeeper:
     the caller's thread, with every access and refresh token before the keeper uses it.
     """
 
-    def __init__(self, service: TokenService, tokens: Tokens, token_file: Path | None = None, *,
-                 validate_interval: float = 3600.0, on_new_secret: Callable[[str], None] | None = None,
-                 clock: Callable[[], float] = time.time, submit: Submit | None = None,
-                 connect_wait: float | None = None):
+    def __init__(
+        self,
+        service: TokenService,
+        tokens: Tokens,
+        token_file: Path | None = None,
+        *,
+        validate_interval: float = 3600.0,
+        on_new_secret: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.time,
+        submit: Submit | None = None,
+        connect_wait: float | None = None,
+    ):
         self.service = service
         self.token_file = token_file
         self.validate_interval = validate_interval
@@ -140,11 +148,14 @@ class TokenKeeper:
                 break
             except ServiceRefused as error:
                 if not self.is_renewable:
-                    raise CannotLogIn(f"Twitch says VBOT_TOKEN is not valid ({error}): it expired or was "
-                                      f"revoked, and vbot cannot renew a pasted token; {PASTED_HINT}") from None
+                    raise CannotLogIn(
+                        f"Twitch says VBOT_TOKEN is not valid ({error}): it expired or was "
+                        f"revoked, and vbot cannot renew a pasted token; {PASTED_HINT}"
+                    ) from None
                 if renewed:
-                    raise CannotLogIn(f"Twitch refused the token it has just renewed ({error}); "
-                                      f'{LOGIN_HINT} again') from None
+                    raise CannotLogIn(
+                        f"Twitch refused the token it has just renewed ({error}); {LOGIN_HINT} again"
+                    ) from None
                 log.info("Twitch says the token is no longer valid (%s); renewing it", error)
                 unavailable = self._refresh_now()
                 if unavailable is not None:
@@ -166,8 +177,10 @@ class TokenKeeper:
         missing = validation.missing_scopes()
         if missing:
             fix = LOGIN_HINT + " again" if self.is_renewable else PASTED_HINT
-            raise CannotLogIn(f"the token lacks the {' and '.join(missing)} scope{'s' if len(missing) > 1 else ''} "
-                              f"(needed for chat); {fix}")
+            raise CannotLogIn(
+                f"the token lacks the {' and '.join(missing)} scope{'s' if len(missing) > 1 else ''} "
+                f"(needed for chat); {fix}"
+            )
         if not self.is_renewable:
             self._warn_pasted(validation.expires_in)
         return validation
@@ -190,8 +203,7 @@ class TokenKeeper:
         if self._job is None and self.is_renewable and (self._must_refresh or self._expires_within(EXPIRY_MARGIN)):
             unavailable = self._refresh_now()
             if unavailable is not None:
-                log.warning("could not renew the token before connecting (%s); trying with the one it has",
-                            unavailable)
+                log.warning("could not renew the token before connecting (%s); trying with the one it has", unavailable)
         return self.password
 
     def tick(self) -> CannotLogIn | None:
@@ -217,8 +229,10 @@ class TokenKeeper:
         VBOT_TOKEN) or a token renewed after a refusal was refused again.
         """
         if not self.is_renewable:
-            return CannotLogIn(f"Twitch refused the login with VBOT_TOKEN: it expired or was revoked, "
-                               f"and vbot cannot renew a pasted token; {PASTED_HINT}")
+            return CannotLogIn(
+                f"Twitch refused the login with VBOT_TOKEN: it expired or was revoked, "
+                f"and vbot cannot renew a pasted token; {PASTED_HINT}"
+            )
         if self._renewed_after_refusal:
             return CannotLogIn(f"Twitch refused the login again with a freshly renewed token; {LOGIN_HINT} again")
         log.info("Twitch refused the login; renewing the token before the next attempt")
@@ -245,8 +259,7 @@ class TokenKeeper:
             tokens, path = self.tokens, self.token_file
             assert path is not None
             self._start("save", lambda: save_tokens(path, tokens))
-        elif (self.is_renewable and now >= self._retry_refresh_at
-              and (self._must_refresh or now >= self._refresh_at)):
+        elif self.is_renewable and now >= self._retry_refresh_at and (self._must_refresh or now >= self._refresh_at):
             tokens = self.tokens
             self._start("refresh", lambda: self._renew(tokens))
         elif now >= self._next_validation:
@@ -254,8 +267,10 @@ class TokenKeeper:
             self._start("validate", lambda: self.service.validate(access_token))
         elif not self.is_renewable and self._expires_within(0) and not self._told_expired:
             self._told_expired = True
-            log.warning("VBOT_TOKEN has expired: vbot stays in chat, but cannot log in again after a "
-                        "disconnect; %s", PASTED_HINT)
+            log.warning(
+                "VBOT_TOKEN has expired: vbot stays in chat, but cannot log in again after a disconnect; %s",
+                PASTED_HINT,
+            )
 
     def _start(self, kind: str, job: Callable[[], Any]) -> None:
         if self._submit is None:
@@ -297,13 +312,18 @@ class TokenKeeper:
                 return None
             if self.tokens.expires_at is not None and self._expires_within(0):
                 self._told_expired = True
-                log.warning("VBOT_TOKEN has expired (%s): vbot stays in chat, but cannot log in again after a "
-                            "disconnect; %s", error, PASTED_HINT)
+                log.warning(
+                    "VBOT_TOKEN has expired (%s): vbot stays in chat, but cannot log in again after a disconnect; %s",
+                    error,
+                    PASTED_HINT,
+                )
                 return None
             return CannotLogIn(f"Twitch says VBOT_TOKEN is no longer valid ({error}): it was revoked; {PASTED_HINT}")
         if kind == "refresh" and isinstance(error, ServiceRefused):
-            return CannotLogIn(f"Twitch refused to renew the token ({error}): access was revoked, or the bot "
-                               f'was stopped for more than 30 days; {LOGIN_HINT} again')
+            return CannotLogIn(
+                f"Twitch refused to renew the token ({error}): access was revoked, or the bot "
+                f"was stopped for more than 30 days; {LOGIN_HINT} again"
+            )
         if kind == "validate":
             self._next_validation = now + min(RETRY_AFTER, self.validate_interval)
             log.warning("could not validate the token (%s); trying again in %.0f s", error, RETRY_AFTER)
@@ -323,14 +343,22 @@ class TokenKeeper:
         assert tokens.refresh_token is not None and self.token_file is not None
         grant = self.service.refresh(tokens.refresh_token, tokens.client_id)
         renewed = dataclasses.replace(
-            tokens, access_token=grant.access_token, refresh_token=grant.refresh_token,
+            tokens,
+            access_token=grant.access_token,
+            refresh_token=grant.refresh_token,
             expires_at=self._clock() + grant.expires_in if grant.expires_in else None,
-            scopes=grant.scopes or tokens.scopes)
+            scopes=grant.scopes or tokens.scopes,
+        )
         try:
             save_tokens(self.token_file, renewed)
         except TokenFileError as error:
-            log.error("could not save the renewed token (%s); vbot keeps it in memory and tries again "
-                      "in %.0f s; if it stops before then, %s again", error, RETRY_AFTER, LOGIN_HINT)
+            log.error(
+                "could not save the renewed token (%s); vbot keeps it in memory and tries again "
+                "in %.0f s; if it stops before then, %s again",
+                error,
+                RETRY_AFTER,
+                LOGIN_HINT,
+            )
             return renewed, False
         return renewed, True
 
@@ -391,9 +419,13 @@ class TokenKeeper:
         self._next_validation = now + self.validate_interval
         tokens = self.tokens
         learned = dataclasses.replace(
-            tokens, login=validation.login, user_id=validation.user_id,
-            client_id=tokens.client_id or validation.client_id, scopes=validation.scopes or tokens.scopes,
-            expires_at=now + validation.expires_in if validation.expires_in else None)
+            tokens,
+            login=validation.login,
+            user_id=validation.user_id,
+            client_id=tokens.client_id or validation.client_id,
+            scopes=validation.scopes or tokens.scopes,
+            expires_at=now + validation.expires_in if validation.expires_in else None,
+        )
         if learned != tokens:
             self.tokens = learned
             self._plan_refresh()
@@ -409,8 +441,12 @@ class TokenKeeper:
     def _warn_pasted(self, expires_in: int) -> None:
         if expires_in:
             expiry = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(self._clock() + expires_in))
-            log.warning("VBOT_TOKEN is a pasted token: it expires in %s (%s) and vbot cannot renew it; %s",
-                        duration(expires_in), expiry, PASTED_HINT)
+            log.warning(
+                "VBOT_TOKEN is a pasted token: it expires in %s (%s) and vbot cannot renew it; %s",
+                duration(expires_in),
+                expiry,
+                PASTED_HINT,
+            )
         else:
             log.warning("VBOT_TOKEN is a pasted token that vbot cannot renew; %s", PASTED_HINT)
 

@@ -56,10 +56,19 @@ class DeviceLogin:
     mismatch.
     """
 
-    def __init__(self, service: TokenService, token_file: Path, out: TextIO, err: TextIO | None = None, *,
-                 is_tty: bool = False,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-                 wall_clock: Callable[[], float] = time.time, username: str = ""):
+    def __init__(
+        self,
+        service: TokenService,
+        token_file: Path,
+        out: TextIO,
+        err: TextIO | None = None,
+        *,
+        is_tty: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], float] = time.time,
+        username: str = "",
+    ):
         self.service = service
         self.token_file = token_file
         self.out = out
@@ -83,11 +92,15 @@ class DeviceLogin:
             self._say("vbot login: stopped; not logged in", self.err)
             return EXIT_INTERRUPTED
         self._say(f"Logged in as {tokens.login or '(login unknown)'}; token saved to {self.token_file.resolve()}")
-        self._say("Start the bot with: vbot (or: python -m vbot), VBOT_CHANNEL set in .env. "
-                  "It renews the token by itself; keep the token file private.")
+        self._say(
+            "Start the bot with: vbot (or: python -m vbot), VBOT_CHANNEL set in .env. "
+            "It renews the token by itself; keep the token file private."
+        )
         if self.username and tokens.login and self.username != tokens.login:
-            self._say(f"Note: VBOT_USERNAME={self.username} but you approved as {tokens.login}: "
-                      f"set VBOT_USERNAME={tokens.login} or remove it.")
+            self._say(
+                f"Note: VBOT_USERNAME={self.username} but you approved as {tokens.login}: "
+                f"set VBOT_USERNAME={tokens.login} or remove it."
+            )
         return EXIT_OK
 
     def log_in(self) -> Tokens:
@@ -95,11 +108,15 @@ class DeviceLogin:
         try:
             code = self.service.start_device_login()
         except ServiceRefused as error:
-            raise LoginFailed(EXIT_REFUSED, f"Twitch refused to start a login ({error}); check that VBOT_CLIENT_ID "
-                                            "is the Client ID of an application with client type Public") from None
+            raise LoginFailed(
+                EXIT_REFUSED,
+                f"Twitch refused to start a login ({error}); check that VBOT_CLIENT_ID "
+                "is the Client ID of an application with client type Public",
+            ) from None
         except ServiceUnavailable as error:
-            raise LoginFailed(EXIT_UNAVAILABLE, f"cannot reach Twitch's token service ({error}); "
-                                                "check the network and try again") from None
+            raise LoginFailed(
+                EXIT_UNAVAILABLE, f"cannot reach Twitch's token service ({error}); check the network and try again"
+            ) from None
         self._say(f"Open {_page(code.verification_uri)} and enter {code.user_code}")
         self._say(f"or open this link, which carries the code: {code.verification_uri}")
         grant = self._wait_for_approval(code)
@@ -116,8 +133,10 @@ class DeviceLogin:
             now = self.clock()
             if now >= deadline:
                 self._end_status()
-                raise LoginFailed(EXIT_REFUSED, f"the code expired after {duration(code.expires_in)} without "
-                                                "approval; run \"vbot login\" again")
+                raise LoginFailed(
+                    EXIT_REFUSED,
+                    f'the code expired after {duration(code.expires_in)} without approval; run "vbot login" again',
+                )
             if now < next_poll:
                 if now >= next_line:
                     self._status(deadline - now)
@@ -138,11 +157,13 @@ class DeviceLogin:
                     continue
                 self._end_status()
                 if "denied" in reason:
-                    raise LoginFailed(EXIT_REFUSED, "the login was denied on Twitch; run \"vbot login\" again "
-                                                    "and choose Authorize") from None
+                    raise LoginFailed(
+                        EXIT_REFUSED, 'the login was denied on Twitch; run "vbot login" again and choose Authorize'
+                    ) from None
                 if "invalid device code" in reason:
-                    raise LoginFailed(EXIT_REFUSED, "Twitch no longer knows the code (expired or used); "
-                                                    "run \"vbot login\" again") from None
+                    raise LoginFailed(
+                        EXIT_REFUSED, 'Twitch no longer knows the code (expired or used); run "vbot login" again'
+                    ) from None
                 raise LoginFailed(EXIT_REFUSED, f"Twitch refused the login ({error})") from None
             except ServiceUnavailable as error:
                 if error.status == 429:
@@ -152,8 +173,10 @@ class DeviceLogin:
                 unavailable += 1
                 if unavailable >= MAX_UNAVAILABLE:
                     self._end_status()
-                    raise LoginFailed(EXIT_UNAVAILABLE, f"lost Twitch's token service ({error}); "
-                                                        "check the network and run \"vbot login\" again") from None
+                    raise LoginFailed(
+                        EXIT_UNAVAILABLE,
+                        f'lost Twitch\'s token service ({error}); check the network and run "vbot login" again',
+                    ) from None
                 next_poll = self.clock() + interval
                 continue
             self._end_status()
@@ -167,11 +190,20 @@ class DeviceLogin:
             validation = self.service.validate(grant.access_token)
             login, user_id, client_id = validation.login, validation.user_id, validation.client_id or client_id
         except (ServiceRefused, ServiceUnavailable) as error:
-            self._say(f"vbot login: could not check the new token ({error}); saving it anyway, "
-                      "the bot checks it when it starts", self.err)
-        tokens = Tokens(access_token=grant.access_token, refresh_token=grant.refresh_token,
-                        expires_at=self.wall_clock() + grant.expires_in if grant.expires_in else None,
-                        scopes=grant.scopes, login=login, user_id=user_id, client_id=client_id)
+            self._say(
+                f"vbot login: could not check the new token ({error}); saving it anyway, "
+                "the bot checks it when it starts",
+                self.err,
+            )
+        tokens = Tokens(
+            access_token=grant.access_token,
+            refresh_token=grant.refresh_token,
+            expires_at=self.wall_clock() + grant.expires_in if grant.expires_in else None,
+            scopes=grant.scopes,
+            login=login,
+            user_id=user_id,
+            client_id=client_id,
+        )
         try:
             save_tokens(self.token_file, tokens)
         except TokenFileError as error:
@@ -182,8 +214,9 @@ class DeviceLogin:
 
     def _status(self, left: float) -> None:
         if self.is_tty:
-            self.out.write(f"\rWaiting for approval; the code is valid for {_clock_time(left)} more "
-                           "(Ctrl-C to stop)\x1b[K")
+            self.out.write(
+                f"\rWaiting for approval; the code is valid for {_clock_time(left)} more (Ctrl-C to stop)\x1b[K"
+            )
             self._status_shown = True
         else:
             self.out.write(f"Waiting for approval; the code is valid for {duration(left)} more (Ctrl-C to stop)\n")

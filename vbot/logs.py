@@ -86,7 +86,7 @@ class RedactingFormatter(logging.Formatter):
             if secret:
                 found.add(secret.lower())
                 if secret.lower().startswith("oauth:") and len(secret) > len("oauth:"):
-                    found.add(secret[len("oauth:"):].lower())
+                    found.add(secret[len("oauth:") :].lower())
         with self._lock:
             if found <= self._secrets:
                 return
@@ -101,20 +101,31 @@ class RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         if isinstance(record.args, tuple) and any(isinstance(arg, Clipped) for arg in record.args):
             record = logging.makeLogRecord(record.__dict__)  # the handlers share the record: leave it be
-            record.args = tuple(arg.cut(self.redact) if isinstance(arg, Clipped) else arg
-                                for arg in record.args or ())
+            record.args = tuple(arg.cut(self.redact) if isinstance(arg, Clipped) else arg for arg in record.args or ())
         return self.redact(super().format(record))
 
 
-def setup_logging(level: str = "INFO", secrets: Iterable[str] = (), stream: TextIO | None = None) -> logging.Handler:
+class RedactingHandler(logging.StreamHandler):
+    """A StreamHandler whose formatter is a RedactingFormatter; ``add_secret`` teaches it one more secret."""
+
+    def __init__(self, stream: TextIO, secrets: Iterable[str]) -> None:
+        super().__init__(stream)
+        self.redaction = RedactingFormatter(secrets)
+        self.setFormatter(self.redaction)
+
+    def add_secret(self, text: str) -> None:
+        """See ``RedactingFormatter.add_secret``."""
+        self.redaction.add_secret(text)
+
+
+def setup_logging(level: str = "INFO", secrets: Iterable[str] = (), stream: TextIO | None = None) -> RedactingHandler:
     """Send all log records at ``level`` and above to ``stream`` (stderr), secrets redacted.
 
     Replaces the root logger's handlers, and ``sys.excepthook`` so that a traceback
-    Python would print itself is logged (and redacted) instead; returns the handler,
-    whose ``formatter`` is the RedactingFormatter (``add_secret`` for new tokens).
+    Python would print itself is logged (and redacted) instead; returns the handler
+    (``add_secret`` for new tokens).
     """
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(RedactingFormatter(secrets))
+    handler = RedactingHandler(stream or sys.stderr, secrets)
     root = logging.getLogger()
     for old in root.handlers[:]:
         root.removeHandler(old)

@@ -100,7 +100,9 @@ def casemapping_fold(casemapping: str) -> Callable[[str], str]:
     ('a[b]', 'a{b}', 'éva')
     """
     folds: dict[str, Callable[[str], str]] = {
-        "rfc1459": fold_rfc1459, "rfc1459-strict": fold_rfc1459_strict, "ascii": fold_ascii,
+        "rfc1459": fold_rfc1459,
+        "rfc1459-strict": fold_rfc1459_strict,
+        "ascii": fold_ascii,
     }
     return folds.get(casemapping.lower(), str.lower)
 
@@ -248,7 +250,7 @@ class Isupport:
         while start < len(entry) and entry[start] in symbols:
             start += 1
         held = entry[:start]
-        modes = "".join(mode for mode, symbol in zip(self.prefix_modes, symbols) if symbol in held)
+        modes = "".join(mode for mode, symbol in zip(self.prefix_modes, symbols, strict=False) if symbol in held)
         return modes, entry[start:].partition("!")[0]
 
     def role(self, modes: str) -> Role:

@@ -38,8 +38,12 @@ class Notifier:
     no watchdog); ``clock()`` returns monotonic seconds.
     """
 
-    def __init__(self, address: str | bytes | None = None, watchdog_interval: float | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        address: str | bytes | None = None,
+        watchdog_interval: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.address = address
         self.watchdog_interval = watchdog_interval
         self._clock = clock
@@ -47,8 +51,9 @@ class Notifier:
         self._failing = False
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str], pid: int | None = None,
-                         clock: Callable[[], float] = time.monotonic) -> Notifier:
+    def from_environment(
+        cls, environ: Mapping[str, str], pid: int | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> Notifier:
         """A Notifier set up from systemd's variables in ``environ`` (pass ``os.environ``).
 
         ``NOTIFY_SOCKET``: absolute path or ``@name``; anything else (unset,
@@ -94,8 +99,9 @@ class Notifier:
                 sock.setblocking(False)  # a full queue must not stall the event loop
                 sock.sendto(data, self.address)
         except (OSError, ValueError) as error:
-            (log.debug if self._failing else log.warning)("could not notify systemd (%s): %s",
-                                                          " ".join(assignments)[:100], error)
+            (log.debug if self._failing else log.warning)(
+                "could not notify systemd (%s): %s", " ".join(assignments)[:100], error
+            )
             self._failing = True
             return False
         self._failing = False

@@ -226,8 +226,12 @@ class Outbox:
         ``channel`` within ``limits.duplicate_window`` and the bot is not privileged there."""
         fitted = fit(text, channel, reserve=self.relay_reserve)
         last = self._last_sent.get(channel)
-        if (channel in self._privileged or last is None or last[0] != fitted
-                or now - last[1] >= self.limits.duplicate_window):
+        if (
+            channel in self._privileged
+            or last is None
+            or last[0] != fitted
+            or now - last[1] >= self.limits.duplicate_window
+        ):
             return fitted
         return fit(text, channel, INVISIBLE_SUFFIX, self.relay_reserve)
 

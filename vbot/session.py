@@ -50,7 +50,7 @@ class Backoff:
 
     def next_delay(self) -> float:
         """Seconds to wait before the next attempt; advances the attempt counter."""
-        delay = min(self.cap, self.first * 2 ** self.attempt) * (0.5 + self.rng() / 2)
+        delay = min(self.cap, self.first * 2**self.attempt) * (0.5 + self.rng() / 2)
         self.attempt = min(self.attempt + 1, 16)
         return delay
 
@@ -58,10 +58,10 @@ class Backoff:
 class Phase(enum.Enum):
     """Where the connection is in its life cycle."""
 
-    WAITING = "waiting"          # not connected; the next attempt is due at ``retry_at``
-    CONNECTING = "connecting"    # TCP connect and TLS handshake under way (blocking)
+    WAITING = "waiting"  # not connected; the next attempt is due at ``retry_at``
+    CONNECTING = "connecting"  # TCP connect and TLS handshake under way (blocking)
     REGISTERING = "registering"  # connected; CAP, PASS, NICK sent; no welcome (001) yet
-    WELCOMED = "welcomed"        # logged in
+    WELCOMED = "welcomed"  # logged in
 
 
 class Action(enum.Enum):
@@ -106,9 +106,15 @@ class Session:
     connection that lasted ``stable_after`` seconds.
     """
 
-    def __init__(self, ping_interval: float, ping_timeout: float, backoff: Backoff | None = None,
-                 clock: Callable[[], float] = time.monotonic,
-                 reconnect_at_once_every: float = RECONNECT_AT_ONCE_EVERY, stable_after: float = STABLE_AFTER):
+    def __init__(
+        self,
+        ping_interval: float,
+        ping_timeout: float,
+        backoff: Backoff | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        reconnect_at_once_every: float = RECONNECT_AT_ONCE_EVERY,
+        stable_after: float = STABLE_AFTER,
+    ):
         self.ping_interval, self.ping_timeout = ping_interval, ping_timeout
         self.backoff = backoff or Backoff()
         self.clock = clock
@@ -139,8 +145,11 @@ class Session:
         if idle >= self.deadline:
             return Step(Action.DISCONNECT, "Ping timeout", f"no data from the server for {idle:.0f} s; reconnecting")
         if self.phase is Phase.REGISTERING and now - self.connected_at >= self.deadline:
-            return Step(Action.DISCONNECT, "Login timeout",
-                        f"no welcome from the server within {self.deadline:.0f} s of connecting; reconnecting")
+            return Step(
+                Action.DISCONNECT,
+                "Login timeout",
+                f"no welcome from the server within {self.deadline:.0f} s of connecting; reconnecting",
+            )
         if idle >= self.ping_interval and self._pinged_for != last_received:
             self._pinged_for = last_received
             return Step(Action.PING)

@@ -9,6 +9,17 @@ systemd's ``Restart=on-failure`` would take for a clean exit.
 from __future__ import annotations
 
 import signal
+from typing import Protocol
+
+
+class Stoppable(Protocol):
+    """What ``Signals`` drives: the bot (``vbot.bot.VBot``)."""
+
+    def request_stop(self, exit_code: int = 0) -> None: ...
+
+    def stop_from_signal(self, exit_code: int = 0) -> None: ...
+
+    def request_reload(self) -> None: ...
 
 
 class Signals:
@@ -23,7 +34,7 @@ class Signals:
     def __init__(self) -> None:
         self.stop_requested = False
         self.reload_requested = False
-        self.target: object | None = None
+        self.target: Stoppable | None = None
 
     def install(self) -> Signals:
         """Install the handlers; returns self."""
@@ -33,7 +44,7 @@ class Signals:
             signal.signal(signal.SIGHUP, self._reload)
         return self
 
-    def attach(self, target) -> None:
+    def attach(self, target: Stoppable) -> None:
         """From now on signals go to ``target``; one that came before is passed on now."""
         self.target = target
         if self.stop_requested:

@@ -30,8 +30,10 @@ class StateError(ConfigError):
 
     def __init__(self, path: Path, cause: str):
         self.path, self.cause = path, cause
-        super().__init__(f"VBOT_STATE_FILE={path}: cannot use it as vbot's state database ({cause}); "
-                         "set VBOT_STATE_FILE to a writable file path")
+        super().__init__(
+            f"VBOT_STATE_FILE={path}: cannot use it as vbot's state database ({cause}); "
+            "set VBOT_STATE_FILE to a writable file path"
+        )
 
     def brief(self) -> str:
         """The reason without the directory, e.g. ``"vbot-state.sqlite3: cannot use it as ... (disk I/O error)"``."""
@@ -57,17 +59,20 @@ class CountStore:
         Returns self. Raises StateError when the file cannot be created or read
         as a database.
         """
+        self._connected()
+        return self
+
+    def _connected(self) -> sqlite3.Connection:
         with self._lock:
             if self._connection is None:
                 self._connection = self._connect()
-        return self
+            return self._connection
 
     def _connect(self) -> sqlite3.Connection:
         connection = None
         try:
             # isolation_level=None: no implicit transactions; each increment runs its own BEGIN/COMMIT.
-            connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None,
-                                         check_same_thread=False)
+            connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("CREATE TABLE IF NOT EXISTS counts (name TEXT PRIMARY KEY, count INTEGER NOT NULL)")
@@ -83,13 +88,14 @@ class CountStore:
         Raises StateError when the file cannot be opened, sqlite3.Error when the
         write fails (the count is then unchanged).
         """
-        self.open()
+        connection = self._connected()
         with self._lock:
-            connection = self._connection
             connection.execute("BEGIN IMMEDIATE")
             try:
-                connection.execute("INSERT INTO counts (name, count) VALUES (?, 1) "
-                                   "ON CONFLICT (name) DO UPDATE SET count = count + 1", (name,))
+                connection.execute(
+                    "INSERT INTO counts (name, count) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET count = count + 1",
+                    (name,),
+                )
                 (count,) = connection.execute("SELECT count FROM counts WHERE name = ?", (name,)).fetchone()
                 connection.execute("COMMIT")
             except BaseException:
@@ -100,9 +106,9 @@ class CountStore:
 
     def get(self, name: str) -> int:
         """The current count for ``name`` (0 when it never ran). Raises as ``increment``."""
-        self.open()
+        connection = self._connected()
         with self._lock:
-            row = self._connection.execute("SELECT count FROM counts WHERE name = ?", (name,)).fetchone()
+            row = connection.execute("SELECT count FROM counts WHERE name = ?", (name,)).fetchone()
         return row[0] if row else 0
 
     def close(self) -> None:

@@ -141,8 +141,14 @@ class TimerSchedule:
     ``#``). Nothing here raises on odd input; the driver calls it from one thread.
     """
 
-    def __init__(self, timers: Iterable[Timer] = (), channels: Iterable[str] = (), bot_login: str = "",
-                 clock: Callable[[], float] = time.monotonic, gap: float = GAP):
+    def __init__(
+        self,
+        timers: Iterable[Timer] = (),
+        channels: Iterable[str] = (),
+        bot_login: str = "",
+        clock: Callable[[], float] = time.monotonic,
+        gap: float = GAP,
+    ):
         self._clock = clock
         self.bot_login = bot_login.lower()
         self.gap = gap
@@ -163,8 +169,11 @@ class TimerSchedule:
         clock, line count and turn; a new one starts now."""
         self._timers = tuple(timers)
         names = {timer.name: timer for timer in self._timers}
-        self._slots = {key: slot for key, slot in self._slots.items()
-                       if key[0] in names and (not names[key[0]].channels or key[1] in names[key[0]].channels)}
+        self._slots = {
+            key: slot
+            for key, slot in self._slots.items()
+            if key[0] in names and (not names[key[0]].channels or key[1] in names[key[0]].channels)
+        }
         self._start_slots()
 
     def set_channels(self, channels: Iterable[str]) -> None:
@@ -216,8 +225,13 @@ class TimerSchedule:
                 continue
             _, _, timer, slot = min(candidates, key=lambda candidate: candidate[:2])
             message = timer.messages[slot.turn % len(timer.messages)]
-            log.info("timer %r posts in %s (message %d of %d)", timer.name, channel,
-                     slot.turn % len(timer.messages) + 1, len(timer.messages))
+            log.info(
+                "timer %r posts in %s (message %d of %d)",
+                timer.name,
+                channel,
+                slot.turn % len(timer.messages) + 1,
+                len(timer.messages),
+            )
             posts.append(Post(timer, channel, message))
             slot.since, slot.lines, slot.reason = now, 0, ""
             slot.turn = (slot.turn + 1) % len(timer.messages)
@@ -248,8 +262,7 @@ class TimerSchedule:
                     states.append(TimerState(timer, channel, timer.interval, 0, 0, False))
                 else:
                     remaining = max(slot.since + timer.interval - now, 0.0)
-                    states.append(TimerState(timer, channel, remaining, slot.lines, slot.turn,
-                                             channel in self._joined))
+                    states.append(TimerState(timer, channel, remaining, slot.lines, slot.turn, channel in self._joined))
         return states
 
     def _start_slots(self) -> None:
@@ -264,12 +277,22 @@ class TimerSchedule:
         if now < slot.since + timer.interval:
             reason = "interval"
             if slot.reason != reason:
-                log.debug("timer %r in %s: next post in %s at the earliest, after %d chat line(s) from others",
-                          timer.name, channel, format_duration(math.ceil(slot.since + timer.interval - now)),
-                          timer.min_lines)
+                log.debug(
+                    "timer %r in %s: next post in %s at the earliest, after %d chat line(s) from others",
+                    timer.name,
+                    channel,
+                    format_duration(math.ceil(slot.since + timer.interval - now)),
+                    timer.min_lines,
+                )
         else:
             reason = "lines"
             if slot.reason != reason:
-                log.debug("timer %r in %s: interval passed, waiting for %d more chat line(s) (%d/%d)",
-                          timer.name, channel, timer.min_lines - slot.lines, slot.lines, timer.min_lines)
+                log.debug(
+                    "timer %r in %s: interval passed, waiting for %d more chat line(s) (%d/%d)",
+                    timer.name,
+                    channel,
+                    timer.min_lines - slot.lines,
+                    slot.lines,
+                    timer.min_lines,
+                )
         slot.reason = reason

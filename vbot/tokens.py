@@ -90,19 +90,22 @@ def load_tokens(path: Path) -> Tokens:
     except FileNotFoundError:
         raise TokenFileMissing(f"VBOT_TOKEN_FILE={path}: no such file; {LOGIN_HINT} to create it") from None
     except OSError as error:
-        raise TokenFileError(f"VBOT_TOKEN_FILE={path}: cannot read it ({error.strerror}); "
-                             f"check its permissions, or {LOGIN_HINT} again") from None
+        raise TokenFileError(
+            f"VBOT_TOKEN_FILE={path}: cannot read it ({error.strerror}); check its permissions, or {LOGIN_HINT} again"
+        ) from None
     try:
         fields = json.loads(text.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        raise TokenFileError(f"VBOT_TOKEN_FILE={path}: not a vbot token file (not JSON); "
-                             f"{LOGIN_HINT} again to replace it") from None
+        raise TokenFileError(
+            f"VBOT_TOKEN_FILE={path}: not a vbot token file (not JSON); {LOGIN_HINT} again to replace it"
+        ) from None
     try:
         tokens = _tokens_from(fields)
     except (KeyError, TypeError, ValueError) as error:
         what = f"no {error.args[0]!r}" if isinstance(error, KeyError) else str(error)
-        raise TokenFileError(f"VBOT_TOKEN_FILE={path}: not a vbot token file ({what}); "
-                             f"{LOGIN_HINT} again to replace it") from None
+        raise TokenFileError(
+            f"VBOT_TOKEN_FILE={path}: not a vbot token file ({what}); {LOGIN_HINT} again to replace it"
+        ) from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         log.warning("token file %s can be read by other users; make it private: chmod 600 %s", path, path)
     return tokens
@@ -114,8 +117,9 @@ def _tokens_from(fields: object) -> Tokens:
     if fields.get("version", FORMAT_VERSION) != FORMAT_VERSION:
         raise ValueError(f"format version {fields.get('version')!r}, not {FORMAT_VERSION}")
     expires_at = fields["expires_at"]
-    if expires_at is not None and (isinstance(expires_at, bool) or not isinstance(expires_at, int | float)
-                                   or not math.isfinite(expires_at)):
+    if expires_at is not None and (
+        isinstance(expires_at, bool) or not isinstance(expires_at, int | float) or not math.isfinite(expires_at)
+    ):
         raise TypeError("'expires_at' is not a number")
     scopes = fields["scopes"]
     if not isinstance(scopes, list) or not all(isinstance(scope, str) for scope in scopes):
@@ -150,8 +154,10 @@ def save_tokens(path: Path, tokens: Tokens) -> None:
     try:
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
     except OSError as error:
-        raise TokenFileError(f"VBOT_TOKEN_FILE={path}: cannot write in {folder} ({error.strerror}); "
-                             "set VBOT_TOKEN_FILE to a file in a writable folder") from None
+        raise TokenFileError(
+            f"VBOT_TOKEN_FILE={path}: cannot write in {folder} ({error.strerror}); "
+            "set VBOT_TOKEN_FILE to a file in a writable folder"
+        ) from None
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as file:
             file.write(tokens.to_json())
@@ -161,8 +167,10 @@ def save_tokens(path: Path, tokens: Tokens) -> None:
     except OSError as error:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
-        raise TokenFileError(f"VBOT_TOKEN_FILE={path}: cannot write it ({error.strerror}); "
-                             "free some disk space or set VBOT_TOKEN_FILE to another file") from None
+        raise TokenFileError(
+            f"VBOT_TOKEN_FILE={path}: cannot write it ({error.strerror}); "
+            "free some disk space or set VBOT_TOKEN_FILE to another file"
+        ) from None
     _fsync_folder(folder)
 
 
