@@ -36,7 +36,7 @@ class Clock:
 
 
 class Host:
-    """A ChatHost for in-process tests."""
+    """A Chat for in-process tests."""
 
     def __init__(self, viewers: int = 0, reload=None):
         self.viewers = viewers
@@ -48,9 +48,6 @@ class Host:
 
     def request_stop(self) -> None:
         self.stopped = True
-
-    def reload_commands(self) -> str:
-        return self.reload()
 
 
 def write(tmp_path, text: str | bytes, name: str = "commands.toml"):

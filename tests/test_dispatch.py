@@ -48,7 +48,7 @@ class FakeHost:
     def request_stop(self) -> None:
         self.stops += 1
 
-    def reload_commands(self) -> str:
+    def reload(self) -> str:
         self.reloads += 1
         return "Reloaded 0 custom commands."
 
@@ -348,7 +348,7 @@ def test_context_carries_message_args_role_and_host(clock, host):
     (ctx,) = seen
     assert ctx.message is message and ctx.args == "one two" and ctx.role is Role.VIP
     assert ctx.command is probe.vbot_command and ctx.table is dispatcher.table
-    assert ctx.host is host and ctx.prefix == "?"
+    assert ctx.chat is host and ctx.prefix == "?"
 
 
 # --- !help -----------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import irc.modes
 
 from vbot.chat import ChatMessage, Role, role_from_tags, tags_to_dict
 from vbot.config import Config, ConfigError
-from vbot.dispatch import Dispatcher
+from vbot.dispatch import Dispatcher, no_reload
 from vbot.health import Health
 from vbot.irclib import GuardedReactor, make_connect_factory, replaced_handlers
 from vbot.joins import MAX_CHANNELS_WARNING, REFUSED_GIVE_UP, Joins
@@ -95,7 +95,7 @@ class VBot(irc.bot.SingleServerIRCBot):
         dispatcher: Dispatcher,
         outbox: Outbox | None = None,
         reconnect: Backoff | None = None,
-        reload: Callable[[], str] | None = None,
+        reload: Callable[[], str] = no_reload,
         clock: Callable[[], float] = time.monotonic,
         connect_factory: Callable[[tuple[str, int]], socket.socket] | None = None,
         timers: TimerSchedule | None = None,
@@ -108,7 +108,7 @@ class VBot(irc.bot.SingleServerIRCBot):
         for event, handler in replaced_handlers(self):
             self.reactor.remove_global_handler(event, handler)
         for event, handler, priority in [
-            ("all_events", self._dispatch, -10),
+            ("all_events", self._on_any_event, -10),
             ("disconnect", self._track_disconnect, -20),
             ("join", self._track_join, -20),
             ("part", self._track_part, -20),
@@ -174,7 +174,7 @@ class VBot(irc.bot.SingleServerIRCBot):
             try:
                 if self._reload_requested:
                     self._reload_requested = False
-                    self.reload_commands()
+                    self.reload()
                 with self.reactor.mutex:
                     self._step()
                 self.reactor.process_once(timeout=poll)
@@ -300,7 +300,7 @@ class VBot(irc.bot.SingleServerIRCBot):
 
     # --- server events ------------------------------------------------------
 
-    def _dispatch(self, connection, event) -> None:
+    def _on_any_event(self, connection, event) -> None:
         """Call ``on_<event.type>`` when defined (the library's ``_dispatcher``, without its DEBUG line)."""
         method = getattr(self, "on_" + event.type, None)
         if method is not None:
@@ -603,10 +603,6 @@ class VBot(irc.bot.SingleServerIRCBot):
         tags = tags_to_dict(event.tags)
         role = role_from_tags(tags, login, channel) if self.is_twitch else members.role(event.source.nick)
         return ChatMessage(channel, login, text, role, tags.get("display-name", ""), tags)
-
-    def reload_commands(self) -> str:
-        """Reload custom commands through the ``reload`` callable given at construction."""
-        return self.reload() if self.reload else "No custom commands file to reload."
 
     def say(self, channel: str, text: str) -> None:
         """Queue ``text`` for ``channel`` and send what the limits allow now. Never raises."""

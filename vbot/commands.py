@@ -22,7 +22,7 @@ def version(ctx: Context) -> str:
 @command("count_viewers", help="chatters seen in this channel")
 def count_viewers(ctx: Context) -> str:
     """Reply with the number of logged-in chatters Twitch has reported for this channel."""
-    return f"Viewer count: {ctx.host.viewer_count(ctx.message.channel)}"
+    return f"Viewer count: {ctx.chat.viewer_count(ctx.message.channel)}"
 
 
 @command("help", aliases=["commands"], help="the commands you may use")
@@ -35,19 +35,19 @@ def help_(ctx: Context) -> str:
 @command("reload", role=Role.MODERATOR, cooldown=0, user_cooldown=0, help="reload custom commands")
 def reload(ctx: Context) -> str:
     """Reload the custom commands file; the reply says whether it worked."""
-    return ctx.host.reload_commands()
+    return ctx.chat.reload()
 
 
 @command("botstatus", role=Role.MODERATOR, help="the bot's uptime, connection and replies")
 def botstatus(ctx: Context) -> str:
     """One line on the bot's health: uptime, connection, reconnects, replies, PING, token expiry."""
-    return format_health(ctx.host.health())
+    return format_health(ctx.chat.health())
 
 
 @command("exit", role=Role.BROADCASTER, cooldown=0, user_cooldown=0, help="stop the bot")
 def exit_(ctx: Context) -> None:
     """Stop the bot (the broadcaster and VBOT_OWNERS only); no reply."""
-    ctx.host.request_stop()
+    ctx.chat.request_stop()
 
 
 def builtin_table() -> CommandTable:

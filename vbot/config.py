@@ -29,7 +29,8 @@ TWITCH_AUTH_URL = "https://id.twitch.tv/oauth2"
 MAX_VALIDATE_INTERVAL = 3600.0
 """Twitch requires validating a kept token at least hourly (docs, "Validating Requests")."""
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-_LOGIN = re.compile(r"[a-z0-9_]{1,25}")
+LOGIN_PATTERN = re.compile(r"[a-z0-9_]{1,25}")
+"""A Twitch login: 1 to 25 lowercase letters, digits or underscores."""
 _ANONYMOUS = re.compile(r"justinfan[0-9]+")
 _WHOLE = re.compile(r"[0-9]+")
 _DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
@@ -264,7 +265,7 @@ def load_config(settings: Mapping[str, str], console: bool = False) -> Config:
         raise ConfigError(
             "VBOT_USERNAME is not set: set it to the bot account's Twitch login, e.g. VBOT_USERNAME=mybot"
         )
-    if username and not _LOGIN.fullmatch(username):
+    if username and not LOGIN_PATTERN.fullmatch(username):
         raise ConfigError("VBOT_USERNAME must be a Twitch login: 1-25 letters, digits or underscores")
     token = _token(get("VBOT_TOKEN"), twitch, required=not console and not validated)
     channels = tuple(dict.fromkeys(_channels(settings.get("VBOT_CHANNEL") or "", required=not console)))
@@ -359,7 +360,7 @@ def _auth_settings(get: Callable[[str], str]) -> dict[str, Any]:
 
 def _owners(value: str) -> frozenset[str]:
     owners = [name.lstrip("@") for name in _names(value)]
-    if not all(_LOGIN.fullmatch(name) for name in owners):
+    if not all(LOGIN_PATTERN.fullmatch(name) for name in owners):
         raise ConfigError("VBOT_OWNERS must be comma-separated Twitch logins, e.g. VBOT_OWNERS=alice,bob")
     return frozenset(owners)
 
@@ -378,7 +379,7 @@ def _channels(value: str, required: bool = True) -> list[str]:
             )
         raise ConfigError("VBOT_CHANNEL is not set: set it to the channel(s) to join, e.g. VBOT_CHANNEL=mychannel")
     for name in names:
-        if not _LOGIN.fullmatch(name):
+        if not LOGIN_PATTERN.fullmatch(name):
             raise ConfigError(
                 "VBOT_CHANNEL must be comma-separated channel names (letters, digits, "
                 "underscores; '#' optional), e.g. VBOT_CHANNEL=mychannel,#other"

@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import time
 from collections.abc import Callable, Mapping
 from typing import TextIO
 
 from vbot.chat import ChatMessage, Role, role_from_tags
-from vbot.config import Config
-from vbot.dispatch import Dispatcher
+from vbot.config import LOGIN_PATTERN, Config
+from vbot.dispatch import Dispatcher, no_reload
 from vbot.health import Health, format_duration
 from vbot.outbox import Outbox
 from vbot.timers import TimerSchedule
@@ -47,7 +46,6 @@ USAGE = (
     "console commands: /as <login> [everyone|subscriber|vip|moderator|broadcaster], "
     "/join <login>, /part <login>, /timers, /wait <seconds>, /quit"
 )
-_LOGIN = re.compile(r"[a-z0-9_]{1,25}")
 MAX_WAIT = 7 * 86400.0
 """The most seconds one ``/wait`` may skip (a week)."""
 
@@ -89,7 +87,7 @@ class Speaker:
 
 
 class Console:
-    """A ChatHost that reads chat lines from ``stdin`` and prints replies to ``stdout``.
+    """A Chat that reads chat lines from ``stdin`` and prints replies to ``stdout``.
 
     The channel is ``config.channels[0]`` (``#console`` when none) and the bot's
     login ``config.username`` (``vbot`` when empty). The typist starts as the
@@ -109,7 +107,7 @@ class Console:
         stdin: TextIO,
         stdout: TextIO,
         notes: TextIO,
-        reload: Callable[[], str] | None = None,
+        reload: Callable[[], str] = no_reload,
         sleep: Callable[[float], None] = time.sleep,
         timers: TimerSchedule | None = None,
         clock: ConsoleClock | None = None,
@@ -132,7 +130,7 @@ class Console:
         self.timers.bot_login = self.login
         self.timers.set_channels([self.channel])
 
-    # --- ChatHost ----------------------------------------------------------------
+    # --- Chat ----------------------------------------------------------------
 
     def viewer_count(self, channel: str) -> int:
         """Chatters joined with ``/join`` and not parted, the bot excluded (0 for other channels)."""
@@ -144,10 +142,6 @@ class Console:
         """End ``run()`` with ``exit_code`` after the current line."""
         if self.exit_code is None:
             self.exit_code = exit_code
-
-    def reload_commands(self) -> str:
-        """Reload custom commands through the ``reload`` callable given at construction."""
-        return self.reload() if self.reload else "No custom commands file to reload."
 
     def health(self) -> Health:
         """The console's counters: its own uptime (``/wait`` included), ``console`` as the connection."""
@@ -233,7 +227,7 @@ class Console:
     # --- console commands ------------------------------------------------------------
 
     def _as(self, words: list[str]) -> None:
-        if not 1 <= len(words) <= 2 or not _LOGIN.fullmatch(words[0].lower()):
+        if not 1 <= len(words) <= 2 or not LOGIN_PATTERN.fullmatch(words[0].lower()):
             self._note("usage: /as <login> [everyone|subscriber|vip|moderator|broadcaster]")
             return
         try:
@@ -291,7 +285,7 @@ class Console:
         self._note(f"* {seconds:g} s passed ({format_duration(seconds)})")
 
     def _member_login(self, words: list[str], usage: str) -> str | None:
-        if len(words) != 1 or not _LOGIN.fullmatch(words[0].lower()):
+        if len(words) != 1 or not LOGIN_PATTERN.fullmatch(words[0].lower()):
             self._note(f"usage: {usage} <login>")
             return None
         return words[0].lower()

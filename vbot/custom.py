@@ -38,7 +38,7 @@ from typing import Protocol
 
 from vbot.chat import Role
 from vbot.config import ConfigError
-from vbot.dispatch import DEFAULT_COOLDOWN, DEFAULT_USER_COOLDOWN, ChatHost, Command, CommandTable, Context, Dispatcher
+from vbot.dispatch import DEFAULT_COOLDOWN, DEFAULT_USER_COOLDOWN, Chat, Command, CommandTable, Context, Dispatcher
 from vbot.state import StateError
 from vbot.timers import DEFAULT_MIN_LINES, MAX_INTERVAL, MIN_INTERVAL, Timer
 
@@ -104,7 +104,7 @@ class Scope:
     """
 
     channel: str
-    host: ChatHost
+    chat: Chat
     count: Callable[[], int]
     name: str = ""
     args: str = ""
@@ -132,7 +132,7 @@ VARIABLES: Mapping[str, Callable[[Scope], object]] = types.MappingProxyType(
         **{str(number): _word(number) for number in range(1, 10)},
         "channel": lambda scope: scope.channel.lstrip("#"),
         "count": lambda scope: scope.count(),
-        "viewers": lambda scope: scope.host.viewer_count(scope.channel),
+        "viewers": lambda scope: scope.chat.viewer_count(scope.channel),
     }
 )
 """Every ``{name}`` a template may use, and how ``render`` computes it; any other
@@ -186,21 +186,21 @@ class TextReply:
 
     def __call__(self, ctx: Context) -> str:
         scope = Scope(
-            ctx.message.channel, ctx.host, lambda: self.counter.increment(self.name), ctx.message.name, ctx.args
+            ctx.message.channel, ctx.chat, lambda: self.counter.increment(self.name), ctx.message.name, ctx.args
         )
         return render(self.template, scope)
 
 
 @dataclasses.dataclass(frozen=True)
 class TimerText:
-    """A timer's ``fill(message, channel, host) -> str``: ``{channel}``, ``{viewers}`` and
+    """A timer's ``fill(message, channel, chat) -> str``: ``{channel}``, ``{viewers}`` and
     ``{count}`` filled in; the count is kept as ``"timer <name>"`` (no command name has a space)."""
 
     name: str
     counter: Counter = dataclasses.field(repr=False, compare=False)
 
-    def __call__(self, message: str, channel: str, host: ChatHost) -> str:
-        scope = Scope(channel, host, lambda: self.counter.increment(f"timer {self.name}"))
+    def __call__(self, message: str, channel: str, chat: Chat) -> str:
+        scope = Scope(channel, chat, lambda: self.counter.increment(f"timer {self.name}"))
         return render(message, scope, TIMER_VARIABLES)
 
 

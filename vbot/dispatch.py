@@ -27,17 +27,25 @@ DEFAULT_USER_COOLDOWN = 10.0
 """Seconds between two runs of one command by one chatter in one channel."""
 
 
-class ChatHost(Protocol):
-    """What commands may ask of the transport (the IRC bot, or the console)."""
+def no_reload() -> str:
+    """The ``Chat.reload`` of a chat without a custom commands file."""
+    return "No custom commands file to reload."
+
+
+class Chat(Protocol):
+    """The chat a command runs in: what it may ask of the IRC bot, or of the console.
+
+    ``reload() -> str`` re-reads the custom commands file (``vbot.custom.Reloader``, or
+    ``no_reload``) and returns a one-line result for chat.
+    """
+
+    reload: Callable[[], str]
 
     def viewer_count(self, channel: str) -> int:
         """Chatters currently known in ``channel``, the bot excluded."""
 
     def request_stop(self) -> None:
         """Quit and end the process with exit code 0 once the current message is handled."""
-
-    def reload_commands(self) -> str:
-        """Reload custom commands; returns a one-line result for chat."""
 
     def health(self) -> Health:
         """The transport's counters for ``!botstatus`` (see ``vbot.health.Health``)."""
@@ -120,14 +128,14 @@ class CommandTable:
 
 @dataclasses.dataclass(frozen=True)
 class Context:
-    """What a command handler gets: the message, its arguments, the table and the host."""
+    """What a command handler gets: the message, its arguments, the table and the chat it came from."""
 
     message: ChatMessage
     args: str
     role: Role
     command: Command
     table: CommandTable
-    host: ChatHost
+    chat: Chat
     prefix: str
 
 
@@ -219,7 +227,7 @@ class Dispatcher:
         """Cheap pre-check before a message is parsed: does it start with the prefix?"""
         return text.startswith(self.prefix)
 
-    def handle(self, message: ChatMessage, host: ChatHost) -> str | None:
+    def handle(self, message: ChatMessage, chat: Chat) -> str | None:
         """The reply to ``message``, or None (not a command, unknown, refused, failed)."""
         parsed = split_command(message.text, self.prefix)
         if parsed is None:
@@ -236,7 +244,7 @@ class Dispatcher:
         if role < Role.MODERATOR and not self.cooldowns.try_use(entry, message.channel, message.login):
             log.debug("%r is cooling down in %s", name, message.channel)
             return None
-        context = Context(message, args, role, entry, self.table, host, self.prefix)
+        context = Context(message, args, role, entry, self.table, chat, self.prefix)
         try:
             return entry.handler(context)
         except Exception:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 from vbot.health import format_duration
 
 if TYPE_CHECKING:
-    from vbot.dispatch import ChatHost
+    from vbot.dispatch import Chat
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,8 @@ MAX_INTERVAL = 86400.0
 GAP = 1.0
 """Seconds between two timer posts in one channel: never two in the same second."""
 
-Fill = Callable[[str, str, "ChatHost"], str]
-"""``fill(message, channel, host) -> text``: a timer message with its variables filled in."""
+Fill = Callable[[str, str, "Chat"], str]
+"""``fill(message, channel, chat) -> text``: a timer message with its variables filled in."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,11 +77,11 @@ class Post:
     channel: str
     message: str
 
-    def text(self, host: ChatHost) -> str:
+    def text(self, chat: Chat) -> str:
         """The message with its variables filled in (``{count}`` counts this post)."""
         if self.timer.fill is None:
             return self.message
-        return self.timer.fill(self.message, self.channel, host)
+        return self.timer.fill(self.message, self.channel, chat)
 
 
 @dataclasses.dataclass(frozen=True)
