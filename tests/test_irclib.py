@@ -76,3 +76,22 @@ def test_every_override_in_irclib_is_listed():
             overrides = any(hasattr(base, name) for base in cls.__mro__[1:])
             if inspect.isfunction(value) and overrides and name != "__init__":
                 assert name in listed, f"{cls.__name__}.{name} overrides the library: add it to WRITTEN_FOR"
+
+
+SERVER_COMMANDS = {"cap", "reconnect", "userstate", "roomstate", "globaluserstate", "clearchat", "clearmsg",
+                   "usernotice", "whisper"}
+"""Commands the library does not name but passes on, lowercased, as the event type (IRCv3 CAP, Twitch's)."""
+
+
+def test_every_on_method_of_the_bot_names_a_real_event():
+    """A misspelt ``on_<event>`` would silently never run."""
+    import irc.bot
+    import irc.events
+
+    from vbot.bot import VBot
+
+    for name in vars(VBot):
+        if name.startswith("on_"):
+            event = name.removeprefix("on_")
+            known = event in irc.events.all or event in SERVER_COMMANDS or event.isdigit()
+            assert known or hasattr(irc.bot.SingleServerIRCBot, name), f"VBot.{name}: no event {event!r}"
