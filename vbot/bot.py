@@ -133,7 +133,8 @@ class VBot(irc.bot.SingleServerIRCBot):
         self.session = Session(config.ping_interval, config.ping_timeout, reconnect, clock)
         self.joins = Joins(clock=clock)
         self.reload = reload
-        self.timers = timers or TimerSchedule((), bot_login=config.username, clock=clock)
+        self.timers = timers or TimerSchedule((), clock=clock)
+        self.timers.bot_login = config.username  # known by now even when learned from the token
         self.notifier = notifier or Notifier()
         self.started_at = clock()
         self.sent = 0  # chat messages sent since start
