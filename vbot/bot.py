@@ -369,12 +369,13 @@ class VBot(irc.bot.SingleServerIRCBot):
             log.warning("the server refused to let the bot join %s: %s; trying again in %.0f s", channel, reason, delay)
 
     def _reply_refused(self, connection, event) -> None:
-        """404, 417 and the like: a reply the server did not deliver."""
-        log.warning(
-            "the server refused a reply to %s: %s",
-            event.arguments[0] if event.arguments else "?",
-            event.arguments[-1] if event.arguments else event.type,
-        )
+        """404 ``<channel> :<reason>``, 417 ``:<reason>`` (no channel) and the like: a reply the
+        server did not deliver."""
+        reason = event.arguments[-1] if event.arguments else event.type
+        if len(event.arguments) > 1:
+            log.warning("the server refused a reply to %s: %s", event.arguments[0], reason)
+        else:
+            log.warning("the server refused a reply: %s", reason)
 
     def on_396(self, connection, event):
         """RPL_HOSTHIDDEN (396, not named by the irc library): the host others now see for the bot."""
