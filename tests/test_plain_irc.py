@@ -400,6 +400,7 @@ def test_reply_to_a_moderated_channel_is_refused_with_a_warning(servers, clients
 
 
 def test_nick_in_use_is_warned_retried_paced_and_taken_once_free(servers, clients, run_bot, caplog):
+    """Each refused attempt is one WARNING naming the nick, the server's reason and the wait."""
     caplog.set_level(logging.INFO)
     server = servers(Ngircd())
     holder = clients(server, "vbot", channel=None)
@@ -407,21 +408,25 @@ def test_nick_in_use_is_warned_retried_paced_and_taken_once_free(servers, client
     wait_until(lambda: len(records(caplog, logging.WARNING, "refused the nick")) >= 2, message="two refusals")
     holder.send("QUIT :making room")
     wait_until(lambda: bot.bot.members(CHANNEL) is not None, message="the bot to log in and join")
-    refusals = records(caplog, logging.WARNING, "refused the nick")
-    assert all(line.startswith("the server refused the nick vbot: Nickname already in use; trying again later")
-               for line in refusals)
-    waits = [float(match[1]) for line in records(caplog, logging.WARNING)
-             if (match := re.search(r"not connected to \S+: Nick refused; next attempt in ([\d.]+) s", line))]
-    assert len(waits) >= len(refusals) - 1 and all(wait > 0 for wait in waits)
+    warnings = records(caplog, logging.WARNING)
+    pattern = (rf"not connected to 127\.0\.0\.1:{server.port}: the server refused the nick vbot: "
+               r"Nickname already in use; next attempt in ([\d.]+) s")
+    matches = [re.fullmatch(pattern, line) for line in warnings]
+    assert all(matches), warnings
+    assert all(float(match[1]) > 0 for match in matches if match)
     assert records(caplog, logging.INFO, "logged in to")
 
 
-def test_nick_in_use_retries_wait_longer_each_time():
+def test_nick_in_use_retries_wait_longer_each_time(caplog):
     """The pacing, on a fake clock: no attempt before the backoff's delay, and the delay doubles."""
+    caplog.set_level(logging.INFO)
     harness = BotHarness(reconnect=Backoff(first=2.0, cap=60.0, rng=lambda: 0.0))  # 1, 2, 4, 8 s
     assert harness.connects == 1
     for delay in (1.0, 2.0, 4.0, 8.0):
         harness.feed(":irc.vbot.test 433 * vbot :Nickname already in use")
+        assert records(caplog, logging.WARNING)[-1] == (
+            "not connected to 127.0.0.1:6667: the server refused the nick vbot: Nickname already in use; "
+            f"next attempt in {delay:.1f} s")
         attempts = harness.connects
         harness.advance(delay - 0.01)
         assert harness.connects == attempts, "retried before the delay"

@@ -346,14 +346,12 @@ class VBot(irc.bot.SingleServerIRCBot):
         self._closing_reason = f"server closed the connection: {event.target or 'no reason given'}"
 
     def _nick_refused(self, connection, event) -> None:
-        """433, 432, 436, 437 at login: say so, and try again later (the backoff paces it)."""
+        """433, 432, 436, 437 at login: close, and try again later (the backoff paces it); the
+        nick and the server's reason are logged with the drop, as one line."""
         if self.session.phase is Phase.WELCOMED:
             return
-        log.warning(
-            "the server refused the nick %s: %s; trying again later",
-            self.config.username,
-            event.arguments[-1] if event.arguments else event.type,
-        )
+        reason = event.arguments[-1] if event.arguments else event.type
+        self._closing_reason = f"the server refused the nick {self.config.username}: {reason}"
         connection.disconnect("Nick refused")
 
     def _join_refused(self, connection, event) -> None:
