@@ -347,14 +347,12 @@ class VBot(irc.bot.SingleServerIRCBot):
         self._closing_reason = f"server closed the connection: {event.target or 'no reason given'}"
 
     def _nick_refused(self, connection, event) -> None:
-        """433, 432, 436, 437 at login: say so, and try again later (the backoff paces it)."""
+        """433, 432, 436, 437 at login: close, and try again later (the backoff paces it); the
+        nick and the server's reason are logged with the drop, as one line."""
         if self.session.phase is Phase.WELCOMED:
             return
-        log.warning(
-            "the server refused the nick %s: %s; trying again later",
-            self.config.username,
-            event.arguments[-1] if event.arguments else event.type,
-        )
+        reason = event.arguments[-1] if event.arguments else event.type
+        self._closing_reason = f"the server refused the nick {self.config.username}: {reason}"
         connection.disconnect("Nick refused")
 
     def _join_refused(self, connection, event) -> None:
@@ -370,12 +368,13 @@ class VBot(irc.bot.SingleServerIRCBot):
             log.warning("the server refused to let the bot join %s: %s; trying again in %.0f s", channel, reason, delay)
 
     def _reply_refused(self, connection, event) -> None:
-        """404, 417 and the like: a reply the server did not deliver."""
-        log.warning(
-            "the server refused a reply to %s: %s",
-            event.arguments[0] if event.arguments else "?",
-            event.arguments[-1] if event.arguments else event.type,
-        )
+        """404 ``<channel> :<reason>``, 417 ``:<reason>`` (no channel) and the like: a reply the
+        server did not deliver."""
+        reason = event.arguments[-1] if event.arguments else event.type
+        if len(event.arguments) > 1:
+            log.warning("the server refused a reply to %s: %s", event.arguments[0], reason)
+        else:
+            log.warning("the server refused a reply: %s", reason)
 
     def on_396(self, connection, event):
         """RPL_HOSTHIDDEN (396, not named by the irc library): the host others now see for the bot."""

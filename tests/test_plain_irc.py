@@ -1,0 +1,581 @@
+"""vbot on a plain IRC server (not Twitch), end to end: issue 12's cases.
+
+Each case runs against a real ngircd (``Ngircd(...)`` with the options the case needs)
+or, for what ngircd cannot do (custom prefixes and CHANMODES, 417), ``PlainIrcServer``;
+pacing and giving up run in-process (``BotHarness``, fake clock). Every test checks
+what chatters see and what the log says.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+
+import pytest
+
+from tests.support import (
+    BotHarness,
+    BotThread,
+    IrcClient,
+    Ngircd,
+    PlainIrcServer,
+    make_config,
+    registered_client,
+    wait_until,
+)
+from vbot.chat import Role
+from vbot.commands import builtin_table
+from vbot.config import Config, load_config
+from vbot.dispatch import CommandTable, Dispatcher, command
+from vbot.joins import REFUSED_GIVE_UP
+from vbot.outbox import Limits, Outbox
+from vbot.session import Backoff
+
+CHANNEL = "#test"
+OPERATOR = ("boss", "bosspw")
+CUSTOM_ISUPPORT = "PREFIX=(qaohv)~&@%+ CHANMODES=beI,kfL,lj,imnpstz"
+"""Founder ``~``, admin ``&``, halfop ``%``; ``f`` and ``L`` take an argument even when
+unset (type B), ``j`` only when set (type C), ``z`` never: RFC 1459's defaults would
+read all four wrongly."""
+LONG_TEXT = {"ascii": "x" * 490, "utf8": "é" * 490}
+"""Replies longer than one IRC line once relayed (490 characters, 490 or 980 bytes)."""
+PROBE = itertools.count(1)
+
+
+@command("vip", role=Role.VIP, cooldown=0, user_cooldown=0)
+def vip(ctx) -> str:
+    """For VIPs and up: its reply shows that the bot counts the sender as VIP."""
+    return f"vip ok {ctx.message.login} {ctx.args}"
+
+
+@command("ping", cooldown=0, user_cooldown=0)
+def ping(ctx) -> str:
+    """For everyone: a reply that marks the end of a probe."""
+    return f"pong {ctx.message.login} {ctx.args}"
+
+
+@command("long", cooldown=0, user_cooldown=0)
+def long(ctx) -> str:
+    """A reply too long for one line: ``!long ascii`` or ``!long utf8``."""
+    return LONG_TEXT[ctx.args.strip() or "ascii"]
+
+
+def dispatcher(config: Config) -> Dispatcher:
+    """The built-in commands (``!reload`` for moderators, ``!exit`` for the broadcaster) and the three above."""
+    table = CommandTable([*builtin_table(), vip.vbot_command, ping.vbot_command, long.vbot_command])
+    return Dispatcher(table, config.prefix, config.owners)
+
+
+@pytest.fixture
+def servers():
+    """``servers(Ngircd(...))`` starts a server; all are stopped after the test."""
+    started: list = []
+
+    def start(server):
+        started.append(server.start())
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def run_bot():
+    """``run_bot(config)`` starts a BotThread with the commands above and no send pacing, so a
+    probe's replies come at once; ``joined=True`` (default) waits until it is in #test."""
+    bots: list[BotThread] = []
+
+    def start(config: Config, joined: bool = True, **options) -> BotThread:
+        options.setdefault("outbox", Outbox(Limits(messages=10_000, channel_interval=0, duplicate_window=0)))
+        bot = BotThread(config, dispatcher(config), **options).start()
+        bots.append(bot)
+        if joined:
+            wait_until(lambda: bot.bot.members(CHANNEL) is not None, message="the bot to join #test")
+        return bot
+
+    yield start
+    for bot in bots:
+        bot.stop()
+
+
+@pytest.fixture
+def clients():
+    """``clients(server, nick, channel)``: registered clients, all closed after the test."""
+    made: list[IrcClient] = []
+
+    def make(server: Ngircd, nick: str, channel: str | None = CHANNEL, oper: bool = False) -> IrcClient:
+        client = registered_client(server, nick, channel, oper)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()
+
+
+def records(caplog, level: int, text: str = "") -> list[str]:
+    """Messages of vbot's log records at exactly ``level`` that contain ``text``."""
+    return [r.getMessage() for r in list(caplog.records)
+            if r.levelno == level and r.name.startswith("vbot") and text in r.getMessage()]
+
+
+def bot_texts(lines: list[str]) -> list[str]:
+    """The texts of the bot's PRIVMSGs to #test among a client's received ``lines``."""
+    return [line.split(" :", 1)[1] for line in lines if re.match(rf"^:vbot!\S+ PRIVMSG {CHANNEL} :", line)]
+
+
+def role_from_replies(texts: list[str]) -> str:
+    """What a probe's replies say: ``!reload`` answered → moderator, ``!vip`` → vip, else everyone."""
+    if any("custom commands" in text for text in texts):
+        return "moderator"
+    if any(text.startswith("vip ok") for text in texts):
+        return "vip"
+    return "everyone"
+
+
+def since_last_probe(texts: list[str], pong: str) -> list[str]:
+    """The replies up to ``pong`` that came after the previous probe's ``pong``: a client
+    reads the replies to other chatters' probes too, maybe only now."""
+    texts = texts[: texts.index(pong)]
+    earlier = [index for index, text in enumerate(texts) if text.startswith("pong ")]
+    return texts[earlier[-1] + 1 :] if earlier else texts
+
+
+def role_on_ngircd(client: IrcClient) -> str:
+    """Send ``!reload`` (moderators and up), ``!vip`` (VIPs and up) and a closing ``!ping``
+    as ``client``; the role the bot's answers show."""
+    number = next(PROBE)
+    start = client.say(CHANNEL, "!reload")
+    client.say(CHANNEL, f"!vip {number}")
+    client.say(CHANNEL, f"!ping {number}")
+    client.wait_for_reply(CHANNEL, f"pong {client.nick} {number}$", start)
+    return role_from_replies(since_last_probe(bot_texts(client.lines[start:]), f"pong {client.nick} {number}"))
+
+
+def role_on_scripted(server: PlainIrcServer, nick: str) -> str:
+    """``role_on_ngircd`` on a PlainIrcServer: the chatter's lines come from the server."""
+    number = next(PROBE)
+    start = len(server.received)
+    for text in ("!reload", f"!vip {number}", f"!ping {number}"):
+        server.send(f":{server.source(nick)} PRIVMSG {CHANNEL} :{text}")
+    server.wait_for(rf"^PRIVMSG {CHANNEL} :pong {nick} {number}$", start=start)
+    replies = [line.split(" :", 1)[1] for line in server.received[start:] if line.startswith(f"PRIVMSG {CHANNEL} :")]
+    return role_from_replies(since_last_probe(replies, f"pong {nick} {number}"))
+
+
+def plain_settings(port: int, **settings: str) -> dict[str, str]:
+    """VBOT_* settings for a loopback plain IRC server, as a user writes them in .env."""
+    return {"VBOT_USERNAME": "vbot", "VBOT_CHANNEL": CHANNEL, "VBOT_HOST": "127.0.0.1",
+            "VBOT_PORT": str(port), "VBOT_TLS": "false", **settings}
+
+
+# --- identity: a nick proves nothing ------------------------------------------------------------
+
+
+def test_a_chatter_named_like_the_channel_is_not_the_broadcaster(servers, clients, run_bot, caplog):
+    """Issue 12: anyone who took the nick ``test`` in ``#test`` could ``!exit`` the bot."""
+    caplog.set_level(logging.DEBUG, logger="vbot.dispatch")
+    server = servers(Ngircd())
+    bot = run_bot(make_config(server.port, owners=frozenset({"boss"})))
+    mallory = clients(server, "mallory")
+    mallory.send("NICK test")
+    mallory.wait_for(r"^:mallory!\S+ NICK :?test$")
+    mallory.nick = "test"
+    start = mallory.say(CHANNEL, "!exit")
+    mallory.say(CHANNEL, "!ping after-exit")
+    mallory.wait_for_reply(CHANNEL, "pong test after-exit$", start)
+    assert bot.thread.is_alive() and bot.bot.exit_code is None
+    assert records(caplog, logging.DEBUG, "test may not use 'exit' in #test")
+    assert role_on_ngircd(mallory) == "everyone"
+
+    boss = clients(server, "boss")  # VBOT_OWNERS still stops the bot
+    boss.say(CHANNEL, "!exit")
+    bot.thread.join(10)
+    assert bot.exit_code == 0
+    mallory.wait_for(r"^:vbot!\S+ QUIT ")
+
+
+# --- roles from the server's prefixes -----------------------------------------------------------
+
+NGIRCD_STEPS: list[tuple[str | None, dict[str, str]]] = [
+    # (MODE line the IRC operator sends, roles every chatter has afterwards)
+    ("+qaohv fiona adam olga hal val", {"fiona": "moderator", "adam": "moderator", "olga": "moderator",
+                                        "hal": "moderator", "val": "vip", "pat": "everyone"}),
+    ("-l+o pat", {"pat": "moderator"}),
+    ("+l 50", {}),
+    ("-l-o pat", {"pat": "everyone"}),  # issue 12: pat stayed a moderator
+    ("+b-o *!*@banned.example olga", {"olga": "everyone"}),
+    ("+ov pat hal", {"pat": "moderator", "hal": "moderator"}),
+    ("-q+v fiona fiona", {"fiona": "vip"}),
+    ("-ah adam hal", {"adam": "everyone", "hal": "vip"}),  # hal keeps the voice of "+ov"
+]
+
+
+def test_roles_from_ngircds_prefixes_and_combined_mode_lines(servers, clients, run_bot, caplog):
+    """Founder ~, admin &, op @, halfop % are moderators, voice + is VIP, on a real server;
+    combined mode lines (-l+o, -l-o, +b-o, +ov) leave every role right."""
+    caplog.set_level(logging.INFO)
+    server = servers(Ngircd(operator=OPERATOR, channels={CHANNEL: "+l 50"}))
+    run_bot(make_config(server.port))
+    chatters = {nick: clients(server, nick) for nick in ("fiona", "adam", "olga", "hal", "val", "pat")}
+    boss = clients(server, "boss", oper=True)
+    expected = dict.fromkeys(chatters, "everyone")
+    assert {nick: role_on_ngircd(client) for nick, client in chatters.items()} == expected
+    for mode_line, roles in NGIRCD_STEPS:
+        start = len(chatters["pat"].lines)
+        boss.send(f"MODE {CHANNEL} {mode_line}")
+        echo = chatters["pat"].wait_for(rf"^:boss!\S+ MODE {CHANNEL} ", start=start)
+        expected.update(roles)
+        seen = {nick: role_on_ngircd(client) for nick, client in chatters.items()}
+        assert seen == expected, f"after {echo!r}"
+    assert not records(caplog, logging.WARNING)
+
+
+SCRIPTED_STEPS: list[tuple[str, dict[str, str]]] = [
+    ("-l+o pat", {"pat": "moderator"}),
+    ("-l-o pat", {"pat": "everyone"}),
+    ("+ov pat val", {"pat": "moderator", "val": "vip"}),
+    ("+b-o *!*@x pat", {"pat": "everyone"}),
+    ("+f-o 3:5 olga", {"olga": "everyone"}),        # f: type B, takes "3:5"
+    ("-L+h #overflow pat", {"pat": "moderator"}),   # L: type B, takes an argument even when unset
+    ("+j-h 3:5 pat", {"pat": "everyone"}),          # j: type C, takes one when set
+    ("-j+v pat", {"pat": "vip"}),                   # ... and none when unset
+    ("+z-v pat", {"pat": "everyone"}),              # z: type D, never
+    ("+e-q *!*@y fiona", {"fiona": "everyone"}),    # e: type A, a list
+    ("+I+a *!*@z pat", {"pat": "moderator"}),
+    ("-a+v adam adam", {"adam": "vip"}),
+    ("-h hal", {"hal": "everyone"}),
+]
+
+
+def test_roles_from_custom_prefixes_and_unusual_chanmodes(servers, run_bot, caplog):
+    """A server's own PREFIX (~&@%+) and CHANMODES decide roles and how mode lines parse."""
+    caplog.set_level(logging.INFO)
+    server = servers(PlainIrcServer(isupport=CUSTOM_ISUPPORT, names="~fiona &adam @olga %hal +val pat"))
+    run_bot(make_config(server.port, token=None))
+    expected = {"fiona": "moderator", "adam": "moderator", "olga": "moderator", "hal": "moderator",
+                "val": "vip", "pat": "everyone"}
+    assert {nick: role_on_scripted(server, nick) for nick in expected} == expected
+    for mode_line, roles in SCRIPTED_STEPS:
+        server.mode(CHANNEL, mode_line)
+        expected.update(roles)
+        assert {nick: role_on_scripted(server, nick) for nick in expected} == expected, f"after {mode_line!r}"
+    assert not records(caplog, logging.WARNING)
+
+
+# --- password ------------------------------------------------------------------------------------
+
+
+def test_server_without_password_gets_no_pass(servers, clients, run_bot, caplog):
+    """VBOT_TOKEN unset: no PASS (ngircd without a password refuses any), and the bot joins."""
+    caplog.set_level(logging.INFO)
+    server = servers(Ngircd(token=None))
+    config = load_config(plain_settings(server.port))
+    assert config.password is None
+    bot = run_bot(config)
+    alice = clients(server, "alice")
+    start = alice.say(CHANNEL, "!ping nopass")
+    assert alice.wait_for_reply(CHANNEL, "pong alice nopass$", start)
+    assert bot.bot.session.logins == 1
+    assert records(caplog, logging.INFO, f"logged in to 127.0.0.1:{server.port} as vbot")
+    assert not records(caplog, logging.WARNING)
+
+
+def test_plain_server_password_is_sent_as_given(servers, clients, run_bot, caplog):
+    """VBOT_TOKEN=plain on a server whose password is ``plain``: sent as is, no ``oauth:``."""
+    caplog.set_level(logging.INFO)
+    server = servers(Ngircd(password="plain"))
+    config = load_config(plain_settings(server.port, VBOT_TOKEN="plain"))
+    assert config.password == "plain"
+    bot = run_bot(config)
+    alice = clients(server, "alice")
+    start = alice.say(CHANNEL, "!ping plain")
+    assert alice.wait_for_reply(CHANNEL, "pong alice plain$", start)
+    assert bot.bot.session.logins == 1
+    assert not records(caplog, logging.WARNING)
+
+
+def test_wrong_password_gives_one_warning_with_the_servers_reason(servers, run_bot, caplog):
+    """ngircd's ERROR, then its close: one line per attempt naming the reason, no "Connection reset"."""
+    caplog.set_level(logging.INFO)
+    server = servers(Ngircd(password="plain"))
+    config = load_config(plain_settings(server.port, VBOT_TOKEN="oauth:plain"))
+    run_bot(config, joined=False)
+    wait_until(lambda: len(records(caplog, logging.WARNING)) >= 3, message="three failed attempts")
+    warnings = records(caplog, logging.WARNING)
+    assert all(f"not connected to 127.0.0.1:{server.port}: server closed the connection: "
+               "Access denied: Bad password?; next attempt in" in line for line in warnings), warnings
+    assert not [line for line in records(caplog, logging.INFO) if "reset" in line.lower()]
+
+
+# --- line length ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", sorted(LONG_TEXT))
+def test_long_reply_relayed_by_ngircd_arrives_whole(servers, clients, run_bot, kind):
+    """ngircd cuts a relayed line at 512 bytes (ending it with ``[CUT]``): vbot's reply leaves
+    room for ``:vbot!~vbot@127.0.0.1 `` and arrives with its ``…``."""
+    server = servers(Ngircd())
+    run_bot(make_config(server.port))
+    alice = clients(server, "alice")
+    start = alice.say(CHANNEL, f"!long {kind}")
+    text = alice.wait_for_reply(CHANNEL, ".*", start)
+    line = next(line for line in alice.lines[start:] if " PRIVMSG " in line)
+    assert len(line.encode()) + 2 <= 512
+    assert text.endswith("…") and "[CUT]" not in line
+    assert LONG_TEXT[kind].startswith(text[:-1])
+    assert len(text.encode()) > 400  # cut to what fits, not to a fixed short length
+
+
+@pytest.mark.parametrize("kind", sorted(LONG_TEXT))
+@pytest.mark.parametrize("hidden_host", [None, "a-rather-long-cloak-given-after-welcome.users.vbot.example"])
+def test_server_that_refuses_long_lines_gets_none_from_vbot(servers, run_bot, caplog, kind, hidden_host):
+    """A server that answers 417 to a line over 512 bytes once relayed (as Ergo does) never
+    refuses vbot's reply, with the client's host, or a longer one given by 396 after the welcome."""
+    caplog.set_level(logging.INFO)
+    server = servers(PlainIrcServer(relay_limit=512, hidden_host=hidden_host))
+    run_bot(make_config(server.port, token=None))
+    start = len(server.received)
+    server.send(f":{server.source('alice')} PRIVMSG {CHANNEL} :!long {kind}")
+    server.send(f":{server.source('alice')} PRIVMSG {CHANNEL} :!ping after")
+    server.wait_for(rf"^PRIVMSG {CHANNEL} :pong alice after$", start=start)
+    line = server.wait_for(rf"^PRIVMSG {CHANNEL} :", start=start)
+    assert line.endswith("…")
+    assert len(f":{server.source('vbot')} {line}\r\n".encode()) <= 512
+    assert not records(caplog, logging.WARNING)
+
+
+def test_host_changed_after_joining_leaves_more_room(servers, run_bot, caplog):
+    """A 396 after the JOIN (services cloak the host once the nick is identified) moves the cut."""
+    caplog.set_level(logging.INFO)
+    server = servers(PlainIrcServer(relay_limit=512))
+    run_bot(make_config(server.port, token=None))
+    cloak = "a-rather-long-cloak-given-after-joining.users.vbot.example"
+    server.host = cloak  # what the server puts in front of the bot's lines from now on
+    server.send(f":irc.vbot.test 396 vbot {cloak} :is now your displayed host")
+    start = len(server.received)
+    server.send(f":{server.source('alice')} PRIVMSG {CHANNEL} :!long")
+    server.send(f":{server.source('alice')} PRIVMSG {CHANNEL} :!ping after")
+    server.wait_for(rf"^PRIVMSG {CHANNEL} :pong alice after$", start=start)
+    line = server.wait_for(rf"^PRIVMSG {CHANNEL} :x", start=start)
+    assert len(f":vbot!~vbot@{cloak} {line}\r\n".encode()) <= 512
+    assert not records(caplog, logging.WARNING)
+
+
+def test_every_refused_reply_is_a_warning(servers, run_bot, caplog):
+    """417 (ERR_INPUTTOOLONG) for each reply: one WARNING each, with the server's reason; the bot goes on."""
+    caplog.set_level(logging.INFO)
+    server = servers(PlainIrcServer(relay_limit=0))
+    bot = run_bot(make_config(server.port, token=None))
+    for number in range(3):
+        server.send(f":{server.source('alice')} PRIVMSG {CHANNEL} :!ping {number}")
+    wait_until(lambda: len(records(caplog, logging.WARNING)) >= 3, message="three warnings")
+    warnings = records(caplog, logging.WARNING)
+    assert warnings == ["the server refused a reply: Input line was too long"] * 3
+    assert bot.thread.is_alive() and bot.bot.session.logins == 1
+
+
+def test_reply_to_a_moderated_channel_is_refused_with_a_warning(servers, clients, run_bot, caplog):
+    """ngircd answers 404 to a PRIVMSG in a +m channel from someone without voice: a WARNING naming
+    the channel; once voiced, the bot's replies arrive."""
+    caplog.set_level(logging.INFO)
+    server = servers(Ngircd(operator=OPERATOR, channels={CHANNEL: "+m"}))
+    run_bot(make_config(server.port))
+    alice, boss = clients(server, "alice"), clients(server, "boss", oper=True)
+    boss.send(f"MODE {CHANNEL} +v alice")
+    alice.wait_for(rf"^:boss!\S+ MODE {CHANNEL} \+v alice")
+    alice.say(CHANNEL, "!ping muted")
+    warning = wait_until(lambda: records(caplog, logging.WARNING), message="the refusal in the log")
+    assert warning == ["the server refused a reply to #test: Cannot send to channel"]
+    boss.send(f"MODE {CHANNEL} +v vbot")
+    alice.wait_for(rf"^:boss!\S+ MODE {CHANNEL} \+v vbot")
+    start = alice.say(CHANNEL, "!ping voiced")
+    assert alice.wait_for_reply(CHANNEL, "pong alice voiced$", start)
+    assert len(records(caplog, logging.WARNING)) == 1
+
+
+# --- refusals: nick in use, JOIN refused ---------------------------------------------------------
+
+
+def test_nick_in_use_is_warned_retried_paced_and_taken_once_free(servers, clients, run_bot, caplog):
+    """Each refused attempt is one WARNING naming the nick, the server's reason and the wait."""
+    caplog.set_level(logging.INFO)
+    server = servers(Ngircd())
+    holder = clients(server, "vbot", channel=None)
+    bot = run_bot(make_config(server.port), joined=False)
+    wait_until(lambda: len(records(caplog, logging.WARNING, "refused the nick")) >= 2, message="two refusals")
+    holder.send("QUIT :making room")
+    wait_until(lambda: bot.bot.members(CHANNEL) is not None, message="the bot to log in and join")
+    warnings = records(caplog, logging.WARNING)
+    pattern = (rf"not connected to 127\.0\.0\.1:{server.port}: the server refused the nick vbot: "
+               r"Nickname already in use; next attempt in ([\d.]+) s")
+    matches = [re.fullmatch(pattern, line) for line in warnings]
+    assert all(matches), warnings
+    assert all(float(match[1]) > 0 for match in matches if match)
+    assert records(caplog, logging.INFO, "logged in to")
+
+
+def test_nick_in_use_retries_wait_longer_each_time(caplog):
+    """The pacing, on a fake clock: no attempt before the backoff's delay, and the delay doubles."""
+    caplog.set_level(logging.INFO)
+    harness = BotHarness(reconnect=Backoff(first=2.0, cap=60.0, rng=lambda: 0.0))  # 1, 2, 4, 8 s
+    assert harness.connects == 1
+    for delay in (1.0, 2.0, 4.0, 8.0):
+        harness.feed(":irc.vbot.test 433 * vbot :Nickname already in use")
+        assert records(caplog, logging.WARNING)[-1] == (
+            "not connected to 127.0.0.1:6667: the server refused the nick vbot: Nickname already in use; "
+            f"next attempt in {delay:.1f} s")
+        attempts = harness.connects
+        harness.advance(delay - 0.01)
+        assert harness.connects == attempts, "retried before the delay"
+        harness.advance(0.02)
+        assert harness.connects == attempts + 1
+    harness.feed(":irc.vbot.test 001 vbot :Welcome", f":vbot!~vbot@127.0.0.1 JOIN {CHANNEL}")
+    assert harness.bot.members(CHANNEL) is not None
+
+
+JOIN_REFUSALS = [  # (channel modes on ngircd, the reason's mark, as a server sends the refusal)
+    ("+i", "(+i)", ":irc.vbot.test 473 vbot #test :Cannot join channel (+i) -- Invited users only"),
+    ("+k sesame", "(+k)", ":irc.vbot.test 475 vbot #test :Cannot join channel (+k) -- Bad channel key"),
+    ("+l 1", "(+l)", ":irc.vbot.test 471 vbot #test :Cannot join channel (+l) -- Channel is full, try later"),
+]
+
+
+@pytest.mark.parametrize(("modes", "reason", "_"), JOIN_REFUSALS)
+def test_join_refused_by_ngircd_is_a_warning_naming_channel_and_reason(servers, clients, run_bot, caplog,
+                                                                      modes, reason, _):
+    caplog.set_level(logging.INFO)
+    server = servers(Ngircd(channels={CHANNEL: modes}))
+    if modes.startswith("+l"):
+        clients(server, "filler")  # takes the one place
+    bot = run_bot(make_config(server.port), joined=False)
+    warning = wait_until(lambda: records(caplog, logging.WARNING, "refused to let the bot join"),
+                         message="the refusal in the log")[0]
+    assert re.fullmatch(rf"the server refused to let the bot join #test: Cannot join channel {re.escape(reason)}"
+                        r" -- .+; trying again in \d+ s", warning)
+    assert bot.bot.members(CHANNEL) is None and bot.bot.session.logins == 1
+
+
+def test_join_refused_is_retried_and_succeeds_once_allowed(servers, clients, run_bot, caplog):
+    """Invite-only, then opened by an operator: the bot's paced retry gets in (a real wait of 2.5 to 5 s)."""
+    caplog.set_level(logging.INFO)
+    server = servers(Ngircd(operator=OPERATOR, channels={CHANNEL: "+i"}))
+    boss = clients(server, "boss", oper=True)
+    bot = run_bot(make_config(server.port), joined=False)
+    wait_until(lambda: records(caplog, logging.WARNING, "refused to let the bot join #test"), message="a refusal")
+    boss.send(f"MODE {CHANNEL} -i")
+    boss.wait_for(rf"^:boss!\S+ MODE {CHANNEL} -i")
+    boss.wait_for(rf"^:vbot!\S+ JOIN :?{CHANNEL}$")
+    start = boss.say(CHANNEL, "!ping in")
+    assert boss.wait_for_reply(CHANNEL, "pong boss in$", start)
+    assert len(records(caplog, logging.WARNING, "refused to let the bot join")) == 1
+    assert bot.bot.session.logins == 1 and not records(caplog, logging.ERROR)
+
+
+def plain_welcome(harness: BotHarness) -> None:
+    """Welcome the harness's bot as a plain IRC server would (no Twitch capabilities, no JOIN echo)."""
+    harness.feed(":irc.vbot.test CAP * NAK :twitch.tv/membership twitch.tv/tags twitch.tv/commands",
+                 ":irc.vbot.test 001 vbot :Welcome to the vbot test network vbot!~vbot@127.0.0.1",
+                 ":irc.vbot.test 005 vbot PREFIX=(qaohv)~&@%+ CHANMODES=beI,k,l,imnst :are supported",
+                 ":irc.vbot.test 376 vbot :End of MOTD command")
+
+
+def joins_sent(harness: BotHarness) -> list[str]:
+    return [line for line in harness.sent() if line.startswith("JOIN ")]
+
+
+@pytest.mark.parametrize(("_", "reason", "refusal"), JOIN_REFUSALS)
+def test_join_refused_is_retried_ever_later_then_given_up(caplog, _, reason, refusal):
+    """On a fake clock: each refusal is a WARNING and a JOIN after a doubling delay (never
+    before it); the fifth (REFUSED_GIVE_UP) is an ERROR, and no JOIN follows."""
+    caplog.set_level(logging.INFO)
+    harness = BotHarness()
+    plain_welcome(harness)
+    assert joins_sent(harness) == [f"JOIN {CHANNEL}"]
+    delays: list[float] = []
+    for refusals in range(1, REFUSED_GIVE_UP):
+        harness.feed(refusal)
+        assert len(records(caplog, logging.WARNING, f"join #test: Cannot join channel {reason}")) == refusals
+        delays.append(harness.bot.joins.wait_time())
+        harness.advance(delays[-1] - 0.01)
+        assert joins_sent(harness) == [], "retried before the delay"
+        harness.advance(0.02)
+        assert joins_sent(harness) == [f"JOIN {CHANNEL}"]
+    assert delays[0] >= 2.5 and all(later > earlier for earlier, later in itertools.pairwise(delays)), delays
+    harness.feed(refusal)
+    assert records(caplog, logging.ERROR) == [
+        f"giving up joining #test after {REFUSED_GIVE_UP} refusals: {refusal.split(' :', 1)[1]}"]
+    harness.advance(300)
+    assert joins_sent(harness) == [] and harness.bot.joins.wait_time() is None
+
+
+def test_a_channel_given_up_is_tried_again_after_the_next_login(caplog):
+    caplog.set_level(logging.INFO)
+    harness = BotHarness(reconnect=Backoff(first=2.0, rng=lambda: 0.0))
+    plain_welcome(harness)
+    for _ in range(REFUSED_GIVE_UP):
+        harness.feed(JOIN_REFUSALS[0][2])
+        harness.advance(harness.bot.joins.wait_time() or 0)
+    assert records(caplog, logging.ERROR) and harness.bot.joins.wait_time() is None
+    harness.sent()
+    harness.drop()
+    harness.advance(1.0)
+    assert harness.connects == 2
+    plain_welcome(harness)
+    assert joins_sent(harness) == [f"JOIN {CHANNEL}"]
+
+
+def test_a_join_that_succeeds_starts_the_refusal_count_over(caplog):
+    caplog.set_level(logging.INFO)
+    harness = BotHarness()
+    plain_welcome(harness)
+    refusal = JOIN_REFUSALS[0][2]
+    for _ in range(REFUSED_GIVE_UP - 1):
+        harness.feed(refusal)
+        harness.advance(harness.bot.joins.wait_time())
+    harness.feed(f":vbot!~vbot@127.0.0.1 JOIN {CHANNEL}")
+    assert harness.bot.members(CHANNEL) is not None
+    harness.feed(f":op!~op@127.0.0.1 KICK {CHANNEL} vbot :out", refusal)  # kicked, and the rejoin refused
+    assert not records(caplog, logging.ERROR)
+    assert harness.bot.joins.wait_time() is not None
+
+
+# --- quiet logs ----------------------------------------------------------------------------------
+
+
+def test_kill_by_an_operator_is_one_warning_with_the_reason_then_a_new_login(servers, clients, run_bot, caplog):
+    """ngircd sends ERROR with the KILL's reason and closes: one line says so, then vbot logs in again."""
+    caplog.set_level(logging.INFO)
+    server = servers(Ngircd(operator=OPERATOR))
+    bot = run_bot(make_config(server.port))
+    boss = clients(server, "boss", oper=True)
+    boss.send("KILL vbot :enough of you")
+    boss.wait_for(r"^:vbot!\S+ QUIT :KILLed by boss: enough of you")
+    boss.wait_for(rf"^:vbot!\S+ JOIN :?{CHANNEL}$")
+    assert bot.bot.session.logins == 2
+    assert records(caplog, logging.WARNING) == [
+        f"disconnected from 127.0.0.1:{server.port}: server closed the connection: KILLed by boss: enough of you; "
+        + records(caplog, logging.WARNING)[0].rsplit("; ", 1)[1]]
+
+
+def test_clean_login_to_ngircd_logs_no_warning(servers, run_bot, caplog):
+    """ngircd refuses Twitch's capabilities (CAP NAK): that is INFO there, and nothing else warns."""
+    caplog.set_level(logging.INFO)
+    server = servers(Ngircd())
+    run_bot(make_config(server.port))
+    refusal = records(caplog, logging.INFO, "server refused capabilities")
+    assert refusal and "twitch.tv/membership" in refusal[0]
+    assert not records(caplog, logging.WARNING)
+
+
+@pytest.mark.parametrize(("host", "level"), [("irc.chat.twitch.tv", logging.WARNING), ("127.0.0.1", logging.INFO)])
+def test_capability_refusal_is_a_warning_only_on_twitch(caplog, host, level):
+    """On Twitch a refused capability means broken membership tracking: there it stays a WARNING."""
+    caplog.set_level(logging.INFO)
+    harness = BotHarness(make_config(6697, host=host, tls=True))
+    harness.feed(":tmi.twitch.tv CAP * NAK :twitch.tv/membership")
+    assert records(caplog, level, "server refused capabilities: twitch.tv/membership")
+    assert "CAP END" in harness.sent()
+
