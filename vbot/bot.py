@@ -215,7 +215,7 @@ class VBot(irc.bot.SingleServerIRCBot):
             self._ping_sent_at = self.session.clock()
             self.connection.ping("tmi.twitch.tv")
         elif step.action is Action.DISCONNECT:
-            log.warning("%s", step.why)
+            self._closing_reason = step.why  # logged with the drop, as one line
             self.connection.disconnect(step.quit_message)
         if self.keeper is not None and self.session.clock() >= self._keeper_tick_at:
             self._keeper_tick_at = self.session.clock() + 1.0

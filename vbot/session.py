@@ -143,12 +143,12 @@ class Session:
             return NOTHING
         idle = now - last_received
         if idle >= self.deadline:
-            return Step(Action.DISCONNECT, "Ping timeout", f"no data from the server for {idle:.0f} s; reconnecting")
+            return Step(Action.DISCONNECT, "Ping timeout", f"no data from the server for {idle:.0f} s")
         if self.phase is Phase.REGISTERING and now - self.connected_at >= self.deadline:
             return Step(
                 Action.DISCONNECT,
                 "Login timeout",
-                f"no welcome from the server within {self.deadline:.0f} s of connecting; reconnecting",
+                f"no welcome from the server within {self.deadline:.0f} s of connecting",
             )
         if idle >= self.ping_interval and self._pinged_for != last_received:
             self._pinged_for = last_received
