@@ -322,7 +322,8 @@ class VBot(irc.bot.SingleServerIRCBot):
         self.session.welcomed()
         if self.keeper is not None:
             self.keeper.logged_in()
-        status = f"logged in as {self.config.username}, {len(self.config.channels)} channel(s)"
+        count = len(self.config.channels)
+        status = f"logged in as {self.config.username}, {count} channel{'' if count == 1 else 's'}"
         if self.session.logins == 1:
             self.notifier.ready(status)
         else:
