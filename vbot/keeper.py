@@ -227,7 +227,8 @@ class TokenKeeper:
 
         None: reconnect; ``before_connect()`` will refresh the token first. A
         CannotLogIn (QUIT and exit 3) when the token cannot be renewed (a pasted
-        VBOT_TOKEN) or a token renewed after a refusal was refused again.
+        VBOT_TOKEN) or a token renewed after a refusal was refused again. The
+        caller logs the refusal.
         """
         if not self.is_renewable:
             return CannotLogIn(
@@ -236,7 +237,6 @@ class TokenKeeper:
             )
         if self._renewed_after_refusal:
             return CannotLogIn(f"Twitch refused the login again with a freshly renewed token; {LOGIN_HINT} again")
-        log.info("Twitch refused the login; renewing the token before the next attempt")
         self._login_refused = True
         self._must_refresh = True
         return None
