@@ -27,11 +27,13 @@ from tests.support import (
     BotThread,
     FakeClock,
     ScriptedServer,
+    free_port,
     make_config,
     wait_until,
 )
 from tests.test_notify import Systemd
 from vbot.cli import build_dispatcher
+from vbot.notify import Notifier
 from vbot.outbox import Outbox
 from vbot.session import Backoff, Phase
 from vbot.state import CountStore
@@ -248,3 +250,19 @@ def test_notify_datagrams_from_a_live_run(twitch, tmp_path, abstract):
     assert states[2:] == ["STATUS=logged in as vbot, 1 channel", "STOPPING=1\nSTATUS=stopping"]
     assert messages.count("WATCHDOG=1") >= 4
     assert sum("READY=1" in message for message in messages) == 1  # after the first welcome only
+
+
+def test_failed_connects_update_the_status(tmp_path):
+    """Every failed connect attempt says when the next one is (server down at start, or after a drop)."""
+    systemd = Systemd(abstract=False)
+    captured = Captured(systemd)
+    config = make_config(free_port(), state_file=tmp_path / "state.sqlite3")  # nothing listens there
+    run = BotThread(config, notifier=Notifier.from_environment({"NOTIFY_SOCKET": systemd.notify_socket}),
+                    reconnect=Backoff(first=0.05, cap=0.1)).start()
+    try:
+        captured.wait_for(r"^STATUS=reconnecting in \d+\.\d s$", count=3)
+    finally:
+        assert run.stop() == 0
+        captured.stop()
+        systemd.close()
+    assert not any("READY=1" in message for message in captured.messages())

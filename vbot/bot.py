@@ -276,6 +276,7 @@ class VBot(irc.bot.SingleServerIRCBot):
                 error.__cause__ or error,
                 delay,
             )
+            self.notifier.status(f"reconnecting in {delay:.1f} s")
             return
         self.connection.last_received = self.session.clock()
         self.session.connected()
