@@ -323,3 +323,19 @@ def test_close_waits_for_a_refresh_in_flight_so_the_new_pair_is_saved(fake, tmp_
     keeper.close()
     assert load_tokens(path).refresh_token != tokens.refresh_token
     assert fake.count("token:refresh") == 1
+
+
+@pytest.mark.parametrize("interval, says", [(3600, "trying again in 60 s"), (0.5, "trying again in 0.5 s")])
+def test_a_failed_validation_says_when_it_is_tried_again(fake, tmp_path, caplog, interval, says):
+    from tests.test_auth import run_now
+    from vbot.auth import TokenService
+    from vbot.keeper import TokenKeeper
+
+    clock = FakeClock(time.time())
+    keeper = TokenKeeper(TokenService(fake.url, timeout=5), save(fake, tmp_path, lifetime=14000),
+                         tmp_path / "vbot-token.json", validate_interval=interval, clock=clock, submit=run_now)
+    fake.fail("validate", "500")
+    clock.advance(interval)
+    keeper.tick()  # starts the validation (run at once)
+    keeper.tick()  # collects its failure
+    assert f"could not validate the token (/validate: HTTP 500: Internal Server Error); {says}" in caplog.text

@@ -324,8 +324,9 @@ class TokenKeeper:
                 f"was stopped for more than 30 days; {LOGIN_HINT} again"
             )
         if kind == "validate":
-            self._next_validation = now + min(RETRY_AFTER, self.validate_interval)
-            log.warning("could not validate the token (%s); trying again in %.0f s", error, RETRY_AFTER)
+            retry = min(RETRY_AFTER, self.validate_interval)
+            self._next_validation = now + retry
+            log.warning("could not validate the token (%s); trying again in %g s", error, retry)
         else:
             self._retry_refresh_at = now + RETRY_AFTER
             what = "renew" if kind == "refresh" else "save"
