@@ -277,6 +277,7 @@ class VBot(irc.bot.SingleServerIRCBot):
                 error.__cause__ or error,
                 delay,
             )
+            self.notifier.status(f"reconnecting in {delay:.1f} s")
             return
         self.connection.last_received = self.session.clock()
         self.session.connected()
@@ -323,7 +324,8 @@ class VBot(irc.bot.SingleServerIRCBot):
         self.session.welcomed()
         if self.keeper is not None:
             self.keeper.logged_in()
-        status = f"logged in as {self.config.username}, {len(self.config.channels)} channel(s)"
+        count = len(self.config.channels)
+        status = f"logged in as {self.config.username}, {count} channel{'' if count == 1 else 's'}"
         if self.session.logins == 1:
             self.notifier.ready(status)
         else:

@@ -16,11 +16,12 @@ docs, collected in the project's ``twitch-auth.md``):
   keeper uses it, and ``on_new_secret`` hears of each new secret before it is used
   (the log redaction must know it first). Only one HTTP call runs at a time.
 
-Nothing here blocks the chat loop: while connected, HTTP calls run on one background
-worker thread (``submit``), and ``tick()`` only starts them and collects finished
+Nothing here blocks the chat loop: while connected, HTTP calls run in a background
+daemon thread (``submit``), and ``tick()`` only starts them and collects finished
 ones. Only ``start()`` (before the bot is built) and ``before_connect()`` (before a
 connect, when there is no connection to keep alive) wait for the token service, each
-for at most about the service's timeout.
+for at most about the service's timeout; at a stop, ``close()`` waits likewise for a
+refresh under way (so its new pair is saved), never for a validation.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import concurrent.futures
 import dataclasses
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -70,7 +72,7 @@ class TokenKeeper:
     (``refresh_token`` None). ``token_file``: where renewed tokens are saved (None
     for a pasted token). ``clock()`` returns wall-clock epoch seconds (token expiry
     is wall-clock time). ``submit(job)`` runs ``job()`` in the background and returns
-    its Future; by default one worker thread, created on first use. ``connect_wait``
+    its Future; by default a daemon thread per call (``in_daemon_thread``). ``connect_wait``
     is the most seconds ``before_connect()`` waits for a call already running
     (default: the service's timeout plus 1). ``on_new_secret(secret)`` is called, in
     the caller's thread, with every access and refresh token before the keeper uses it.
@@ -94,8 +96,7 @@ class TokenKeeper:
         self.connect_wait = service.timeout + 1.0 if connect_wait is None else connect_wait
         self._on_new_secret = on_new_secret or (lambda secret: None)
         self._clock = clock
-        self._submit = submit
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._submit = submit or in_daemon_thread
         self._job: tuple[str, concurrent.futures.Future[Any]] | None = None
         self.tokens = tokens
         self._learn(tokens)
@@ -226,7 +227,8 @@ class TokenKeeper:
 
         None: reconnect; ``before_connect()`` will refresh the token first. A
         CannotLogIn (QUIT and exit 3) when the token cannot be renewed (a pasted
-        VBOT_TOKEN) or a token renewed after a refusal was refused again.
+        VBOT_TOKEN) or a token renewed after a refusal was refused again. The
+        caller logs the refusal.
         """
         if not self.is_renewable:
             return CannotLogIn(
@@ -235,7 +237,6 @@ class TokenKeeper:
             )
         if self._renewed_after_refusal:
             return CannotLogIn(f"Twitch refused the login again with a freshly renewed token; {LOGIN_HINT} again")
-        log.info("Twitch refused the login; renewing the token before the next attempt")
         self._login_refused = True
         self._must_refresh = True
         return None
@@ -246,10 +247,11 @@ class TokenKeeper:
         self._renewed_after_refusal = False
 
     def close(self) -> None:
-        """Stop the background worker; a call still running finishes in its thread (at most the timeout)."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        """Call when the bot stops. Waits (at most ``connect_wait`` s) for a refresh or save still
+        running, so that a renewed pair reaches the token file (Twitch has already consumed the old
+        refresh token); a validation still running is abandoned: the process may exit at once."""
+        if self._job is not None and self._job[0] != "validate":
+            concurrent.futures.wait([self._job[1]], timeout=self.connect_wait)
 
     # --- background calls ---------------------------------------------------------------------
 
@@ -273,9 +275,6 @@ class TokenKeeper:
             )
 
     def _start(self, kind: str, job: Callable[[], Any]) -> None:
-        if self._submit is None:
-            self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="vbot-token")
-            self._submit = self._executor.submit
         self._job = (kind, self._submit(job))
 
     def _collect(self) -> CannotLogIn | None:
@@ -325,8 +324,9 @@ class TokenKeeper:
                 f"was stopped for more than 30 days; {LOGIN_HINT} again"
             )
         if kind == "validate":
-            self._next_validation = now + min(RETRY_AFTER, self.validate_interval)
-            log.warning("could not validate the token (%s); trying again in %.0f s", error, RETRY_AFTER)
+            retry = min(RETRY_AFTER, self.validate_interval)
+            self._next_validation = now + retry
+            log.warning("could not validate the token (%s); trying again in %g s", error, retry)
         else:
             self._retry_refresh_at = now + RETRY_AFTER
             what = "renew" if kind == "refresh" else "save"
@@ -449,6 +449,27 @@ class TokenKeeper:
             )
         else:
             log.warning("VBOT_TOKEN is a pasted token that vbot cannot renew; %s", PASTED_HINT)
+
+
+def in_daemon_thread(job: Callable[[], Any]) -> concurrent.futures.Future[Any]:
+    """Run ``job()`` in a new daemon thread; returns its Future (result or exception).
+
+    A daemon thread, unlike a ThreadPoolExecutor's worker (joined when the interpreter
+    exits), never holds up the exit: a stop during a hanging call ends the process at
+    once. The keeper runs one call at a time, so there is at most one such thread.
+    """
+    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(job())
+        except BaseException as error:  # handed to the Future, as an executor does
+            future.set_exception(error)
+
+    threading.Thread(target=run, name="vbot-token", daemon=True).start()
+    return future
 
 
 def duration(seconds: float) -> str:
