@@ -7,13 +7,14 @@ from vbot.signals import Signals
 
 def run() -> None:
     """Install the signal handlers, then import and run ``vbot.cli.main``; exits with its code."""
-    signals = Signals().install()
     try:
+        signals = Signals().install()
         from vbot.cli import main
 
         code = main(signals=signals)
     except KeyboardInterrupt:  # SIGINT or SIGTERM during start-up, before the bot could take it
         code = 0
+    Signals.ignore()  # exiting anyway: a late signal must not turn exit 0 into a KeyboardInterrupt
     sys.exit(code)
 
 

@@ -44,6 +44,13 @@ class Signals:
             signal.signal(signal.SIGHUP, self._reload)
         return self
 
+    @staticmethod
+    def ignore() -> None:
+        """Ignore SIGINT, SIGTERM and SIGHUP from now on (the process is exiting)."""
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), signal.SIG_IGN)
+
     def attach(self, target: Stoppable) -> None:
         """From now on signals go to ``target``; one that came before is passed on now."""
         self.target = target
