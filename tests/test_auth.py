@@ -38,7 +38,8 @@ from tests.support import (
 )
 from tests.test_secrets import self_signed_tls_server  # noqa: F401  (a fixture)
 from vbot.auth import ServiceRefused, ServiceUnavailable, TokenService
-from vbot.bot import Backoff, VBot
+from vbot.bot import VBot
+from vbot.session import Backoff
 from vbot.commands import builtin_table
 from vbot.config import ConfigError, load_config, read_settings
 from vbot.dispatch import Dispatcher
@@ -1036,3 +1037,60 @@ def test_sigkill_right_after_refreshes_then_a_restart_logs_in(fake, chat, tmp_pa
     assert fake.count("token:refresh") >= 10
     assert fake.is_valid(passwords(chat)[-1])
     assert_no_secret(fake, stderr)
+
+
+# --- a token service that sends what Twitch never would ------------------------------------------------
+
+
+class HostileAuth(FakeTwitchAuth):
+    """The fake service, but ``hostile(path, form)`` may answer first (status, JSON body)."""
+
+    def __init__(self, hostile, **options):
+        super().__init__(**options)
+        self.hostile = hostile
+
+    def answer(self, method, path, form, headers):
+        return self.hostile(path, form) or super().answer(method, path, form, headers)
+
+
+@pytest.mark.parametrize("bad_token", ["acc\r\nPRIVMSG #chan :SECRETinj", "acc SECRETspace", "acc\x00SECRETnul", ""])
+def test_a_token_that_could_split_a_line_is_never_accepted(bad_token):
+    """Issue 8 trial: a token with a line break or space would split the PASS line or a header."""
+    def hostile(path, form):
+        if path == "/oauth2/token":
+            return 200, {"access_token": bad_token, "refresh_token": "refreshSECRET", "expires_in": 14000,
+                         "scope": list(CHAT_SCOPES), "token_type": "bearer"}
+        return None
+
+    with HostileAuth(hostile) as fake:
+        with pytest.raises(ServiceUnavailable) as caught:
+            service_for(fake).refresh("oldrefreshSECRET")
+    assert "SECRET" not in str(caught.value) and "SECRET" not in repr(caught.value)
+
+
+def test_a_service_message_repeating_the_secret_sent_is_masked():
+    def hostile(path, form):
+        if path == "/oauth2/token":
+            return 400, {"status": 400, "message": f"bad token {form.get('refresh_token')}\x1b[2J"}
+        return None
+
+    with HostileAuth(hostile) as fake:
+        with pytest.raises(ServiceRefused) as caught:
+            service_for(fake).refresh("refreshSECRET0123456789")
+    assert "refreshSECRET" not in str(caught.value) and "[REDACTED]" in str(caught.value)
+    assert "\x1b" not in str(caught.value)
+
+
+@pytest.mark.parametrize("field, value", [("user_code", "ABCD\x1b[2JEFGH"), ("verification_uri", "https://x\r\ny"),
+                                          ("verification_uri", "javascript:alert(1)")])
+def test_a_device_code_reply_with_terminal_controls_is_refused(field, value):
+    def hostile(path, form):
+        if path == "/oauth2/device":
+            reply = {"device_code": "devSECRET", "expires_in": 1800, "interval": 5, "user_code": "ABCDEFGH",
+                     "verification_uri": "https://www.twitch.tv/activate"}
+            return 200, {**reply, field: value}
+        return None
+
+    with HostileAuth(hostile) as fake:
+        with pytest.raises(ServiceUnavailable):
+            service_for(fake).start_device_login()

@@ -24,6 +24,7 @@ import dataclasses
 import functools
 import http
 import json
+import re
 import ssl
 import urllib.parse
 from collections.abc import Mapping
@@ -54,8 +55,17 @@ class ServiceError(Exception):
     def __init__(self, endpoint: str, status: int | None, message: str):
         self.endpoint = endpoint
         self.status = status
-        self.message = " ".join(message.split())[:MAX_MESSAGE_CHARS]
+        self.message = " ".join("".join(char if char.isprintable() else " " for char in message).split())
+        self.message = self.message[:MAX_MESSAGE_CHARS]
         super().__init__(self._describe())
+
+    def scrub(self, secrets: list[str]) -> None:
+        """Mask each of ``secrets`` (the token or code just sent) wherever the service or the
+        network library repeated it in the message."""
+        for secret in secrets:
+            if secret:
+                self.message = re.sub(re.escape(secret), "[REDACTED]", self.message, flags=re.IGNORECASE)
+        self.args = (self._describe(),)
 
     def _describe(self) -> str:
         status = f"HTTP {self.status}: " if self.status is not None else ""
@@ -149,9 +159,9 @@ class TokenService:
             "device",
             DeviceCode,
             lambda: DeviceCode(
-                device_code=_text(reply["device_code"]),
-                user_code=_text(reply["user_code"]),
-                verification_uri=_text(reply["verification_uri"]),
+                device_code=_text(reply["device_code"], _TOKEN),
+                user_code=_text(reply["user_code"], _USER_CODE),
+                verification_uri=_text(reply["verification_uri"], _HTTPS_URL),
                 expires_in=_seconds(reply["expires_in"]),
                 interval=max(1, _seconds(reply.get("interval", 5))),
             ),
@@ -192,9 +202,9 @@ class TokenService:
             "validate",
             Validation,
             lambda: Validation(
-                client_id=_text(reply["client_id"]),
-                login=_text(reply["login"]).lower(),
-                user_id=_text(reply["user_id"]),
+                client_id=_text(reply["client_id"], _TOKEN),
+                login=_text(reply["login"], _LOGIN).lower(),
+                user_id=_text(reply["user_id"], _TOKEN),
                 scopes=_scopes(reply.get("scopes")),
                 expires_in=_seconds(reply["expires_in"]),
             ),
@@ -211,8 +221,8 @@ class TokenService:
             "token",
             Grant,
             lambda: Grant(
-                access_token=_text(reply["access_token"]),
-                refresh_token=_text(reply["refresh_token"]),
+                access_token=_text(reply["access_token"], _TOKEN),
+                refresh_token=_text(reply["refresh_token"], _TOKEN),
                 expires_in=_seconds(reply["expires_in"]),
                 scopes=_scopes(reply.get("scope")),
             ),
@@ -224,8 +234,13 @@ class TokenService:
         """One request; the decoded JSON object of a 200 reply. POST when ``form`` is given."""
         data = urllib.parse.urlencode(form).encode() if form is not None else None
         headers = {"Accept": "application/json", "User-Agent": f"vbot/{__version__}", **(headers or {})}
-        status, body = _exchange(endpoint, f"{self.base_url}/{endpoint}", data, headers, self.timeout)
-        return _decode(endpoint, status, body)
+        try:
+            status, body = _exchange(endpoint, f"{self.base_url}/{endpoint}", data, headers, self.timeout)
+            return _decode(endpoint, status, body)
+        except ServiceError as error:
+            sent = [(form or {}).get(field, "") for field in ("device_code", "refresh_token")]
+            error.scrub([*sent, headers.get("Authorization", "").removeprefix("OAuth ")])
+            raise
 
 
 def _exchange(
@@ -324,9 +339,18 @@ def _record(endpoint: str, kind: type, build):
         ) from None
 
 
-def _text(value: object) -> str:
-    if not isinstance(value, str) or not value:
-        raise TypeError("not a non-empty string")
+_TOKEN = re.compile(r"[!-~]{1,512}")
+"""Tokens, codes and ids: printable ASCII without spaces (they travel in PASS lines and headers)."""
+_USER_CODE = re.compile(r"[A-Za-z0-9-]{1,32}")
+_HTTPS_URL = re.compile(r"https://[!-~]{1,500}")
+_LOGIN = re.compile(r"[A-Za-z0-9_]{1,25}")
+
+
+def _text(value: object, shape: re.Pattern[str]) -> str:
+    """``value`` when it is a string of ``shape``; a token with a space or a line break (which
+    could split the PASS line or a header) or a code with terminal controls never gets in."""
+    if not isinstance(value, str) or not shape.fullmatch(value):
+        raise TypeError("not a string of the expected shape")
     return value
 
 
