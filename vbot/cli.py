@@ -96,7 +96,16 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
     signals = signals or Signals().install()
     args = parse_args(argv)
     if args.command == "login":
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, signal.SIG_DFL)  # a closed terminal ends the login
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         return run_login(args.env_file)
+    if not args.console:
+        import vbot.bot  # noqa: F401  (the irc library, imported before a stop may interrupt anything)
+    if signals.stop_requested:
+        return EXIT_OK
+    signals.interruptible = True
     keeper = None
     try:
         config = load_config(read_settings(args.env_file), console=args.console)

@@ -25,8 +25,11 @@ class Stoppable(Protocol):
 class Signals:
     """SIGINT, SIGTERM and SIGHUP from the very start of ``main``, before any slow start-up work.
 
-    Until a bot is attached, SIGINT/SIGTERM raise KeyboardInterrupt, which ends start-up
-    with exit code 0 at once, and SIGHUP is recorded and passed on to the bot. Once attached, SIGINT/SIGTERM call
+    A stop is always recorded (``stop_requested``). While Python imports vbot it does
+    nothing more (an exception raised inside a class definition would surface as another
+    error); once ``interruptible`` (start-up work: reading files, the token service) it raises
+    KeyboardInterrupt, which ends start-up with exit code 0 at once. SIGHUP is recorded and
+    passed on to the bot. Once a bot is attached, SIGINT/SIGTERM call
     ``target.stop_from_signal()`` (which may raise to abandon a blocking connect) and
     SIGHUP ``target.request_reload()``.
     """
@@ -34,6 +37,7 @@ class Signals:
     def __init__(self) -> None:
         self.stop_requested = False
         self.reload_requested = False
+        self.interruptible = False
         self.target: Stoppable | None = None
 
     def install(self) -> Signals:
@@ -61,9 +65,10 @@ class Signals:
 
     def _stop(self, signum, frame) -> None:
         self.stop_requested = True
-        if self.target is None:
+        if self.target is not None:
+            self.target.stop_from_signal(0)
+        elif self.interruptible:
             raise KeyboardInterrupt  # start-up work (a hanging token service...) is abandoned at once
-        self.target.stop_from_signal(0)
 
     def _reload(self, signum, frame) -> None:
         self.reload_requested = self.target is None
