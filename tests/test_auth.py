@@ -39,12 +39,12 @@ from tests.support import (
 from tests.test_secrets import self_signed_tls_server  # noqa: F401  (a fixture)
 from vbot.auth import ServiceRefused, ServiceUnavailable, TokenService
 from vbot.bot import VBot
-from vbot.session import Backoff
 from vbot.commands import builtin_table
 from vbot.config import ConfigError, load_config, read_settings
 from vbot.dispatch import Dispatcher
 from vbot.keeper import CannotLogIn, TokenKeeper
 from vbot.login import DeviceLogin
+from vbot.session import Backoff
 from vbot.tokens import (
     TokenFileError,
     TokenFileMissing,

@@ -693,3 +693,21 @@ def test_args_with_crlf_quit_is_sent_as_one_harmless_line(twitch, tmp_path):
         ]
     finally:
         assert bot.stop() == 0
+
+
+@pytest.mark.parametrize("make, problem", [
+    (lambda path: path.write_text("a = " + "[" * 5000 + "]" * 5000 + "\n"), "nested too deeply"),
+    (lambda path: path.write_bytes(b"# " + b"x" * (1024 * 1024) + b"\n"), "larger than 1024 KiB"),
+])
+def test_a_pathological_file_is_a_one_line_error(tmp_path, make, problem):
+    """Trial: a deeply nested array crashed start-up (RecursionError); /dev/zero filled the memory."""
+    path = tmp_path / "commands.toml"
+    make(path)
+    with pytest.raises(CommandsFileError) as caught:
+        read_file(path, True, builtin_table(), CountStore(tmp_path / "state.sqlite3"))
+    assert problem in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_dev_zero_as_the_commands_file_is_refused(tmp_path):
+    result = run_vbot({"VBOT_COMMANDS_FILE": "/dev/zero"}, "--console", input="", cwd=tmp_path, timeout=20)
+    assert result.returncode == 2 and "larger than" in result.stderr

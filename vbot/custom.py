@@ -44,6 +44,9 @@ from vbot.timers import DEFAULT_MIN_LINES, MAX_INTERVAL, MIN_INTERVAL, Timer
 
 log = logging.getLogger(__name__)
 
+MAX_FILE_BYTES = 1024 * 1024
+"""A custom commands file larger than this (1 MiB) is refused."""
+
 FIELDS = ("reply", "aliases", "role", "cooldown", "user_cooldown")
 """The keys a command's table may have; anything else is an error (usually a typo)."""
 TIMERS_KEY = "timers"
@@ -412,13 +415,17 @@ def read_file(path: Path, required: bool, builtins: CommandTable, counter: Count
     is not ``required``.
 
     Opens ``counter`` when a reply or a timer uses ``{count}``. Raises
-    CommandsFileError (missing required file, unreadable, not UTF-8, invalid
-    TOML, invalid entry) or the counter's StateError.
+    CommandsFileError (missing required file, unreadable, larger than MAX_FILE_BYTES,
+    not UTF-8, invalid TOML, invalid entry) or the counter's StateError.
     """
     if not path.exists() and not required:
         return CustomFile()
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as file:
+            raw = file.read(MAX_FILE_BYTES + 1)  # /dev/zero or a runaway file cannot fill the memory
+        if len(raw) > MAX_FILE_BYTES:
+            raise CommandsFileError(path, f"larger than {MAX_FILE_BYTES // 1024} KiB; is it the right file?")
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise CommandsFileError(
             path,
@@ -433,6 +440,8 @@ def read_file(path: Path, required: bool, builtins: CommandTable, counter: Count
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise CommandsFileError(path, f"invalid TOML: {error}") from None
+    except RecursionError:
+        raise CommandsFileError(path, "invalid TOML: arrays or tables nested too deeply") from None
     loaded = parse_file(data, path, builtins, counter)
     uses_count = [isinstance(entry.handler, TextReply) and entry.handler.uses_count for entry in loaded.commands]
     uses_count += ["{count}" in message for timer in loaded.timers for message in timer.messages]
