@@ -22,7 +22,7 @@ import pytest
 from vbot.bot import VBot
 from vbot.commands import builtin_table
 from vbot.config import Config
-from vbot.dispatch import Dispatcher
+from vbot.dispatch import Cooldowns, Dispatcher
 from vbot.outbox import Outbox
 from vbot.session import Backoff
 
@@ -375,7 +375,9 @@ class BotHarness:
         bot_options.setdefault("outbox", Outbox(clock=self.clock))
         self.server: socket.socket | None = None
         self.connects = 0
-        self.bot = VBot(self.config, dispatcher or Dispatcher(builtin_table(), self.config.prefix, self.config.owners),
+        dispatcher = dispatcher or Dispatcher(builtin_table(), self.config.prefix, self.config.owners,
+                                              Cooldowns(self.clock))
+        self.bot = VBot(self.config, dispatcher,
                         clock=self.clock, connect_factory=self._connect, **bot_options)
         self._pending = b""
         self.step()

@@ -388,10 +388,11 @@ def test_login_countdown_on_a_terminal_and_a_line_a_minute_otherwise(fake, tmp_p
                        for m in (30, 29, 28)]
 
 
-def test_login_that_cannot_save_exits_2(fake, tmp_path):
+def test_login_that_could_not_save_exits_2_before_anyone_approves(fake, tmp_path):
     login, _, out = device_login(fake, tmp_path / "missing-folder")
     assert login.run() == 2
-    assert "logged in, but VBOT_TOKEN_FILE=" in out.getvalue()
+    assert "missing-folder does not exist" in out.getvalue()
+    assert fake.requests == []
     assert_no_secret(fake, out.getvalue())
 
 
@@ -419,9 +420,11 @@ def test_vbot_login_end_to_end(tmp_path):
     ({"VBOT_CLIENT_ID": None}, 2, "VBOT_CLIENT_ID is not set"),
     ({"VBOT_CLIENT_ID": "someoneelse"}, 3, "Twitch refused to start a login"),
     ({"VBOT_AUTH_URL": "unreachable"}, 1, "cannot reach Twitch's token service"),
-    ({"VBOT_TOKEN_FILE": "missing-folder/vbot-token.json"}, 2, "logged in, but VBOT_TOKEN_FILE="),
+    ({"VBOT_TOKEN_FILE": "missing-folder/vbot-token.json"}, 2, "missing-folder does not exist"),
+    ({"VBOT_TOKEN_FILE": "."}, 2, "is a folder"),
 ])
 def test_vbot_login_errors_are_one_line(tmp_path, env, code, text):
+    """A token file that cannot be written is said before anyone approves anything (trial)."""
     with FakeTwitchAuth(interval=1, pending_polls=0) as fake:
         if env.get("VBOT_AUTH_URL") == "unreachable":
             env = {"VBOT_AUTH_URL": f"http://127.0.0.1:{free_port()}/oauth2"}
@@ -430,6 +433,8 @@ def test_vbot_login_errors_are_one_line(tmp_path, env, code, text):
     assert result.returncode == code, result.stdout + result.stderr
     assert len(result.stderr.splitlines()) == 1 and text in result.stderr
     assert_no_secret(fake, result.stdout + result.stderr)
+    if "VBOT_TOKEN_FILE" in env:
+        assert fake.requests == []
 
 
 def test_vbot_login_ctrl_c(tmp_path):

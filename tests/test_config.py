@@ -624,3 +624,11 @@ def test_cli_env_file_that_is_not_utf8_exits_2_with_one_line(tmp_path, content, 
     assert result.returncode == 2
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and ".env: not UTF-8" in lines[0]
+
+
+def test_a_misspelt_setting_is_warned_about(tmp_path):
+    """Trial: VBOT_CHANEL=mychannel was ignored in silence."""
+    result = run_vbot({"VBOT_CHANEL": "mychannel"}, "--console", input="!version\n", cwd=tmp_path, timeout=20)
+    assert result.returncode == 0
+    assert "WARNING" in result.stderr and "VBOT_CHANEL is not a vbot setting" in result.stderr
+    assert "did you mean VBOT_CHANNEL?" in result.stderr

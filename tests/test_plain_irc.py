@@ -579,3 +579,16 @@ def test_capability_refusal_is_a_warning_only_on_twitch(caplog, host, level):
     assert records(caplog, level, "server refused capabilities: twitch.tv/membership")
     assert "CAP END" in harness.sent()
 
+
+
+def test_a_repeated_reply_on_a_plain_server_has_no_invisible_suffix():
+    """Trial: U+E0000 is for Twitch's msg_duplicate rule; elsewhere it is junk characters."""
+    harness = BotHarness(make_config(6667))
+    harness.feed(":irc.vbot.test 001 vbot :Welcome", ":vbot!~vbot@127.0.0.1 JOIN #test")
+    harness.sent()
+    harness.say("alice", "!version")
+    harness.advance(5)
+    harness.say("bob", "!version")
+    harness.advance(5)
+    replies = harness.replies()
+    assert len(replies) == 2 and replies[0] == replies[1] and "\U000e0000" not in replies[1]

@@ -185,6 +185,9 @@ class VBot(irc.bot.SingleServerIRCBot):
                 log.exception("error in the event loop; carrying on")
                 time.sleep(poll)
             self.notifier.keep_alive()
+        log.info(
+            "stopping (exit code %d)%s", self.exit_code or 0, "; sending QUIT" if self.connection.is_connected() else ""
+        )
         self.notifier.stopping("stopping")
         if self.connection.is_connected():
             self.connection.disconnect("Goodbye")
@@ -331,6 +334,7 @@ class VBot(irc.bot.SingleServerIRCBot):
         else:
             self.notifier.status(status)
         self.is_twitch = is_twitch(self.config.host, str(event.source or ""), self._acknowledged)
+        self.outbox.vary_repeats = self.is_twitch  # the invisible suffix is for Twitch's msg_duplicate only
         if not self.is_twitch:
             self.outbox.set_relay_prefix(connection.get_nickname())  # a margin until the JOIN echo shows ours
         log.info("logged in to %s:%s as %s", self.config.host, self.config.port, self.config.username)

@@ -23,7 +23,7 @@ from pathlib import Path
 from vbot import __version__
 from vbot.auth import TokenService
 from vbot.commands import builtin_table
-from vbot.config import Config, ConfigError, load_config, read_settings
+from vbot.config import Config, ConfigError, load_config, read_settings, unknown_settings
 from vbot.console import Console, ConsoleClock
 from vbot.custom import Reloader, load_file
 from vbot.dispatch import Cooldowns, Dispatcher
@@ -108,8 +108,11 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
     signals.interruptible = True
     keeper = None
     try:
-        config = load_config(read_settings(args.env_file), console=args.console)
+        settings = read_settings(args.env_file)
+        config = load_config(settings, console=args.console)
         handler = setup_logging(config.log_level, secrets=[config.token or "", config.password or ""])
+        for line in unknown_settings(settings):
+            log.warning("%s", line)
         store = CountStore(config.state_file)
         clock = ConsoleClock() if args.console else time.monotonic
         dispatcher, timers, reload = build_dispatcher(config, store, clock)

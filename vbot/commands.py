@@ -7,10 +7,14 @@ outbox, which enforces every outgoing rule). ``help`` feeds ``!help``.
 
 from __future__ import annotations
 
+import logging
+
 from vbot import __version__
 from vbot.chat import Role
 from vbot.dispatch import CommandTable, Context, command
 from vbot.health import format_health
+
+log = logging.getLogger(__name__)
 
 
 @command("version", help="the bot's version")
@@ -47,6 +51,7 @@ def botstatus(ctx: Context) -> str:
 @command("exit", role=Role.BROADCASTER, cooldown=0, user_cooldown=0, help="stop the bot")
 def exit_(ctx: Context) -> None:
     """Stop the bot (the broadcaster and VBOT_OWNERS only); no reply."""
+    log.info("%s asked the bot to stop (%sexit in %s)", ctx.message.login, ctx.prefix, ctx.message.channel)
     ctx.chat.request_stop()
 
 

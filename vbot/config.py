@@ -10,6 +10,7 @@ it by ``tests/test_config.py``).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import ipaddress
 import os
 import re
@@ -238,6 +239,22 @@ def read_settings(
     merged = {key: value for key, value in file_values.items() if value is not None}
     merged.update((key, value) for key, value in environ.items() if value.strip())
     return merged
+
+
+def unknown_settings(settings: Mapping[str, str]) -> list[str]:
+    """One line for each ``VBOT_*`` name in ``settings`` that vbot does not know (a typo's
+    value would otherwise be ignored in silence), with the closest known name when one is close.
+
+    >>> unknown_settings({"VBOT_CHANEL": "x", "VBOT_CHANNEL": "y", "HOME": "/root"})
+    ['VBOT_CHANEL is not a vbot setting and is ignored; did you mean VBOT_CHANNEL?']
+    """
+    lines = []
+    for name in sorted(settings):
+        if name.startswith("VBOT_") and name not in SETTING:
+            close = difflib.get_close_matches(name, list(SETTING), n=1)
+            hint = f"; did you mean {close[0]}?" if close else " (README lists the settings)"
+            lines.append(f"{name} is not a vbot setting and is ignored{hint}")
+    return lines
 
 
 def load_config(settings: Mapping[str, str], console: bool = False) -> Config:

@@ -10,6 +10,7 @@ bot. No token, refresh token or device code is ever printed.
 
 from __future__ import annotations
 
+import os
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -80,6 +81,19 @@ class DeviceLogin:
         self.username = username
         self._status_shown = False
 
+    def _check_token_file(self) -> None:
+        """Before anyone approves anything: can the token file be written where it is configured?"""
+        folder = self.token_file.resolve().parent
+        problem = ""
+        if self.token_file.is_dir():
+            problem = "is a folder; name a file, e.g. VBOT_TOKEN_FILE=vbot-token.json"
+        elif not folder.is_dir():
+            problem = f"its folder {folder} does not exist; create it or choose another path"
+        elif not os.access(folder, os.W_OK | os.X_OK):
+            problem = f"its folder {folder} is not writable; choose another path or fix the permissions"
+        if problem:
+            raise LoginFailed(EXIT_CONFIG, f"VBOT_TOKEN_FILE={self.token_file} {problem}")
+
     def run(self) -> int:
         """Log in; returns the exit code (0 logged in, 1 service unavailable, 2 file not writable,
         3 refused, denied or expired, 130 stopped with Ctrl-C). Problems are one line on ``out``."""
@@ -105,6 +119,7 @@ class DeviceLogin:
 
     def log_in(self) -> Tokens:
         """Run the whole login and save the token file; returns the saved Tokens. Raises LoginFailed."""
+        self._check_token_file()
         try:
             code = self.service.start_device_login()
         except ServiceRefused as error:

@@ -113,6 +113,7 @@ class Outbox:
         self._paused_until: dict[str, float] = {}
         self.dropped = 0
         self.relay_reserve = 0
+        self.vary_repeats = True  # Twitch's msg_duplicate rule; off on other servers (no such rule)
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -223,11 +224,13 @@ class Outbox:
 
     def _as_sent(self, channel: str, text: str, now: float) -> str:
         """``text`` cut to fit, with INVISIBLE_SUFFIX when it repeats the previous message to
-        ``channel`` within ``limits.duplicate_window`` and the bot is not privileged there."""
+        ``channel`` within ``limits.duplicate_window``, the bot is not privileged there, and
+        ``vary_repeats`` is on (Twitch)."""
         fitted = fit(text, channel, reserve=self.relay_reserve)
         last = self._last_sent.get(channel)
         if (
-            channel in self._privileged
+            not self.vary_repeats
+            or channel in self._privileged
             or last is None
             or last[0] != fitted
             or now - last[1] >= self.limits.duplicate_window

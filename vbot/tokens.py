@@ -169,7 +169,7 @@ def save_tokens(path: Path, tokens: Tokens) -> None:
             os.unlink(temporary)
         raise TokenFileError(
             f"VBOT_TOKEN_FILE={path}: cannot write it ({error.strerror}); "
-            "free some disk space or set VBOT_TOKEN_FILE to another file"
+            "check that it is not a folder and that there is free disk space, or set VBOT_TOKEN_FILE to another file"
         ) from None
     _fsync_folder(folder)
 
