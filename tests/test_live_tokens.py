@@ -173,7 +173,7 @@ def test_login_refused_then_renewed_and_logged_in(fake, chat, tmp_path, vbots):
     measured("refresh calls", fake.count("token:refresh"), "calls")
     assert chat.connections == 3  # refused once, then in
     assert fake.count("token:refresh") == 1 and fake.is_valid(passwords(chat)[-1])
-    assert "Twitch refused the login; renewing the token before the next attempt" in log
+    assert "Twitch refused the login; renewing the token and logging in again at once" in log
     assert_no_secret(fake, log + status)
 
 

@@ -138,3 +138,18 @@ def test_reconnect_that_cannot_connect_falls_back_to_backoff():
     session.connecting()
     assert session.connect_failed() == pytest.approx(2.0, rel=1e-5)
     assert session.backoff.attempt == 1
+
+
+def test_retry_at_once_after_a_refused_login_skips_the_reconnect_pacing():
+    session, clock = make(first=2.0)
+    welcomed(session)
+    session.reconnect_requested()
+    assert session.dropped().planned  # RECONNECT: at once
+    session.connecting()
+    session.connected()
+    session.retry_at_once()  # the login was refused, the token renewed: once more at once
+    drop = session.dropped()
+    assert drop.planned and drop.delay == 0.0
+    session.connecting()
+    session.connected()
+    assert not session.dropped().planned  # anything after that waits as usual

@@ -399,7 +399,8 @@ class VBot(irc.bot.SingleServerIRCBot):
             if self.keeper is not None and text.startswith("Login authentication failed"):
                 stop = self.keeper.login_failed()  # None: renew the token before the next attempt
                 if stop is None:
-                    log.warning("Twitch refused the login; renewing the token before the next attempt")
+                    log.warning("Twitch refused the login; renewing the token and logging in again at once")
+                    self.session.retry_at_once()  # Twitch closes the connection; the keeper renews first
                 else:
                     self._cannot_log_in(stop)
                 return

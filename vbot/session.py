@@ -186,6 +186,12 @@ class Session:
         if self._reconnect_at_once:
             self._reconnected_at = now
 
+    def retry_at_once(self) -> None:
+        """The drop that follows is retried at once, without the RECONNECT pacing: for the one
+        new login after Twitch refused a token that has since been renewed (the TokenKeeper
+        allows that once, so it cannot loop)."""
+        self._reconnect_at_once = True
+
     def dropped(self) -> Drop:
         """The connection closed, for whatever reason; decides when to try again."""
         was_welcomed = self.phase is Phase.WELCOMED
