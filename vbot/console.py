@@ -34,6 +34,7 @@ from typing import TextIO
 from vbot.chat import ChatMessage, Role, role_from_tags
 from vbot.config import LOGIN_PATTERN, Config
 from vbot.dispatch import Dispatcher, no_reload
+from vbot.modes import Members
 from vbot.health import Health, format_duration
 from vbot.outbox import Outbox
 from vbot.timers import TimerSchedule
@@ -119,7 +120,8 @@ class Console:
         self.sleep = sleep
         self.login = config.username or CONSOLE_LOGIN
         self.channel = config.channels[0] if config.channels else CONSOLE_CHANNEL
-        self.members = {self.login}  # lowercase logins in the channel, the bot's included
+        self.members = Members()  # the channel's members, the bot included: the live bot's record
+        self.members.add(self.login)
         self.speaker = Speaker.make(self.channel.lstrip("#"), Role.BROADCASTER)
         self.exit_code: int | None = None
         self.outbox.set_privileged(self.channel, True)
@@ -136,7 +138,7 @@ class Console:
         """Chatters joined with ``/join`` and not parted, the bot excluded (0 for other channels)."""
         if channel != self.channel:
             return 0
-        return len(self.members - {self.login})
+        return self.members.viewer_count(self.login)
 
     def request_stop(self, exit_code: int = 0) -> None:
         """End ``run()`` with ``exit_code`` after the current line."""
@@ -250,7 +252,7 @@ class Console:
         if login and login not in self.members:
             self._note(f"* {login} is not in {self.channel}")
         elif login:
-            self.members.discard(login)
+            self.members.remove(login)
             self._note(f"* {login} left {self.channel}")
 
     def _quit(self, words: list[str]) -> None:
