@@ -34,8 +34,8 @@ from typing import TextIO
 from vbot.chat import ChatMessage, Role, role_from_tags
 from vbot.config import LOGIN_PATTERN, Config
 from vbot.dispatch import Dispatcher, no_reload
-from vbot.modes import Members
 from vbot.health import Health, format_duration
+from vbot.modes import Members
 from vbot.outbox import Outbox
 from vbot.timers import TimerSchedule
 
