@@ -27,6 +27,7 @@ import pytest
 
 from tests.fake_auth import CHAT_SCOPES, CLIENT_ID, FakeTwitchAuth
 from tests.support import (
+    BotHarness,
     BotThread,
     FakeClock,
     ScriptedServer,
@@ -1099,3 +1100,19 @@ def test_a_device_code_reply_with_terminal_controls_is_refused(field, value):
     with HostileAuth(hostile) as fake:
         with pytest.raises(ServiceUnavailable):
             service_for(fake).start_device_login()
+
+
+def test_a_refused_login_is_left_and_retried_at_once_even_if_the_server_keeps_it_open(fake, tmp_path):
+    """Trial: the renewal happened, but the bot sat on the refused connection until the login deadline."""
+    tokens = saved_tokens(fake, tmp_path)
+    keeper = TokenKeeper(service_for(fake), tokens, tmp_path / "vbot-token.json")
+    harness = BotHarness(make_config(6667, token=tokens.access_token), keeper=keeper)
+    assert f"PASS oauth:{tokens.access_token}" in harness.sent()
+    fake.expire(tokens.access_token)
+    harness.feed(":tmi.twitch.tv NOTICE * :Login authentication failed")  # and the server keeps the socket open
+    harness.step()  # the next turn connects again, with the renewed token
+    assert harness.connects == 2 and harness.bot.exit_code is None
+    passes = [line for line in harness.sent() if line.startswith("PASS ")]
+    assert passes and fake.is_valid(passes[-1].removeprefix("PASS oauth:"))
+    assert fake.count("token:refresh") == 1
+    keeper.close()

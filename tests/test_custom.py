@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sqlite3
 import subprocess
@@ -708,6 +709,11 @@ def test_a_pathological_file_is_a_one_line_error(tmp_path, make, problem):
     assert problem in str(caught.value) and "\n" not in str(caught.value)
 
 
-def test_dev_zero_as_the_commands_file_is_refused(tmp_path):
-    result = run_vbot({"VBOT_COMMANDS_FILE": "/dev/zero"}, "--console", input="", cwd=tmp_path, timeout=20)
-    assert result.returncode == 2 and "larger than" in result.stderr
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo"])
+def test_a_commands_file_that_is_not_a_regular_file_is_refused(tmp_path, special):
+    """Trial: /dev/zero filled the memory; a FIFO froze start-up, and the live bot on !reload."""
+    if special == "fifo":
+        special = str(tmp_path / "commands.toml")
+        os.mkfifo(special)
+    result = run_vbot({"VBOT_COMMANDS_FILE": special}, "--console", input="", cwd=tmp_path, timeout=20)
+    assert result.returncode == 2 and "not a regular file" in result.stderr

@@ -1,9 +1,8 @@
 """Signals at any moment (issue 9 item 6): handlers before any slow start-up work, and a stop
-that does not wait for a blocking connect. Real processes, real signals."""
+that does not wait for a blocking token check or connect. Real processes, real signals."""
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import threading
@@ -12,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import TOKEN, start_vbot, wait_until
+from tests.fake_auth import CHAT_SCOPES, CLIENT_ID, FakeTwitchAuth
+from tests.support import TOKEN, ScriptedServer, start_vbot, wait_until
+from vbot.tokens import Tokens, save_tokens
 
 
 def caught_signals(pid: int) -> int:
@@ -25,21 +26,6 @@ def caught_signals(pid: int) -> int:
 
 def handles(pid: int, signum: int) -> bool:
     return bool(caught_signals(pid) >> (signum - 1) & 1)
-
-
-def is_open(pid: int, path: Path) -> bool:
-    """True while process ``pid`` has ``path`` open."""
-    try:
-        descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
-    except OSError:
-        return False
-    for descriptor in descriptors:
-        try:
-            if os.readlink(descriptor) == str(path):
-                return True
-        except OSError:
-            continue
-    return False
 
 
 def env_for(port: int, **more: str) -> dict[str, str]:
@@ -56,21 +42,45 @@ def finish(process, timeout: float = 10) -> tuple[str, str]:
             process.communicate(timeout=10)
 
 
-def test_sighup_during_start_up_is_kept_not_fatal(twitch, tmp_path):
-    """Start-up blocks on reading the commands file (a FIFO): the handlers are in place by then,
-    so a SIGHUP there is recorded (and acted on once running), not the default 'terminate'."""
-    fifo = tmp_path / "commands.toml"
-    os.mkfifo(fifo)
-    process = start_vbot(env_for(twitch.port, VBOT_COMMANDS_FILE=str(fifo), VBOT_LOG_LEVEL="INFO"), cwd=tmp_path)
-    wait_until(lambda: process.poll() is not None or handles(process.pid, signal.SIGHUP),
-               message="vbot's SIGHUP handler, while start-up waits on the commands file")
+@pytest.fixture
+def stuck_start(tmp_path):
+    """A bot whose start-up is stuck validating its token (the token service does not answer
+    for ``hang_for`` seconds); yields ``start(hang_for) -> (process, fake, chat)``."""
+    started = []
+
+    def start(hang_for: float):
+        fake = FakeTwitchAuth(hang_for=hang_for).start()
+        chat = ScriptedServer(token=None)
+        chat.accept = fake.is_valid
+        chat.start()
+        access, refresh = fake.issue()
+        save_tokens(tmp_path / "vbot-token.json",
+                    Tokens(access, refresh, time.time() + 14000, CHAT_SCOPES, "vbot", "12345678", CLIENT_ID))
+        (tmp_path / "commands.toml").write_text('[hi]\nreply = "hello"\n')
+        fake.fail("validate", "hang")
+        env = {"VBOT_CHANNEL": "test", "VBOT_HOST": "127.0.0.1", "VBOT_PORT": str(chat.port), "VBOT_TLS": "false",
+               "VBOT_AUTH_URL": fake.url, "VBOT_LOG_LEVEL": "INFO"}
+        process = start_vbot(env, cwd=tmp_path)
+        started.append((process, fake, chat))
+        wait_until(lambda: "validate:hang" in fake.requests, message="start-up stuck on /validate")
+        return process, fake, chat
+
+    yield start
+    for process, fake, chat in started:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)
+        fake.stop()
+        chat.stop()
+
+
+def test_sighup_during_start_up_is_kept_not_fatal(stuck_start):
+    """A SIGHUP while start-up waits for the token service is recorded, not the default
+    'terminate', and acted on once the bot runs."""
+    process, fake, chat = stuck_start(hang_for=1.0)
+    assert handles(process.pid, signal.SIGHUP)
     process.send_signal(signal.SIGHUP)
-    fifo.write_text('[hi]\nreply = "hello"\n')  # start-up goes on...
-    wait_until(lambda: not is_open(process.pid, fifo), message="vbot to finish reading the commands file")
-    reload = threading.Thread(target=fifo.write_text, args=('[hi]\nreply = "hello again"\n',), daemon=True)
-    reload.start()  # ...and the SIGHUP's reload reads the file a second time
-    twitch.wait_for(r"^JOIN #test$")
-    reload.join(10)
+    chat.wait_for(r"^JOIN #test$")  # the validation gave up; vbot connected with the token it had
     process.send_signal(signal.SIGTERM)
     stdout, stderr = finish(process)
     assert process.returncode == 0, stderr
@@ -79,15 +89,13 @@ def test_sighup_during_start_up_is_kept_not_fatal(twitch, tmp_path):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_stop_during_start_up_exits_0(twitch, tmp_path, signum):
-    fifo = tmp_path / "commands.toml"
-    os.mkfifo(fifo)
-    process = start_vbot(env_for(twitch.port, VBOT_COMMANDS_FILE=str(fifo)), cwd=tmp_path)
-    wait_until(lambda: process.poll() is not None or handles(process.pid, signal.SIGHUP), message="the handlers")
-    process.send_signal(signum)  # start-up is waiting on the commands file: abandoned at once
-    stdout, stderr = finish(process)
+def test_stop_during_start_up_exits_0_at_once(stuck_start, signum):
+    process, fake, chat = stuck_start(hang_for=30.0)
+    process.send_signal(signum)  # start-up is waiting on the token service: abandoned at once
+    stdout, stderr = finish(process, timeout=5)  # the service would answer in 30 s
     assert process.returncode == 0, stderr
-    assert twitch.connections == 0  # it stopped before connecting
+    assert chat.connections == 0  # it stopped before connecting
+    assert "Traceback" not in stderr
 
 
 def test_sigterm_during_a_tls_handshake_exits_within_a_second(tmp_path):

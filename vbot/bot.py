@@ -400,7 +400,8 @@ class VBot(irc.bot.SingleServerIRCBot):
                 stop = self.keeper.login_failed()  # None: renew the token before the next attempt
                 if stop is None:
                     log.warning("Twitch refused the login; renewing the token and logging in again at once")
-                    self.session.retry_at_once()  # Twitch closes the connection; the keeper renews first
+                    self.session.retry_at_once()  # the keeper renews the token before the next connect
+                    connection.disconnect("Login refused")  # Twitch closes it too; do not wait for that
                 else:
                     self._cannot_log_in(stop)
                 return

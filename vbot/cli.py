@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
         return EXIT_OK
     signals.interruptible = True
     keeper = None
+    settings: dict[str, str] = {}
     try:
         settings = read_settings(args.env_file)
         config = load_config(settings, console=args.console)
@@ -121,6 +122,8 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
                 config, keeper = start_token(config, handler.add_secret)
     except ConfigError as error:
         print(f"vbot: configuration error: {error}", file=sys.stderr)
+        for line in unknown_settings(settings):  # the typo may be the cause
+            print(f"vbot: note: {line}", file=sys.stderr)
         return EXIT_CONFIG
     except CannotLogIn as error:
         log.error("cannot log in to Twitch: %s", error)

@@ -85,7 +85,7 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "the bot account's login; sent lowercased as NICK. With Twitch, learned from "
         "the token (a different value is an error)",
-        "required for other servers",
+        "required for other servers (unless VBOT_AUTH_URL is set)",
     ),
     Setting(
         "VBOT_TOKEN",
@@ -361,10 +361,11 @@ def _auth_settings(get: Callable[[str], str]) -> dict[str, Any]:
             "copy it from the application's page in Twitch's developer console"
         )
     auth_url = get("VBOT_AUTH_URL").rstrip("/")
-    parts = urllib.parse.urlsplit(auth_url)
-    loopback = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
-    if auth_url and not ((parts.scheme == "https" and parts.hostname) or loopback):
-        raise ConfigError(f"VBOT_AUTH_URL must be an https:// URL, e.g. VBOT_AUTH_URL={TWITCH_AUTH_URL}")
+    if auth_url and not _is_service_url(auth_url):
+        raise ConfigError(
+            "VBOT_AUTH_URL must be an https:// URL without ?query or #fragment (http:// only to loopback), "
+            f"e.g. VBOT_AUTH_URL={TWITCH_AUTH_URL}"
+        )
     interval = _number(SETTING["VBOT_VALIDATE_INTERVAL"], get("VBOT_VALIDATE_INTERVAL"))
     return {
         "client_id": client_id or None,
@@ -373,6 +374,25 @@ def _auth_settings(get: Callable[[str], str]) -> dict[str, Any]:
         "auth_url_set": bool(auth_url),
         "validate_interval": interval,
     }
+
+
+def _is_service_url(url: str) -> bool:
+    """``https://host[:port]/path``, or ``http://`` to a loopback host (tests); no query, no fragment.
+
+    >>> [_is_service_url(url) for url in ("https://id.twitch.tv/oauth2", "http://127.0.0.1:8080/o",
+    ...                                   "http://example.org/o", "https://x/o?a=1", "https://x:99999/o")]
+    [True, True, False, False, False]
+    """
+    parts = urllib.parse.urlsplit(url)
+    try:
+        parts.port  # noqa: B018  (raises ValueError for a port out of range)
+    except ValueError:
+        return False
+    if parts.query or parts.fragment or not url.isprintable() or " " in url:
+        return False
+    if parts.scheme == "https":
+        return bool(parts.hostname)
+    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
 
 
 def _owners(value: str) -> frozenset[str]:

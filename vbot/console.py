@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import TextIO
@@ -267,12 +268,10 @@ class Console:
 
     def _wait(self, words: list[str]) -> None:
         """Skip the clock ``seconds`` ahead, stopping at each moment a timer falls due to post it."""
-        try:
-            seconds = float(words[0]) if len(words) == 1 else math.nan
-        except ValueError:
-            seconds = math.nan
+        word = words[0] if len(words) == 1 else ""
+        seconds = float(word) if re.fullmatch(r"[0-9]+(?:\.[0-9]+)?", word) else math.nan  # ASCII digits only
         if not 0 < seconds <= MAX_WAIT:
-            self._note(f"usage: /wait <seconds>, from 0 to {MAX_WAIT:.0f}, e.g. /wait 900 for 15 minutes")
+            self._note(f"usage: /wait <seconds>, more than 0 and at most {MAX_WAIT:.0f}, e.g. /wait 900 for 15 minutes")
             return
         left = seconds
         while self.exit_code is None:

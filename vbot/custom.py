@@ -30,6 +30,7 @@ import dataclasses
 import logging
 import math
 import re
+import stat
 import tomllib
 import types
 from collections.abc import Callable, Container, Mapping
@@ -49,6 +50,8 @@ MAX_FILE_BYTES = 1024 * 1024
 
 FIELDS = ("reply", "aliases", "role", "cooldown", "user_cooldown")
 """The keys a command's table may have; anything else is an error (usually a typo)."""
+MAX_MIN_LINES = 100_000
+"""A timer waiting for more chat lines than this would never post: refused as a typo."""
 TIMERS_KEY = "timers"
 """The top-level key whose tables are timers; no command may be called this."""
 TIMER_FIELDS = ("message", "messages", "interval", "min_lines", "channels")
@@ -87,7 +90,8 @@ class CommandsFileError(ConfigError):
             where += f": [{self.command}]"
             if self.field is not None:
                 where += f" {self.field}"
-        return f"{where}: {self.problem}"
+        text = f"{where}: {self.problem}"
+        return text if text.isprintable() else repr(text)[1:-1]  # one line, whatever the names hold
 
     def brief(self) -> str:
         """The message naming only the file's base name, for chat."""
@@ -358,9 +362,11 @@ def parse_timers(data: Mapping[str, dict], file: str | Path, counter: Counter) -
                 "interval",
             )
         min_lines = entry.get("min_lines", DEFAULT_MIN_LINES)
-        if isinstance(min_lines, bool) or not isinstance(min_lines, int) or min_lines < 0:
+        if isinstance(min_lines, bool) or not isinstance(min_lines, int) or not 0 <= min_lines <= MAX_MIN_LINES:
             raise fail(
-                f"must be a whole number of chat lines, 0 or more, e.g. min_lines = {DEFAULT_MIN_LINES}", "min_lines"
+                f"must be a whole number of chat lines, 0 or more (at most {MAX_MIN_LINES}), "
+                f"e.g. min_lines = {DEFAULT_MIN_LINES}",
+                "min_lines",
             )
         channels = _timer_channels(entry.get("channels"), fail)
         timers.append(Timer(key, tuple(messages), float(interval), min_lines, channels, TimerText(key, counter)))
@@ -369,7 +375,8 @@ def parse_timers(data: Mapping[str, dict], file: str | Path, counter: Counter) -
 
 def _check_timer_message(message: object, fail, field: str) -> None:
     if not isinstance(message, str) or not message.strip():
-        raise fail('must be a non-empty string, e.g. message = "Remember to drink water!"', field)
+        example = 'messages = ["Drink water!", "Stretch!"]' if field == "messages" else 'message = "Drink water!"'
+        raise fail(f"must be a non-empty string, e.g. {example}", field)
     for name in _PLACEHOLDER.findall(message):
         if name in VARIABLES and name not in TIMER_VARIABLES:
             usable = ", ".join(f"{{{variable}}}" for variable in TIMER_VARIABLES)
@@ -421,8 +428,10 @@ def read_file(path: Path, required: bool, builtins: CommandTable, counter: Count
     if not path.exists() and not required:
         return CustomFile()
     try:
+        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the bot, /dev/zero fill the memory
+            raise CommandsFileError(path, "not a regular file; give the path of a TOML file")
         with open(path, "rb") as file:
-            raw = file.read(MAX_FILE_BYTES + 1)  # /dev/zero or a runaway file cannot fill the memory
+            raw = file.read(MAX_FILE_BYTES + 1)  # a runaway file cannot fill the memory
         if len(raw) > MAX_FILE_BYTES:
             raise CommandsFileError(path, f"larger than {MAX_FILE_BYTES // 1024} KiB; is it the right file?")
         text = raw.decode("utf-8")

@@ -189,18 +189,22 @@ class TokenKeeper:
     def before_connect(self) -> str:
         """Call before every connect and reconnect; returns the PASS argument to send.
 
-        Waits (at most ``connect_wait`` s) for a call already running, then refreshes
+        Waits (at most ``connect_wait`` s) for a refresh or save already running (for a
+        validation only when the token must be renewed anyway), then refreshes
         the token when it has expired (or expires within EXPIRY_MARGIN), or when
         Twitch refused the last login. Blocks for that refresh (the service's
         timeout at most); call it only while not connected. When the service is
         unavailable it logs a WARNING and returns the token it has. Raises
         CannotLogIn when Twitch refused the refresh (the token was revoked).
         """
-        if self._job is not None:
+        needs_refresh = self.is_renewable and (self._must_refresh or self._expires_within(EXPIRY_MARGIN))
+        if self._job is not None and (needs_refresh or self._job[0] != "validate"):
+            # a refresh or save under way decides the token to send; a validation only matters
+            # when the token must be renewed anyway (a slow one never holds up a reconnect)
             concurrent.futures.wait([self._job[1]], timeout=self.connect_wait)
-            stop = self._collect()
-            if stop is not None:
-                raise stop
+        stop = self._collect()
+        if stop is not None:
+            raise stop
         if self._job is None and self.is_renewable and (self._must_refresh or self._expires_within(EXPIRY_MARGIN)):
             unavailable = self._refresh_now()
             if unavailable is not None:

@@ -88,9 +88,11 @@ class DeviceLogin:
         if self.token_file.is_dir():
             problem = "is a folder; name a file, e.g. VBOT_TOKEN_FILE=vbot-token.json"
         elif not folder.is_dir():
-            problem = f"its folder {folder} does not exist; create it or choose another path"
+            problem = f"cannot be created: its folder {folder} does not exist; create it or choose another path"
         elif not os.access(folder, os.W_OK | os.X_OK):
-            problem = f"its folder {folder} is not writable; choose another path or fix the permissions"
+            problem = (
+                f"cannot be created: its folder {folder} is not writable; choose another path or fix the permissions"
+            )
         if problem:
             raise LoginFailed(EXIT_CONFIG, f"VBOT_TOKEN_FILE={self.token_file} {problem}")
 
@@ -107,7 +109,7 @@ class DeviceLogin:
             return EXIT_INTERRUPTED
         self._say(f"Logged in as {tokens.login or '(login unknown)'}; token saved to {self.token_file.resolve()}")
         self._say(
-            "Start the bot with: vbot (or: python -m vbot), VBOT_CHANNEL set in .env. "
+            "Start the bot the way you ran this, without 'login' (e.g. .venv/bin/vbot), VBOT_CHANNEL set in .env. "
             "It renews the token by itself; keep the token file private."
         )
         if self.username and tokens.login and self.username != tokens.login:
