@@ -632,3 +632,10 @@ def test_a_misspelt_setting_is_warned_about(tmp_path):
     assert result.returncode == 0
     assert "WARNING" in result.stderr and "VBOT_CHANEL is not a vbot setting" in result.stderr
     assert "did you mean VBOT_CHANNEL?" in result.stderr
+
+
+@pytest.mark.parametrize("url", ["https://id.twitch.tv/oauth2?x=1", "https://id.twitch.tv/oauth2#frag",
+                                 "http://127.0.0.1:99999/oauth2", "http://example.org/oauth2", "ftp://x/y"])
+def test_a_token_service_url_that_would_misroute_requests_is_refused(url):
+    with pytest.raises(ConfigError, match="VBOT_AUTH_URL"):
+        load_config(settings(VBOT_AUTH_URL=url))

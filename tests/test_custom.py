@@ -717,3 +717,12 @@ def test_a_commands_file_that_is_not_a_regular_file_is_refused(tmp_path, special
         os.mkfifo(special)
     result = run_vbot({"VBOT_COMMANDS_FILE": special}, "--console", input="", cwd=tmp_path, timeout=20)
     assert result.returncode == 2 and "not a regular file" in result.stderr
+
+
+@pytest.mark.parametrize("text", ['["a\\nb"]\nreply = "x"\n', '[timers."a\\nb c"]\nmessage = "m"\ninterval = 60\n',
+                                  '[hug]\nreply = "x"\naliases = ["a\\nb"]\n'])
+def test_a_name_with_a_line_break_keeps_the_error_on_one_line(tmp_path, text):
+    path = write(tmp_path, text)
+    with pytest.raises(CommandsFileError) as caught:
+        read_file(path, True, builtin_table(), CountStore(tmp_path / "state.sqlite3"))
+    assert "\n" not in str(caught.value) and "\n" not in caught.value.brief()
