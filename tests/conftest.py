@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.fake_auth import FakeTwitchAuth
 from tests.support import Ngircd, ScriptedServer
 
 
@@ -20,4 +21,34 @@ def twitch():
     """A scripted Twitch-like chat server on a free loopback port."""
     server = ScriptedServer().start()
     yield server
+    server.stop()
+
+
+@pytest.fixture
+def servers():
+    """``servers(Ngircd(...))`` starts a server (ngircd or a scripted one); all are stopped after the test."""
+    started: list = []
+
+    def start(server):
+        started.append(server.start())
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def fake():
+    """Twitch's token service, faked on loopback (tests/fake_auth.py)."""
+    with FakeTwitchAuth() as server:
+        yield server
+
+
+@pytest.fixture
+def chat(fake):
+    """The scripted Twitch chat server, accepting exactly the tokens ``fake`` deems valid right now."""
+    server = ScriptedServer(token=None)
+    server.accept = fake.is_valid
+    yield server.start()
     server.stop()

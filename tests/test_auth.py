@@ -57,13 +57,6 @@ from vbot.tokens import (
 BASE = {"VBOT_USERNAME": "mybot", "VBOT_TOKEN": "x" * 30, "VBOT_CHANNEL": "test"}
 
 
-@pytest.fixture
-def fake():
-    """Twitch's token service, faked on loopback."""
-    with FakeTwitchAuth() as server:
-        yield server
-
-
 def service_for(fake: FakeTwitchAuth, timeout: float = 2.0) -> TokenService:
     return TokenService(fake.url, CLIENT_ID, timeout=timeout)
 
@@ -799,15 +792,6 @@ def test_start_with_an_invalid_pasted_token(fake, tmp_path):
 
 
 # --- start-up through the program, with the scripted Twitch chat server -----------------------------
-
-
-@pytest.fixture
-def chat(fake):
-    """The scripted Twitch chat server, accepting exactly the tokens the fake service deems valid."""
-    server = ScriptedServer(token=None)
-    server.accept = fake.is_valid
-    yield server.start()
-    server.stop()
 
 
 def bot_env(fake: FakeTwitchAuth, chat: ScriptedServer, tmp_path: Path, **more: str) -> dict[str, str]:

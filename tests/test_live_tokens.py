@@ -32,22 +32,6 @@ JOINED = r"^JOIN #test$"
 MOD = "badges=moderator/1;mod=1;display-name=Moddy"
 
 
-@pytest.fixture
-def fake():
-    """Twitch's token service, faked on loopback."""
-    with FakeTwitchAuth() as server:
-        yield server
-
-
-@pytest.fixture
-def chat(fake):
-    """The scripted Twitch chat server, accepting exactly the tokens ``fake`` deems valid right now."""
-    server = ScriptedServer(token=None)
-    server.accept = fake.is_valid
-    yield server.start()
-    server.stop()
-
-
 def measured(what: str, value: float | int, unit: str = "s") -> float | int:
     """Print one figure for the closing note (``pytest -s`` shows it)."""
     print(f"\nmeasured: {what}: {value:.3f} {unit}" if unit == "s" else f"\nmeasured: {what}: {value} {unit}")

@@ -68,20 +68,6 @@ def dispatcher(config: Config) -> Dispatcher:
 
 
 @pytest.fixture
-def servers():
-    """``servers(Ngircd(...))`` starts a server; all are stopped after the test."""
-    started: list = []
-
-    def start(server):
-        started.append(server.start())
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
-
-
-@pytest.fixture
 def run_bot():
     """``run_bot(config)`` starts a BotThread with the commands above and no send pacing, so a
     probe's replies come at once; ``joined=True`` (default) waits until it is in #test."""
@@ -578,7 +564,6 @@ def test_capability_refusal_is_a_warning_only_on_twitch(caplog, host, level):
     harness.feed(":tmi.twitch.tv CAP * NAK :twitch.tv/membership")
     assert records(caplog, level, "server refused capabilities: twitch.tv/membership")
     assert "CAP END" in harness.sent()
-
 
 
 def test_a_repeated_reply_on_a_plain_server_has_no_invisible_suffix():

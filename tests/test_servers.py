@@ -19,20 +19,6 @@ from tests.support import (
 CUSTOM_ISUPPORT = "PREFIX=(qaohv)~&@%+ CHANMODES=beI,kfL,lj,imnpstz CASEMAPPING=ascii"
 
 
-@pytest.fixture
-def servers():
-    """Start servers through ``servers(server)``; all stopped after the test."""
-    started = []
-
-    def start(server):
-        started.append(server.start())
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
-
-
 def raw_client(port: int) -> LineSocket:
     return LineSocket(socket.create_connection(("127.0.0.1", port), timeout=WAIT))
 
