@@ -276,9 +276,11 @@ class ScriptedServer:
         while not self._stopping.is_set() and not peer.closed:
             peer.read_available(0.05)
             for line in peer.lines[seen:]:
-                self.received.append(line)
                 if not self.silent:
                     nick, password = self._answer(peer, line, nick, password)
+                # recorded after the answer: a test that saw "JOIN #test" here knows the echo
+                # went out before anything it sends next (the bot handles them in that order)
+                self.received.append(line)
             seen = len(peer.lines)
         peer.close()
 
