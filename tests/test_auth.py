@@ -212,6 +212,8 @@ def test_sigkill_while_saving_leaves_a_complete_file(tmp_path):
     (b"{}", "no 'expires_at'"),
     (json.dumps({**json.loads(some_tokens().to_json()), "refresh_token": None}).encode(), "refresh_token"),
     (json.dumps({**json.loads(some_tokens().to_json()), "access_token": ""}).encode(), "access_token"),
+    (json.dumps({**json.loads(some_tokens().to_json()), "access_token": "abc\x1b[2Jdef"}).encode(), "access_token"),
+    (json.dumps({**json.loads(some_tokens().to_json()), "refresh_token": "abc\u00e9"}).encode(), "refresh_token"),
     (json.dumps({**json.loads(some_tokens().to_json()), "scopes": "chat:read"}).encode(), "scopes"),
     (json.dumps({**json.loads(some_tokens().to_json()), "expires_at": "soon"}).encode(), "expires_at"),
     (json.dumps({**json.loads(some_tokens().to_json()), "version": 9}).encode(), "version"),

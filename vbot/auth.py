@@ -159,7 +159,7 @@ class TokenService:
             "device",
             DeviceCode,
             lambda: DeviceCode(
-                device_code=_text(reply["device_code"], _TOKEN),
+                device_code=_text(reply["device_code"], TOKEN_SHAPE),
                 user_code=_text(reply["user_code"], _USER_CODE),
                 verification_uri=_text(reply["verification_uri"], _HTTPS_URL),
                 expires_in=_seconds(reply["expires_in"]),
@@ -202,9 +202,9 @@ class TokenService:
             "validate",
             Validation,
             lambda: Validation(
-                client_id=_text(reply["client_id"], _TOKEN),
+                client_id=_text(reply["client_id"], TOKEN_SHAPE),
                 login=_text(reply["login"], _LOGIN).lower(),
-                user_id=_text(reply["user_id"], _TOKEN),
+                user_id=_text(reply["user_id"], TOKEN_SHAPE),
                 scopes=_scopes(reply.get("scopes")),
                 expires_in=_seconds(reply["expires_in"]),
             ),
@@ -221,8 +221,8 @@ class TokenService:
             "token",
             Grant,
             lambda: Grant(
-                access_token=_text(reply["access_token"], _TOKEN),
-                refresh_token=_text(reply["refresh_token"], _TOKEN),
+                access_token=_text(reply["access_token"], TOKEN_SHAPE),
+                refresh_token=_text(reply["refresh_token"], TOKEN_SHAPE),
                 expires_in=_seconds(reply["expires_in"]),
                 scopes=_scopes(reply.get("scope")),
             ),
@@ -339,8 +339,9 @@ def _record(endpoint: str, kind: type, build):
         ) from None
 
 
-_TOKEN = re.compile(r"[!-~]{1,512}")
-"""Tokens, codes and ids: printable ASCII without spaces (they travel in PASS lines and headers)."""
+TOKEN_SHAPE = re.compile(r"[!-~]{1,512}")
+"""Tokens, codes and ids: printable ASCII without spaces (they travel in PASS lines and headers);
+the token file is held to the same shape (vbot.tokens)."""
 _USER_CODE = re.compile(r"[A-Za-z0-9-]{1,32}")
 _HTTPS_URL = re.compile(r"https://[!-~]{1,500}")
 _LOGIN = re.compile(r"[A-Za-z0-9_]{1,25}")

@@ -21,6 +21,7 @@ import secrets
 import stat
 from pathlib import Path
 
+from vbot.auth import TOKEN_SHAPE
 from vbot.config import ConfigError
 
 log = logging.getLogger(__name__)
@@ -136,9 +137,10 @@ def _tokens_from(fields: object) -> Tokens:
 
 
 def _string(fields: dict, name: str, required: bool = False) -> str:
+    """The field, a token-shaped string (``auth.TOKEN_SHAPE``); empty only when not ``required``."""
     value = fields[name]
-    if not isinstance(value, str) or (required and not value.strip()) or any(c.isspace() for c in value):
-        raise TypeError(f"{name!r} is not a string without spaces" + (", or empty" if required else ""))
+    if not isinstance(value, str) or not (TOKEN_SHAPE.fullmatch(value) or (value == "" and not required)):
+        raise TypeError(f"{name!r} is not printable ASCII without spaces" + ("" if required else ", or empty"))
     return value
 
 
