@@ -263,6 +263,7 @@ class VBot(irc.bot.SingleServerIRCBot):
             except CannotLogIn as error:
                 self._cannot_log_in(error)
                 return
+            self.notifier.keep_alive()  # the token step and the connect each stay within the watchdog
         try:
             self.connection.connect(
                 self.config.host,
