@@ -197,15 +197,14 @@ class TokenKeeper:
         unavailable it logs a WARNING and returns the token it has. Raises
         CannotLogIn when Twitch refused the refresh (the token was revoked).
         """
-        needs_refresh = self.is_renewable and (self._must_refresh or self._expires_within(EXPIRY_MARGIN))
-        if self._job is not None and (needs_refresh or self._job[0] != "validate"):
+        if self._job is not None and (self._refresh_needed() or self._job[0] != "validate"):
             # a refresh or save under way decides the token to send; a validation only matters
             # when the token must be renewed anyway (a slow one never holds up a reconnect)
             concurrent.futures.wait([self._job[1]], timeout=self.connect_wait)
         stop = self._collect()
         if stop is not None:
             raise stop
-        if self._job is None and self.is_renewable and (self._must_refresh or self._expires_within(EXPIRY_MARGIN)):
+        if self._job is None and self._refresh_needed():  # asked again: a collected 401 may have made it so
             unavailable = self._refresh_now()
             if unavailable is not None:
                 log.warning("could not renew the token before connecting (%s); trying with the one it has", unavailable)
@@ -409,6 +408,10 @@ class TokenKeeper:
         now = self._clock()
         left = expires_at - now
         self._refresh_at = now + max(left - REFRESH_AHEAD, left / 2, 0.0)
+
+    def _refresh_needed(self) -> bool:
+        """The token must be renewed before the next login: it (nearly) expired, or Twitch refused it."""
+        return self.is_renewable and (self._must_refresh or self._expires_within(EXPIRY_MARGIN))
 
     def _expires_within(self, seconds: float) -> bool:
         expires_at = self.tokens.expires_at
