@@ -31,26 +31,26 @@ def test_ngircd_without_a_password_registers_clients_that_send_none(servers):
     client.close()
 
 
-def test_ngircd_without_a_password_refuses_a_pass(servers):
-    server = servers(Ngircd(token=None))
-    client = raw_client(server.port)
-    client.send("PASS oauth:whatever")
-    client.send("NICK vbot")
-    client.send("USER vbot 0 * :vbot")
+def assert_password_refused(port: int, password: str, nick: str) -> None:
+    """Log in with ``PASS password``: the server must refuse it (ERROR, or 464 ERR_PASSWDMISMATCH)."""
+    client = raw_client(port)
+    client.send(f"PASS {password}")
+    client.send(f"NICK {nick}")
+    client.send(f"USER {nick} 0 * :{nick}")
     assert client.wait_for(r"^(ERROR|:\S+ 464 )")
     client.close()
+
+
+def test_ngircd_without_a_password_refuses_a_pass(servers):
+    server = servers(Ngircd(token=None))
+    assert_password_refused(server.port, "oauth:whatever", "vbot")
 
 
 def test_ngircd_with_a_plain_password(servers):
     server = servers(Ngircd(password="hunter2"))
     assert server.password == "hunter2"
     registered_client(server, "alice").close()
-    wrong = raw_client(server.port)
-    wrong.send("PASS oauth:hunter2")
-    wrong.send("NICK bob")
-    wrong.send("USER bob 0 * :bob")
-    assert wrong.wait_for(r"^(ERROR|:\S+ 464 )")
-    wrong.close()
+    assert_password_refused(server.port, "oauth:hunter2", "bob")
 
 
 @pytest.mark.parametrize(("modes", "refusal", "join"), [

@@ -48,6 +48,16 @@ def run(script: str, timers=(HYDRATE,), channels=("#a",)) -> None:
             raise ValueError(step)
 
 
+def play(script: str, timers: TimerSchedule, clock) -> None:
+    """Run ``script``: ``+60`` advances the clock 60 s, ``lines 4`` is 4 chat lines from alice in #a."""
+    for step in filter(None, script.split("; ")):
+        if step.startswith("+"):
+            clock.advance(float(step[1:]))
+        else:
+            for _ in range(int(step.split()[1])):
+                timers.note_line("#a", "alice")
+
+
 @pytest.mark.parametrize(("script", "timers", "channels"), [
     # the interval passes first: the timer posts on the line that completes min_lines, not an interval later
     ("+900; => -; lines 4 #a alice; => -; +450; => -; lines 1 #a bob; => hydrate#a", (HYDRATE,), ("#a",)),
@@ -159,12 +169,7 @@ def test_reload_keeps_the_state_of_timers_that_stay():
 ])
 def test_wait_time(script, expected):
     timers, clock = schedule()
-    for step in filter(None, script.split("; ")):
-        if step.startswith("+"):
-            clock.advance(float(step[1:]))
-        else:
-            for _ in range(int(step.split()[1])):
-                timers.note_line("#a", "alice")
+    play(script, timers, clock)
     assert timers.wait_time() == expected
 
 
@@ -190,12 +195,7 @@ def test_wait_time_without_timers_and_with_the_gap():
 ])
 def test_states_say_what_a_timer_waits_for(script, timer, expected):
     timers, clock = schedule((timer,))
-    for step in filter(None, script.split("; ")):
-        if step.startswith("+"):
-            clock.advance(float(step[1:]))
-        else:
-            for _ in range(int(step.split()[1])):
-                timers.note_line("#a", "alice")
+    play(script, timers, clock)
     (state,) = timers.states()
     assert state.describe() == expected
     assert state.is_due == expected.endswith("due now")
