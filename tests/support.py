@@ -495,6 +495,22 @@ class FakeClock:
         self.now += seconds
 
 
+class TwoClocks(FakeClock):
+    """A FakeClock (monotonic seconds) with a wall clock beside it: ``wall()`` reads epoch-like
+    seconds that move with ``advance``, and alone with ``jump`` (NTP stepping the clock, a VM
+    resumed). Both read the same until the first jump."""
+
+    def __init__(self, start: float = 1000.0):
+        super().__init__(start)
+        self.offset = 0.0
+
+    def wall(self) -> float:
+        return self.now + self.offset
+
+    def jump(self, seconds: float) -> None:
+        self.offset += seconds
+
+
 def registered_client(server: Ngircd, nick: str, channel: str | None = None, oper: bool = False) -> IrcClient:
     """A client registered on ``server`` as ``nick`` (with the server's password, if any):
     it holds the nick, so a bot logging in with it gets 433. ``channel``: joined after

@@ -157,7 +157,7 @@ def test_login_refused_then_renewed_and_logged_in(fake, chat, tmp_path, vbots):
     measured("refresh calls", fake.count("token:refresh"), "calls")
     assert chat.connections == 3  # refused once, then in
     assert fake.count("token:refresh") == 1 and fake.is_valid(passwords(chat)[-1])
-    assert "Twitch refused the login; renewing the token and logging in again at once" in log
+    assert "Twitch refused the login; renewing the token before the next attempt; next attempt in " in log
     assert_no_secret(fake, log + status)
 
 
@@ -323,3 +323,19 @@ def test_a_failed_validation_says_when_it_is_tried_again(fake, tmp_path, caplog,
     keeper.tick()  # starts the validation (run at once)
     keeper.tick()  # collects its failure
     assert f"could not validate the token (/validate: HTTP 500: Internal Server Error); {says}" in caplog.text
+
+
+def test_a_token_now_of_another_login_quits_and_exits_3(fake, chat, tmp_path, vbots):
+    """Issue 18 item 6, as the user runs it: the token file was replaced by one of another account."""
+    save(fake, tmp_path, lifetime=14000)
+    vbot = vbots(bot_env(fake, chat, tmp_path, VBOT_VALIDATE_INTERVAL="0.5"), tmp_path)
+    chat.wait_for(JOINED)
+    start = len(chat.received)
+    fake.login = "otherbot"
+    chat.wait_for(r"^QUIT", start=start, timeout=15)
+    assert vbot.process.wait(15) == 3
+    log = vbot.log()
+    assert ("ERROR vbot.bot: cannot log in to Twitch: the token now belongs to otherbot, but the bot is "
+            "logged in to chat as vbot") in log
+    assert chat.connections == 1
+    assert_no_secret(fake, log)

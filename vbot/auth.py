@@ -49,12 +49,14 @@ class ServiceError(Exception):
 
     ``endpoint`` is ``device``, ``token`` or ``validate``; ``status`` the HTTP status,
     or None when no HTTP answer came; ``message`` Twitch's ``message`` field (or a
-    description of the failure), at most MAX_MESSAGE_CHARS characters, one line.
+    description of the failure), at most MAX_MESSAGE_CHARS characters, one line;
+    ``retry_after`` the seconds the service asked to wait (``Retry-After``), or None.
     """
 
-    def __init__(self, endpoint: str, status: int | None, message: str):
+    def __init__(self, endpoint: str, status: int | None, message: str, retry_after: float | None = None):
         self.endpoint = endpoint
         self.status = status
+        self.retry_after = retry_after
         self.message = " ".join("".join(char if char.isprintable() else " " for char in message).split())
         self.message = self.message[:MAX_MESSAGE_CHARS]
         super().__init__(self._describe())

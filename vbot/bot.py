@@ -253,9 +253,10 @@ class VBot(irc.bot.SingleServerIRCBot):
     def _open_connection(self) -> None:
         """Before connecting (a fresh token), then connect; a failure waits with backoff.
 
-        Both may block (the token service's timeout, the connect timeout): the session is
-        CONNECTING meanwhile, so a SIGTERM abandons them (``stop_from_signal``)."""
-        self.session.connecting()
+        The keeper never blocks: while the token must be renewed first it answers None, and
+        the session says CONNECT again on the next turn (the loop keeps ticking meanwhile).
+        The connect may block (the connect timeout): the session is CONNECTING meanwhile, so
+        a SIGTERM abandons it (``stop_from_signal``)."""
         password = self.config.password
         if self.keeper is not None:
             try:
@@ -263,7 +264,9 @@ class VBot(irc.bot.SingleServerIRCBot):
             except CannotLogIn as error:
                 self._cannot_log_in(error)
                 return
-            self.notifier.keep_alive()  # the token step and the connect each stay within the watchdog
+            if password is None:
+                return  # not yet: the token is being renewed in the background
+        self.session.connecting()
         try:
             self.connection.connect(
                 self.config.host,
@@ -399,9 +402,8 @@ class VBot(irc.bot.SingleServerIRCBot):
         if from_server and self.session.phase is not Phase.WELCOMED and text.startswith(LOGIN_FAILURES):
             if self.keeper is not None and text.startswith("Login authentication failed"):
                 stop = self.keeper.login_failed()  # None: renew the token before the next attempt
-                if stop is None:
-                    log.warning("Twitch refused the login; renewing the token and logging in again at once")
-                    self.session.retry_at_once()  # the keeper renews the token before the next connect
+                if stop is None:  # the drop is logged, and paced by the session's backoff
+                    self._closing_reason = "Twitch refused the login; renewing the token before the next attempt"
                     connection.disconnect("Login refused")  # Twitch closes it too; do not wait for that
                 else:
                     self._cannot_log_in(stop)
@@ -600,9 +602,9 @@ class VBot(irc.bot.SingleServerIRCBot):
         )
 
     def _token_expires_in(self) -> float | None:
-        if self.keeper is None or not self.keeper.is_renewable or self.keeper.tokens.expires_at is None:
+        if self.keeper is None or not self.keeper.is_renewable:
             return None
-        return self.keeper.tokens.expires_at - time.time()
+        return self.keeper.expires_in()
 
     def _chat_message(self, event, text: str, members: Members) -> ChatMessage:
         """On Twitch the role comes from the tags; elsewhere only from channel status

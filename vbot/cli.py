@@ -225,7 +225,8 @@ def start_token(config: Config, on_new_secret: Callable[[str], None]) -> tuple[C
             "VBOT_USERNAME is not set and the token service could not tell the token's login: "
             "set VBOT_USERNAME to the bot account's Twitch login"
         )
-    return dataclasses.replace(config, username=config.username or login, token=keeper.tokens.access_token), keeper
+    keeper.chat_login = config.username or login  # a later validation naming another login ends the session
+    return dataclasses.replace(config, username=keeper.chat_login, token=keeper.tokens.access_token), keeper
 
 
 def run_bot(
