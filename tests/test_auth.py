@@ -110,8 +110,8 @@ def test_validate(fake):
 @pytest.mark.parametrize("fault, status, text", [
     ("500", 500, "Internal Server Error"),
     ("429", 429, "Too Many Requests"),
-    ("hang", None, "timed out"),
-    ("bad_json", 200, "not a JSON object"),
+    ("hang", None, "no complete answer within 0.3 s"),
+    ("bad_json", 200, "the reply is not JSON"),
 ])
 def test_unavailable_service(fake, fault, status, text):
     access, _ = fake.issue()
@@ -628,7 +628,7 @@ def test_a_hanging_service_never_blocks_tick(fake, tmp_path, caplog):
         assert keeper.tick() is None
         assert keeper.busy  # returned while the call hangs (it times out after 0.5 s)
         wait_until(lambda: keeper.tick() is None and not keeper.busy, message="the refresh to time out")
-        assert any("could not renew the token (/token: timed out)" in record.getMessage()
+        assert any("could not renew the token (/token: no complete answer within 0.5 s)" in record.getMessage()
                    for record in caplog.records)
         clock.advance(60)
         keeper.tick()

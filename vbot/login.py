@@ -3,7 +3,8 @@
 The person opens Twitch's activation page on any device, enters the code shown (or
 opens the full link, which carries it) and approves; meanwhile vbot polls the token
 service every ``interval`` seconds (never faster; 5 s more after ``slow_down`` or
-HTTP 429, as RFC 8628 section 3.5 asks) until the code expires. Then it validates
+HTTP 429, as RFC 8628 section 3.5 asks, and at least the ``Retry-After`` of a 429) until
+the code expires. Then it validates
 the new token (learning the login), saves the token file and says how to start the
 bot. No token, refresh token or device code is ever printed.
 """
@@ -185,7 +186,7 @@ class DeviceLogin:
             except ServiceUnavailable as error:
                 if error.status == 429:
                     interval += SLOW_DOWN
-                    next_poll = self.clock() + interval
+                    next_poll = self.clock() + max(interval, error.retry_after or 0.0)
                     continue
                 unavailable += 1
                 if unavailable >= MAX_UNAVAILABLE:
