@@ -13,7 +13,6 @@ VBOT_VALIDATE_INTERVAL fractional, so each test takes seconds.
 from __future__ import annotations
 
 import concurrent.futures
-import os
 import signal
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_auth import CHAT_SCOPES, CLIENT_ID, FakeTwitchAuth
-from tests.support import FakeClock, ScriptedServer, wait_until
+from tests.support import FakeClock, ScriptedServer, Vbot, wait_until
 from tests.test_auth import assert_no_secret, bot_env, passwords
 from vbot.tokens import Tokens, load_tokens, save_tokens
 
@@ -44,50 +43,6 @@ def save(fake: FakeTwitchAuth, tmp_path: Path, lifetime: int) -> Tokens:
     tokens = Tokens(access, refresh, time.time() + lifetime, CHAT_SCOPES, "vbot", "12345678", CLIENT_ID)
     save_tokens(tmp_path / "vbot-token.json", tokens)
     return tokens
-
-
-class Vbot:
-    """``python -m vbot`` in the background, in ``cwd``, with exactly the VBOT_* variables in ``env``;
-    its log goes to a file (``log()``), so a long DEBUG log can never fill a pipe and stall it."""
-
-    def __init__(self, env: dict[str, str], cwd: Path, name: str = "vbot"):
-        self.log_path = cwd / f"{name}.log"
-        clean = {key: value for key, value in os.environ.items()
-                 if not key.startswith("VBOT_") and key not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
-        with open(self.log_path, "w") as log_file:
-            self.process = subprocess.Popen([sys.executable, "-m", "vbot"], env={**clean, **env}, cwd=cwd,
-                                            stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT)
-
-    def log(self) -> str:
-        return self.log_path.read_text()
-
-    def alive(self) -> bool:
-        assert self.process.poll() is None, f"vbot exited with {self.process.returncode}:\n{self.log()[-3000:]}"
-        return True
-
-    def stop(self) -> int:
-        """SIGTERM, then the exit code."""
-        if self.process.poll() is None:
-            self.process.terminate()
-        try:
-            return self.process.wait(15)
-        finally:
-            self.process.kill()
-
-
-@pytest.fixture
-def vbots():
-    """``vbots(env, cwd)`` starts a Vbot; every one still running is killed at the end."""
-    started: list[Vbot] = []
-
-    def start(env: dict[str, str], cwd: Path, name: str = "vbot") -> Vbot:
-        started.append(Vbot(env, cwd, name))
-        return started[-1]
-
-    yield start
-    for vbot in started:
-        vbot.process.kill()
-        vbot.process.wait(10)
 
 
 def reconnect(chat: ScriptedServer, vbot: Vbot) -> float:

@@ -53,7 +53,7 @@ from vbot.auth import (
     Validation,
 )
 from vbot.session import Backoff
-from vbot.tokens import LOGIN_HINT, TokenFileError, Tokens, save_tokens
+from vbot.tokens import LOGIN_HINT, TokenFileError, TokenFileLock, Tokens, save_tokens
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class TokenKeeper:
     plus 1). ``on_new_secret(secret)`` is called, in the caller's thread, with every
     access and refresh token before the keeper uses it. ``chat_login`` is the login the
     bot chats as, once known (set by the caller): a validation naming another ends the
-    session.
+    session. ``lock``, the token file's TokenFileLock, is released by ``close()``.
     """
 
     def __init__(
@@ -122,12 +122,14 @@ class TokenKeeper:
         submit: Submit | None = None,
         backoff: Backoff | None = None,
         stop_wait: float | None = None,
+        lock: TokenFileLock | None = None,
     ):
         self.service = service
         self.token_file = token_file
         self.validate_interval = validate_interval
         self.stop_wait = service.timeout + 1.0 if stop_wait is None else stop_wait
         self.chat_login = ""
+        self._lock = lock
         self._on_new_secret = on_new_secret or (lambda secret: None)
         self._clock = clock
         self._wall_clock = wall_clock
@@ -305,6 +307,8 @@ class TokenKeeper:
                     error,
                     LOGIN_HINT,
                 )
+        if self._lock is not None:
+            self._lock.release()
 
     # --- background calls ---------------------------------------------------------------------
 

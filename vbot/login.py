@@ -26,7 +26,7 @@ from vbot.auth import (
     TokenService,
 )
 from vbot.keeper import duration
-from vbot.tokens import TokenFileError, Tokens, save_tokens
+from vbot.tokens import TokenFileError, TokenFileLock, Tokens, save_tokens
 
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_CONFIG, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 SLOW_DOWN = 5
@@ -121,8 +121,20 @@ class DeviceLogin:
         return EXIT_OK
 
     def log_in(self) -> Tokens:
-        """Run the whole login and save the token file; returns the saved Tokens. Raises LoginFailed."""
+        """Run the whole login and save the token file; returns the saved Tokens. Raises LoginFailed
+        (also when a running vbot holds the token file: it would overwrite the new tokens)."""
         self._check_token_file()
+        lock = TokenFileLock(self.token_file)
+        try:
+            lock.acquire()
+        except TokenFileError as error:
+            raise LoginFailed(EXIT_CONFIG, str(error)) from None
+        try:
+            return self._log_in()
+        finally:
+            lock.release()
+
+    def _log_in(self) -> Tokens:
         try:
             code = self.service.start_device_login()
         except ServiceRefused as error:
