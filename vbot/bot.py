@@ -267,6 +267,7 @@ class VBot(irc.bot.SingleServerIRCBot):
             if password is None:
                 return  # not yet: the token is being renewed in the background
         self.session.connecting()
+        self.notifier.keep_alive()  # the connect may block for its timeout: start it with a fresh ping
         try:
             self.connection.connect(
                 self.config.host,
