@@ -501,6 +501,17 @@ def make_keeper(fake, tmp_path, expires_in=14000, submit=run_now, pasted=False, 
     return keeper, clock
 
 
+def assert_retried_after(keeper: TokenKeeper, clock: FakeClock, seconds: float, calls) -> None:
+    """The next call (``calls()`` counts them) comes ``seconds`` after now, not a moment earlier."""
+    before = calls()
+    clock.advance(seconds - 0.1)
+    ticks(keeper)
+    assert calls() == before
+    clock.advance(0.1)
+    ticks(keeper)
+    assert calls() == before + 1
+
+
 def ticks(keeper: TokenKeeper, count: int = 3) -> CannotLogIn | None:
     """Tick ``count`` times without moving the clock (a job started is collected on the next tick)."""
     for _ in range(count):
@@ -561,12 +572,7 @@ def test_unavailable_validation_is_retried_after_60_s(fake, tmp_path, caplog):
     assert ticks(keeper) is None
     assert fake.requests[-1] == "validate:500"
     assert any("could not validate the token" in record.getMessage() for record in caplog.records)
-    clock.advance(59)
-    ticks(keeper)
-    assert fake.count("validate") == 0
-    clock.advance(1)
-    ticks(keeper)
-    assert fake.count("validate") == 1
+    assert_retried_after(keeper, clock, 60, lambda: fake.count("validate"))
 
 
 def test_401_on_validation_refreshes_and_carries_on(fake, tmp_path):
@@ -595,13 +601,8 @@ def test_unavailable_refresh_is_retried_with_backoff(fake, tmp_path):
     clock.advance(600)
     ticks(keeper)
     assert fake.requests == ["token:500"]
-    for wait, count in [(5, 2), (10, 3)]:
-        clock.advance(wait - 0.1)
-        ticks(keeper)
-        assert len(fake.requests) == count - 1
-        clock.advance(0.1)
-        ticks(keeper)
-        assert len(fake.requests) == count
+    assert_retried_after(keeper, clock, 5, lambda: len(fake.requests))
+    assert_retried_after(keeper, clock, 10, lambda: len(fake.requests))
     assert fake.count("token:refresh") == 1 and fake.is_valid(keeper.tokens.access_token)
 
 

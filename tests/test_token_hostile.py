@@ -9,15 +9,23 @@ dripping service hold it for minutes, which fails the wait instead of hanging th
 from __future__ import annotations
 
 import concurrent.futures
-import io
 import logging
 import threading
 import time
 
 import pytest
 
-from tests.support import FakeClock, make_config, wait_until
-from tests.test_auth import PollClock, assert_no_secret, file_tokens, run_now, service_for
+from tests.support import make_config, wait_until
+from tests.test_auth import (
+    assert_no_secret,
+    assert_retried_after,
+    device_login,
+    file_tokens,
+    make_keeper,
+    run_now,
+    service_for,
+    ticks,
+)
 from tests.test_live_timers import Captured
 from tests.test_notify import Systemd
 from vbot.auth import ServiceUnavailable
@@ -25,7 +33,6 @@ from vbot.bot import VBot
 from vbot.commands import builtin_table
 from vbot.dispatch import Dispatcher
 from vbot.keeper import TokenKeeper
-from vbot.login import DeviceLogin
 from vbot.notify import Notifier
 from vbot.session import Backoff
 from vbot.tokens import load_tokens
@@ -82,11 +89,8 @@ def test_vbot_login_with_a_dripping_poll_polls_again(fake, tmp_path):
     fake.drip_every = 0.2
     fake.pending_polls = 0
     fake.fail("token", "drip")  # the first poll's answer drips (a 500, one byte every 0.2 s)
-    clock = FakeClock()
-    service = PollClock(fake.url, clock)
+    login, service, _ = device_login(fake, tmp_path)
     service.timeout = 0.5
-    login = DeviceLogin(service, tmp_path / "vbot-token.json", io.StringIO(), clock=clock, sleep=clock.advance,
-                        wall_clock=clock)
     assert within(5, login.run) == 0
     assert service.polls == [5.0, 10.0]
     assert fake.is_valid(load_tokens(tmp_path / "vbot-token.json").access_token)
@@ -100,7 +104,7 @@ def test_the_watchdog_is_kept_while_a_renewal_drips(fake, chat, tmp_path):
     captured = Captured(systemd)
     fake.drip_every = 0.1
     tokens, path = file_tokens(fake, tmp_path, time.time)
-    keeper = TokenKeeper(service_for(fake, timeout=3), tokens, path)
+    keeper = TokenKeeper(service_for(fake, timeout=1.5), tokens, path, backoff=Backoff(first=0.2, cap=1.0))
     config = make_config(chat.port, token=tokens.access_token)
     notifier = Notifier.from_environment({"NOTIFY_SOCKET": systemd.notify_socket, "WATCHDOG_USEC": "400000"})
     bot = VBot(config, Dispatcher(builtin_table(), config.prefix, config.owners), keeper=keeper, notifier=notifier,
@@ -109,7 +113,7 @@ def test_the_watchdog_is_kept_while_a_renewal_drips(fake, chat, tmp_path):
     thread.start()
     try:
         chat.wait_for(r"^JOIN #test$")
-        fake.fail("token", "drip")  # the renewal after the refusal drips for 3 s (its deadline)
+        fake.fail("token", "drip")  # the renewal after the refusal drips for 1.5 s (its deadline)
         fake.expire(tokens.access_token)
         chat.send(":tmi.twitch.tv RECONNECT")
         wait_until(lambda: "token:drip" in fake.requests, message="the dripping renewal")
@@ -134,29 +138,19 @@ def test_the_watchdog_is_kept_while_a_renewal_drips(fake, chat, tmp_path):
 
 
 def test_a_429_with_retry_after_is_honoured_by_the_keeper(fake, tmp_path, caplog):
-    from tests.test_auth import make_keeper, ticks
-
     fake.retry_after = "120"
     fake.fail("token", "retry_after")
     keeper, clock = make_keeper(fake, tmp_path, expires_in=1200)
     clock.advance(600)
     ticks(keeper)
     assert "could not renew the token (/token: HTTP 429: Too Many Requests); trying again in 120 s" in caplog.text
-    clock.advance(119)
-    ticks(keeper)
-    assert fake.count("token:refresh") == 0
-    clock.advance(1)
-    ticks(keeper)
-    assert fake.count("token:refresh") == 1
+    assert_retried_after(keeper, clock, 120, lambda: fake.count("token:refresh"))
 
 
 def test_vbot_login_honours_retry_after(fake, tmp_path):
     fake.retry_after = "30"
     fake.fail("token", "retry_after")
-    clock = FakeClock()
-    service = PollClock(fake.url, clock)
-    login = DeviceLogin(service, tmp_path / "vbot-token.json", io.StringIO(), clock=clock, sleep=clock.advance,
-                        wall_clock=clock)
+    login, service, _ = device_login(fake, tmp_path)
     assert login.run() == 0
     assert service.polls == [5.0, 35.0, 45.0, 55.0]  # 30 s as asked, then every 10 s (5 s added after a 429)
 
@@ -169,10 +163,7 @@ def test_vbot_login_keeps_tokens_whose_expiry_is_absurd(fake, tmp_path, raw):
     """vbot 0.2: OverflowError, and the approved login's tokens were lost (the code is single-use)."""
     fake.pending_polls = 0
     fake.fail("token", f"expires_in={raw}")
-    clock = FakeClock()
-    out = io.StringIO()
-    login = DeviceLogin(PollClock(fake.url, clock), tmp_path / "vbot-token.json", out, clock=clock,
-                        sleep=clock.advance, wall_clock=clock)
+    login, _, out = device_login(fake, tmp_path)
     code = login.run()
     assert code == 0, out.getvalue()
     tokens = load_tokens(tmp_path / "vbot-token.json")
@@ -184,10 +175,7 @@ def test_vbot_login_keeps_tokens_whose_expiry_is_absurd(fake, tmp_path, raw):
                                         ("expires_in", "1e999")])
 def test_a_device_reply_with_an_absurd_number_is_one_line(fake, tmp_path, field, raw):
     fake.fail("device", f"{field}={raw}")
-    clock = FakeClock()
-    out = io.StringIO()
-    login = DeviceLogin(PollClock(fake.url, clock), tmp_path / "vbot-token.json", out, clock=clock,
-                        sleep=clock.advance, wall_clock=clock)
+    login, _, out = device_login(fake, tmp_path)
     code = login.run()
     assert code in (0, 3) and "Traceback" not in out.getvalue()  # 3: the code "expired" at once
 
@@ -206,8 +194,6 @@ def test_validate_at_start_with_a_hostile_reply(fake, tmp_path, caplog, fault):
 
 
 def test_a_hostile_refresh_reply_is_one_warning(fake, tmp_path, caplog):
-    from tests.test_auth import make_keeper, ticks
-
     fake.fail("token", "deep_json")
     keeper, clock = make_keeper(fake, tmp_path, expires_in=1200)
     clock.advance(600)
