@@ -104,7 +104,7 @@ def test_the_watchdog_is_kept_while_a_renewal_drips(fake, chat, tmp_path):
     captured = Captured(systemd)
     fake.drip_every = 0.1
     tokens, path = file_tokens(fake, tmp_path, time.time)
-    keeper = TokenKeeper(service_for(fake, timeout=1.5), tokens, path, backoff=Backoff(first=0.2, cap=1.0))
+    keeper = TokenKeeper(service_for(fake, timeout=3), tokens, path, backoff=Backoff(first=0.2, cap=1.0))
     config = make_config(chat.port, token=tokens.access_token)
     notifier = Notifier.from_environment({"NOTIFY_SOCKET": systemd.notify_socket, "WATCHDOG_USEC": "400000"})
     bot = VBot(config, Dispatcher(builtin_table(), config.prefix, config.owners), keeper=keeper, notifier=notifier,
@@ -113,7 +113,7 @@ def test_the_watchdog_is_kept_while_a_renewal_drips(fake, chat, tmp_path):
     thread.start()
     try:
         chat.wait_for(r"^JOIN #test$")
-        fake.fail("token", "drip")  # the renewal after the refusal drips for 1.5 s (its deadline)
+        fake.fail("token", "drip")  # the renewal after the refusal drips for 3 s (its deadline)
         fake.expire(tokens.access_token)
         chat.send(":tmi.twitch.tv RECONNECT")
         wait_until(lambda: "token:drip" in fake.requests, message="the dripping renewal")

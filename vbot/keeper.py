@@ -314,12 +314,13 @@ class TokenKeeper:
 
     def _start_due_job(self) -> None:
         now = self._clock()
-        if self._unsaved and now >= self._retry_refresh_at:
+        retry_due = now >= self._retry_refresh_at
+        if retry_due and self.is_renewable and (self._must_refresh or now >= self._refresh_at):
+            self._start_refresh()  # saves the new pair too: it supersedes a save still pending
+        elif retry_due and self._unsaved:
             tokens, path = self.tokens, self.token_file
             assert path is not None
             self._start("save", lambda: save_tokens(path, tokens))
-        elif self.is_renewable and now >= self._retry_refresh_at and (self._must_refresh or now >= self._refresh_at):
-            self._start_refresh()
         elif now >= self._next_validation:
             access_token = self.tokens.access_token
             self._start("validate", lambda: self.service.validate(access_token))
