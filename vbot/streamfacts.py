@@ -121,6 +121,7 @@ class StreamFacts:
 
     def answer(self, channel: str, needs: frozenset[str], render: Render, subject: Subject | None = None) -> str | None:
         """See ``vbot.facts.Facts.answer``; the calls it needs start at once."""
+        self._collect()
         channel = channel.lower()
         if subject is not None and subject.user_id and _USER_ID.fullmatch(subject.user_id):
             self._learn_id(subject.login, subject.user_id)
@@ -149,6 +150,7 @@ class StreamFacts:
 
     def ready(self, channel: str, needs: frozenset[str]) -> bool:
         """See ``vbot.facts.Facts.ready``: stale facts are fetched again meanwhile."""
+        self._collect()
         channel = channel.lower()
         self._want(self._missing(channel, needs, None, self._clock()))
         known = self.known(channel, needs)
@@ -167,9 +169,7 @@ class StreamFacts:
     def tick(self) -> list[tuple[str, str]]:
         """See ``vbot.facts.Facts.tick``: collects a finished call, makes the replies whose facts
         arrived or whose wait is over, and starts the next call due."""
-        outcome = self.calls.collect(LANE)
-        if outcome is not None:
-            self._apply(outcome)
+        self._collect()
         now = self._clock()
         replies = []
         for pending in list(self._pending):
@@ -326,6 +326,11 @@ class StreamFacts:
         return Request(
             "GET", "/channels/followers", (("broadcaster_id", broadcaster(keys[0])), ("user_id", keys[0][2]))
         )
+
+    def _collect(self) -> None:
+        outcome = self.calls.collect(LANE)
+        if outcome is not None:
+            self._apply(outcome)
 
     def _apply(self, outcome: Outcome) -> None:
         """Note what a finished call brought (or that it failed) for the facts it asked."""
