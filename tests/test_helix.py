@@ -69,7 +69,7 @@ def test_an_error_gives_twitchs_message_and_never_the_token(helix):
 
 
 @pytest.mark.parametrize("fault, reason", [
-    ("hang", "GET /streams: timed out"),
+    ("hang", "GET /streams: no complete answer within 0.5 s"),
     ("bad_json", "GET /streams: HTTP 200: the reply is not Twitch's JSON"),
     ("huge", "GET /streams: the reply is longer than 524288 bytes"),
 ])

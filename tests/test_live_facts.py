@@ -141,7 +141,7 @@ def test_a_hanging_helix_never_delays_pong_or_other_replies(fake, chat, helix, t
     version = next(index for index, line in enumerate(lines) if line.startswith("PRIVMSG #test :Version: "))
     uptime = lines.index("PRIVMSG #test :Uptime not available right now")
     assert pong < uptime and version < uptime  # answered while the call hung
-    assert "Twitch's API is not answering (GET /streams: timed out)" in vbot.log()
+    assert "Twitch's API is not answering (GET /streams: no complete answer within 5 s)" in vbot.log()
 
 
 def test_a_401_renews_the_token_once_and_the_reply_comes(fake, chat, helix, tmp_path, vbots):  # noqa: F811

@@ -14,7 +14,8 @@ in the project's ``twitch-helix.md``:
 Three layers, each usable alone:
 
 * ``HelixClient.call(request, credentials) -> Answer``: one blocking HTTP exchange on the
-  project's HTTP path (TLS verified, no redirects, a total deadline, a bounded reply).
+  project's HTTP path, ``vbot.http`` (TLS verified, no redirects, a total deadline
+  however slowly the bytes arrive, a bounded reply, JSON of bounded depth and numbers).
 * ``RateLimit``: the bucket as the replies describe it; pure, with injected clocks.
 * ``Calls``: background calls, at most one at a time per lane (``facts`` for stream
   facts; a moderation lane can be added the same way), started and collected on the
@@ -41,6 +42,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from vbot import __version__
+from vbot import http as web
 from vbot.keeper import Submit, in_daemon_thread
 from vbot.tokens import LOGIN_HINT, Tokens
 
@@ -102,7 +104,8 @@ class Answer:
     ``cursor`` (``pagination.cursor``) when Twitch sent them; ``message``: Twitch's
     ``message`` for an error (else the HTTP phrase), one line. ``remaining`` and
     ``reset`` (Unix seconds) from ``Ratelimit-Remaining``/``Ratelimit-Reset``;
-    ``retry_after`` seconds from ``Retry-After``; each None when absent or malformed.
+    ``retry_after`` seconds from ``Retry-After`` (``vbot.http.retry_after``); each None
+    when absent or malformed.
     """
 
     status: int
@@ -128,9 +131,12 @@ class HelixClient:
     """Calls Helix at ``base_url`` (no trailing slash needed); each call blocks for at most
     ``deadline`` seconds in all, so run it off the chat loop (``Calls`` does)."""
 
-    def __init__(self, base_url: str = BASE_URL, deadline: float = DEADLINE):
+    def __init__(
+        self, base_url: str = BASE_URL, deadline: float = DEADLINE, wall_clock: Callable[[], float] = time.time
+    ):
         self.base_url = base_url.rstrip("/")
         self.deadline = deadline
+        self._wall_clock = wall_clock  # for a Retry-After given as a date
 
     def __repr__(self) -> str:
         return f"HelixClient({self.base_url!r}, deadline={self.deadline})"
@@ -152,94 +158,45 @@ class HelixClient:
             headers["Content-Type"] = "application/json"
             body = json.dumps(request.body).encode()
         try:
-            status, reply_headers, reply_body = _exchange(request.method, url, headers, body, self.deadline)
-        except HelixUnavailable as error:
+            reply = web.exchange(request.method, url, headers, body, deadline=self.deadline, max_bytes=MAX_REPLY_BYTES)
+        except web.Unavailable as error:
             raise HelixUnavailable(f"{request}: {_masked(str(error), credentials)}") from None
-        return _answer(request, status, reply_headers, reply_body, credentials)
+        return _answer(request, reply, web.retry_after(reply.headers, self._wall_clock()), credentials)
 
 
-def _exchange(
-    method: str, url: str, headers: Mapping[str, str], body: bytes | None, deadline: float
-) -> tuple[int, Mapping[str, str], bytes]:
-    """The one place Helix meets HTTP: (status, headers with lower-cased names, body).
-
-    Stand-in until the project's shared ``vbot.http.exchange`` lands: ``http.client``
-    (never follows a redirect), TLS verified against the system CAs, the deadline as
-    the socket timeout, at most MAX_REPLY_BYTES + 1 bytes read. Raises HelixUnavailable.
-    """
-    import http.client
-    import ssl
-
-    parts = urllib.parse.urlsplit(url)
-    target = parts.path + (f"?{parts.query}" if parts.query else "")
-    try:
-        if parts.scheme == "https":
-            connection: http.client.HTTPConnection = http.client.HTTPSConnection(
-                parts.hostname or "", parts.port, timeout=deadline, context=ssl.create_default_context()
-            )
-        else:
-            connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=deadline)
-        try:
-            connection.request(method, target, body=body, headers=dict(headers))
-            response = connection.getresponse()
-            data = response.read(MAX_REPLY_BYTES + 1)
-            return response.status, {name.lower(): value for name, value in response.getheaders()}, data
-        finally:
-            connection.close()
-    except TimeoutError:
-        raise HelixUnavailable("timed out") from None
-    except (OSError, http.client.HTTPException, ValueError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else type(error).__name__
-        raise HelixUnavailable(reason) from None
-
-
-def _answer(request: Request, status: int, headers: Mapping[str, str], body: bytes, credentials: Credentials) -> Answer:
+def _answer(request: Request, reply: web.Reply, retry_after: float | None, credentials: Credentials) -> Answer:
     """Read one reply into an Answer; HelixUnavailable for a 2xx reply that is not Twitch's JSON."""
-    if len(body) > MAX_REPLY_BYTES:
-        raise HelixUnavailable(f"{request}: the reply is longer than {MAX_REPLY_BYTES} bytes")
-    reply: Any = None
+    status, headers, body = reply.status, reply.headers, reply.body
+    parsed: Any = None
     if body.strip():
         try:
-            reply = _parse_json(body)
+            parsed = web.parse_json(body)
         except ValueError:
-            reply = None
+            parsed = None
     limits = Answer(
         status,
         remaining=_whole(headers.get("ratelimit-remaining")),
         reset=_whole(headers.get("ratelimit-reset")),
-        retry_after=_whole(headers.get("retry-after")),
+        retry_after=retry_after,
     )
     if 200 <= status < 300:
         if status == 204 or not body.strip():
             return limits
-        if not isinstance(reply, dict) or not isinstance(reply.get("data", []), list):
+        if not isinstance(parsed, dict) or not isinstance(parsed.get("data", []), list):
             raise HelixUnavailable(f"{request}: HTTP {status}: the reply is not Twitch's JSON")
-        pagination = reply.get("pagination")
+        pagination = parsed.get("pagination")
         cursor = pagination.get("cursor") if isinstance(pagination, dict) else None
-        total = reply.get("total")
+        total = parsed.get("total")
         return dataclasses.replace(
             limits,
-            data=tuple(item for item in reply.get("data", []) if isinstance(item, dict)),
+            data=tuple(item for item in parsed.get("data", []) if isinstance(item, dict)),
             total=total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None,
             cursor=cursor if isinstance(cursor, str) else None,
         )
-    message = reply.get("message") if isinstance(reply, dict) else None
+    message = parsed.get("message") if isinstance(parsed, dict) else None
     if not isinstance(message, str) or not message.strip():
         message = _phrase(status)
     return dataclasses.replace(limits, message=_masked(message, credentials))
-
-
-def _parse_json(body: bytes) -> Any:
-    """The JSON in ``body``; ValueError for invalid JSON, NaN/Infinity, or nesting too deep.
-    Stand-in until ``vbot.http.parse_json`` lands."""
-
-    def refuse(constant: str) -> Any:
-        raise ValueError(f"{constant} is not JSON")
-
-    try:
-        return json.loads(body, parse_constant=refuse)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
 
 
 def _whole(value: str | None) -> int | None:
