@@ -28,14 +28,14 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
-from typing import Self
 
 from tests.fake_auth import CLIENT_ID
+from tests.loopback import JsonHandler, LoopbackService
 
 FOLLOWERS_SCOPE = "moderator:read:followers"
 
 
-class FakeHelix:
+class FakeHelix(LoopbackService):
     """Helix on a free loopback port; ``url`` is its base (``.../helix``).
 
     ``points`` calls are allowed per ``window`` seconds (Twitch: 800 a minute); the
@@ -47,6 +47,7 @@ class FakeHelix:
                  scopes_of: Callable[[str], tuple[str, ...]] | None = None, bot_user_id: str = "12345678",
                  points: int = 800, window: float = 60.0, hang_for: float = 60.0,
                  clock: Callable[[], float] = time.time):
+        super().__init__()
         self.client_id = client_id
         self.accept = accept or (lambda token: True)
         self.scopes_of = scopes_of or (lambda token: ("chat:read", "chat:edit", FOLLOWERS_SCOPE))
@@ -64,35 +65,13 @@ class FakeHelix:
         self.answered: list[int] = []  # the status of each answer, in order
         self.faults: dict[str, list[str]] = {}
         self.lock = threading.Lock()
-        self.stopping = threading.Event()
         self._remaining = points
         self._reset_at = -math.inf
-        self._server: http.server.ThreadingHTTPServer | None = None
 
-    # --- running ---------------------------------------------------------------------------------
+    base = "/helix"
 
-    def start(self) -> FakeHelix:
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}/helix"
-
-    def stop(self) -> None:
-        self.stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    def handler(self) -> type[http.server.BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     # --- what tests set up and look at --------------------------------------------------------------
 
@@ -222,9 +201,7 @@ FAULTS = {
 
 
 def _handler_for(fake: FakeHelix) -> type[http.server.BaseHTTPRequestHandler]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(JsonHandler):
         def do_GET(self) -> None:
             parts = urllib.parse.urlsplit(self.path)
             path = parts.path.removeprefix("/helix")
@@ -247,30 +224,15 @@ def _handler_for(fake: FakeHelix) -> type[http.server.BaseHTTPRequestHandler]:
                 fake.stopping.wait(fake.hang_for)
                 return
             if fault == "bad_json":
-                self._send(200, b"<html>not json</html>", {})
+                self.send_json(200, b"<html>not json</html>", {})
             elif fault == "huge":
-                self._send(200, b'{"data": [' + b'{"x": 1},' * 110000 + b'{"x": 1}]}', {})
+                self.send_json(200, b'{"data": [' + b'{"x": 1},' * 110000 + b'{"x": 1}]}', {})
             elif fault == "redirect":
-                self._send(302, b"{}", {"Location": f"{fake.url}/elsewhere"})
+                self.send_json(302, b"{}", {"Location": f"{fake.url}/elsewhere"})
             else:
                 headers = dict(limits)
                 if status == 429:
                     headers["Retry-After"] = str(max(1, math.ceil(fake._reset_at - fake.clock())))
-                self._send(status, json.dumps(reply).encode(), headers)
-
-        def _send(self, status: int, data: bytes, headers: dict[str, str]) -> None:
-            try:
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except OSError:
-                pass
-
-        def log_message(self, format, *args) -> None:
-            """Quiet: tests read ``fake.requests`` instead."""
+                self.send_json(status, json.dumps(reply).encode(), headers)
 
     return Handler
