@@ -219,8 +219,10 @@ class TextReply:
         """The reply; None when it waits for stream facts (``Chat.facts`` sends it then)."""
         message = ctx.message
 
+        def count() -> int:
+            return self.counter.increment(self.name)
+
         def fill(known: Known) -> str:
-            count = lambda: self.counter.increment(self.name)  # noqa: E731
             return render(self.template, Scope(message.channel, ctx.chat, count, message.name, ctx.args, known))
 
         if not self.needs:

@@ -94,6 +94,11 @@ class Known:
     followers: int | None = None
     follow: Follow | None = None
 
+    def has(self, need: str) -> bool:
+        """True when the fact ``need`` (STREAM, CHANNEL, FOLLOWERS, FOLLOWAGE) is known."""
+        value = {STREAM: self.stream, CHANNEL: self.channel, FOLLOWERS: self.followers, FOLLOWAGE: self.follow}
+        return value[need] is not None
+
     def live_viewers(self) -> str:
         """``{live_viewers}``: ``1,234`` while live, ``0`` when offline."""
         if self.stream is None:
@@ -302,13 +307,7 @@ class ConsoleFacts(NoFacts):
 
     def ready(self, channel: str, needs: frozenset[str]) -> bool:
         known = self.known(channel, needs)
-        return all(_has(known, need) for need in needs)
+        return all(known.has(need) for need in needs)
 
     def is_live(self, channel: str) -> bool | None:
         return None if self.stream is None else self.stream.live
-
-
-def _has(known: Known, need: str) -> bool:
-    """True when ``known`` holds the fact ``need``."""
-    value = {STREAM: known.stream, CHANNEL: known.channel, FOLLOWERS: known.followers, FOLLOWAGE: known.follow}
-    return value[need] is not None

@@ -427,7 +427,7 @@ class Calls:
         return self._failed(
             "token",
             Outcome(request, answer, answer.describe(request)),
-            f"; stream facts are not available until the token is renewed ({LOGIN_HINT} again if it stays so)",
+            f"; calls fail until the token is renewed ({LOGIN_HINT} again if this goes on)",
         )
 
     def _after_renewal(self, state: _Lane) -> Outcome | None:

@@ -154,10 +154,7 @@ class StreamFacts:
         channel = channel.lower()
         self._want(self._missing(channel, needs, None, self._clock()))
         known = self.known(channel, needs)
-        return (STREAM not in needs or known.stream is not None) and (
-            (CHANNEL not in needs or known.channel is not None)
-            and (FOLLOWERS not in needs or known.followers is not None)
-        )
+        return all(known.has(need) for need in needs if need != FOLLOWAGE)  # a timer has no follower to ask about
 
     def is_live(self, channel: str) -> bool | None:
         """See ``vbot.facts.Facts.is_live``."""
