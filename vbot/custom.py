@@ -40,6 +40,7 @@ from typing import Protocol
 from vbot.chat import Role
 from vbot.config import ConfigError
 from vbot.dispatch import DEFAULT_COOLDOWN, DEFAULT_USER_COOLDOWN, Chat, Command, CommandTable, Context, Dispatcher
+from vbot.outbox import visible
 from vbot.state import StateError
 from vbot.timers import DEFAULT_MIN_LINES, MAX_INTERVAL, MIN_INTERVAL, Timer
 
@@ -127,7 +128,7 @@ def _word(number: int) -> Callable[[Scope], str]:
 
 def _target(scope: Scope) -> str:
     words = scope.args.split(maxsplit=1)
-    target = words[0].removeprefix("@") if words else ""
+    target = visible(words[0]).removeprefix("@") if words else ""
     return target or scope.name
 
 
