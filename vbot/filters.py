@@ -458,33 +458,31 @@ KEYS = ("mode", "exempt", "penalties", "forget_after", "warn")
 MODES = ("act", "log")
 
 
-def parse_filters(table: object) -> FilterSettings:
+def parse_filters(table: Mapping[str, object]) -> FilterSettings:
     """The settings described by the ``filters`` table of a parsed TOML document; raises
     FilterSettingError for the first wrong key."""
-    if not isinstance(table, dict):
-        raise FilterSettingError(
-            "'filters' is reserved for the spam filters: write [filters] and [filters.<name>] tables "
-            "(see docs/filters.md); a command cannot be called 'filters', choose another name"
-        )
     by_name = {kind.name: kind for kind in FILTER_TYPES}
+    tables: dict[str, Mapping[str, object]] = {}
     for key, value in table.items():
         if key in by_name and not isinstance(value, dict):
             raise FilterSettingError(f"must be a table: write [filters.{key}] on its own line", "filters", key)
-        if key not in by_name and key not in KEYS:
+        if key in by_name and isinstance(value, dict):
+            tables[key] = value
+        elif key not in KEYS:
             raise FilterSettingError(
                 f"unknown key; [filters] may have {', '.join(KEYS)} and the tables {', '.join(by_name)}",
                 "filters",
                 key,
             )
     mode = table.get("mode", "act")
-    if mode not in MODES:
+    if not isinstance(mode, str) or mode not in MODES:
         raise FilterSettingError('must be "act" or "log", e.g. mode = "log" to try the filters out', "filters", "mode")
     forget_after = _whole(table, "forget_after", 3600, "filters", low=1)
     warn = table.get("warn", True)
     if not isinstance(warn, bool):
         raise FilterSettingError("must be true or false, e.g. warn = true", "filters", "warn")
     return FilterSettings(
-        filters=tuple(_parse_filter(kind, table[kind.name]) for kind in FILTER_TYPES if kind.name in table),
+        filters=tuple(_parse_filter(kind, tables[kind.name]) for kind in FILTER_TYPES if kind.name in tables),
         mode=mode,
         exempt=_exempt(table.get("exempt", [])),
         penalties=_penalties(table.get("penalties")),

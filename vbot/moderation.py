@@ -28,10 +28,12 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Hashable, Iterable
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from vbot.chat import ChatMessage
-from vbot.filters import FilterSettings, Links, Penalty
+
+if TYPE_CHECKING:  # vbot.filters is imported only with a [filters] table (start-up time)
+    from vbot.filters import FilterSettings, Links, Penalty
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +160,7 @@ class Moderation:
         key = (message.channel, message.login)
         broken = None
         for rule in settings.filters:
-            if rule.broken_by(message) and not (isinstance(rule, Links) and self._is_permitted(key, rule)):
+            if rule.broken_by(message) and not (rule is settings.links and self._is_permitted(key, settings.links)):
                 broken = rule
                 break
         if broken is None:
@@ -199,5 +201,7 @@ class Moderation:
         log.info("%s: %s may post links for %d s", channel, login, links.permit_seconds)
         return links.permit_seconds
 
-    def _is_permitted(self, key: tuple[str, str], links: Links) -> bool:
+    def _is_permitted(self, key: tuple[str, str], links: Links | None) -> bool:
+        if links is None:
+            return False
         return self._permits.get(key, self._clock(), links.permit_seconds) is not None
