@@ -208,7 +208,7 @@ class Caps:
     ``min_letters`` letters. Twitch emotes (``emotes`` tag) do not count: ``LUL`` is not shouting."""
 
     name: ClassVar[str] = "caps"
-    warning: ClassVar[str] = "please don't shout (too many capitals)"
+    warning: ClassVar[str] = "too many capitals"
     max_percent: int = 70
     min_letters: int = 20
 
@@ -382,7 +382,7 @@ def term_words(term: str) -> list[tuple[str, bool]]:
     folded = _fold(term)
     words = []
     for match in re.finditer(r"(\w+)(\*?)|\*", folded):
-        if match.group(1) is None:
+        if match.group(1) is None or folded[match.end() : match.end() + 1].isalnum():
             raise ValueError(f'{term!r}: a * may only end a word, e.g. "follower*"')
         words.append((match.group(1), bool(match.group(2))))
     if not words:

@@ -174,7 +174,7 @@ class Moderation:
         if settings.warn and (warned_at is None or now - warned_at >= WARN_INTERVAL):
             self._warned_at[message.channel] = now
             outcome = "message deleted" if penalty.timeout is None else f"{penalty.timeout} s timeout"
-            warning = f"@{message.name} {broken.warning} ({outcome})"
+            warning = f"@{message.name}, {broken.warning} ({outcome})"
         action = Action(
             channel=message.channel,
             login=message.login,
