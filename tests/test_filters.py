@@ -7,7 +7,9 @@ for messages built to be slow are in the report and the bench.
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -392,3 +394,21 @@ def test_no_table_makes_the_parser_raise_anything_but_its_error(table):
         parse_filters(table)
     except FilterSettingError as error:
         assert error.problem and "\n" not in error.problem
+
+
+def test_the_reference_documents_every_filter_key_and_its_defaults(tmp_path):
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "filters.md").read_text(encoding="utf-8")
+    block = docs.split("```toml\n", 1)[1].split("```", 1)[0]
+    assert load(tmp_path, block) == load(tmp_path, ISSUE_EXAMPLE.replace('"badword", "free followers*"',
+                                                                         '"badword", "free follower*"'))
+    for kind in FILTER_TYPES:
+        assert f"[filters.{kind.name}]" in block and f"- **{kind.name}**" in docs
+        for field in dataclasses.fields(kind):
+            assert not field.init or f"\n{field.name} = " in block, (kind.name, field.name)
+
+
+def test_the_example_file_shows_the_filters_commented_out(tmp_path):
+    example = (Path(__file__).resolve().parent.parent / "commands.example.toml").read_text(encoding="utf-8")
+    assert load(tmp_path, example) is None
+    shown = "\n".join(line.removeprefix("# ") for line in example.split("# [filters]", 1)[1].splitlines())
+    assert load(tmp_path, "[filters]" + shown).summary() == "links, terms, caps (log mode)"
