@@ -186,7 +186,8 @@ def test_split_command(text, prefix, expected):
 
 def test_builtin_table():
     table = builtin_table()
-    assert [entry.name for entry in table] == ["version", "count_viewers", "help", "reload", "botstatus", "permit", "exit"]
+    names = [entry.name for entry in table]
+    assert names == ["version", "count_viewers", "help", "reload", "botstatus", "permit", "exit"]
     assert table.find("commands") is table.find("help")
     assert table.find("exit").role is Role.BROADCASTER
     assert table.find("reload").role is table.find("botstatus").role is table.find("permit").role is Role.MODERATOR

@@ -8,6 +8,7 @@ for messages built to be slow are in the report and the bench.
 from __future__ import annotations
 
 import dataclasses
+import re
 import textwrap
 from pathlib import Path
 
@@ -163,6 +164,35 @@ def test_length():
     assert breaks(Length(max=10), "ü" * 11)  # characters, not bytes
 
 
+# --- the fast counts agree with the obvious ones ---------------------------------------------------
+
+
+def longest_run(text: str) -> int:
+    return max((len(run) for run in re.findall(r"((.)\2*)", text, re.DOTALL) for run in [run[0]]), default=0)
+
+
+TEXTS = st.text(st.one_of(st.sampled_from("aAbB !.ÇçŞ日🔥\u0301 "), st.characters()), max_size=120)
+
+
+@settings(max_examples=500, deadline=None, derandomize=True, database=None)
+@given(text=TEXTS, max_percent=st.integers(0, 100), minimum=st.integers(0, 30), max_run=st.integers(1, 20))
+def test_the_counts_agree_with_a_plain_loop(text, max_percent, minimum, max_run):
+    letters, upper = sum(c.isalpha() for c in text), sum(c.isupper() for c in text)
+    caps = len(text) >= minimum and letters >= minimum and upper * 100 > max_percent * letters
+    assert breaks(Caps(max_percent, minimum), text) is caps
+    symbols = sum(not (c.isalnum() or c.isspace()) for c in text)
+    expected = len(text) >= minimum and symbols * 100 > max_percent * len(text)
+    assert breaks(Symbols(max_percent, minimum), text) is expected
+    assert breaks(Repeat(max_run), text) is (longest_run(text) > max_run)
+
+
+@pytest.mark.parametrize("start", range(20))
+def test_a_run_is_found_wherever_it_starts(start):
+    before = "0123456789cdefghijkl"[:start]
+    assert breaks(Repeat(), before + "a" * 16 + "b")
+    assert not breaks(Repeat(), before + "a" * 15 + "b")
+
+
 # --- terms ------------------------------------------------------------------------------------------
 
 TERMS = Terms(("ass", "badword", "free follower*", "spam* bot*"))
@@ -188,6 +218,25 @@ def test_terms_are_caught(text):
 ])
 def test_terms_near_misses_pass(text):
     assert not breaks(TERMS, text)
+
+
+MANY_TERMS = Terms(tuple(f"word{number}" for number in range(30)) + ("ass", "free follower*", "spam* bot*"))
+
+
+@pytest.mark.parametrize("text, broken", [
+    ("word7", True), ("a word29!", True), ("ass", True), ("free followers", True), ("spammy bots", True),
+    ("word30", False), ("words7", False), ("classic", False), ("free", False), ("bot spam", False),
+])
+def test_a_long_list_of_terms(text, broken):
+    assert breaks(MANY_TERMS, text) is broken
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(words=st.lists(st.sampled_from(["ass", "classic", "free", "followers", "spam", "bots", "x", "word3", "Ass!"]),
+                      max_size=8), separator=st.sampled_from([" ", ", ", "  ", "\u200b "]))
+def test_few_and_many_terms_agree(words, separator):
+    few = Terms(("ass", "free follower*", "spam* bot*", "word3"))
+    assert breaks(few, separator.join(words)) is breaks(MANY_TERMS, separator.join(words)) or "word3" in words
 
 
 @pytest.mark.parametrize("term", ["*", "free *", "*bad", "b*d", "!!!", ""])

@@ -62,6 +62,27 @@ _EMOTE_RANGE = re.compile(r"[:,]([0-9]{1,9})-([0-9]{1,9})")
 _DOMAIN_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
+def _ascii(predicate: Callable[[str], bool]) -> bytes:
+    """The ASCII characters ``predicate`` (a ``str`` method) is true for, as bytes: for counting
+    them in an ASCII message with ``bytes.translate``, in C, instead of a loop over characters."""
+    return bytes(code for code in range(128) if predicate(chr(code)))
+
+
+_ASCII_LETTERS = _ascii(str.isalpha)
+_ASCII_UPPER = _ascii(str.isupper)
+_ASCII_PLAIN = _ascii(lambda char: char.isalnum() or char.isspace())
+SUBSTRING_CHECKS = 16
+"""Up to this many first words, ``Terms`` looks for each in the message (one search in C each)
+before splitting it into words; beyond, it splits at once and compares sets."""
+
+
+def _ascii_count(text: str, ascii_chars: bytes) -> tuple[int, int]:
+    """How many of ``text``'s ASCII characters are among ``ascii_chars``, and how many of its
+    characters are not ASCII (each to be looked at one by one, when it matters)."""
+    raw = text.encode("ascii", "ignore")
+    return len(raw) - len(raw.translate(None, ascii_chars)), len(text) - len(raw)
+
+
 class FilterSettingError(ValueError):
     """A key of the ``[filters]`` table is wrong: ``table`` (e.g. ``filters.caps``), ``field``
     (the key, or None for the table itself) and ``problem`` (what is wrong and the fix)."""
@@ -222,8 +243,14 @@ class Caps:
     def _shouts(self, text: str) -> bool:
         if len(text) < self.min_letters:
             return False
-        letters = sum(map(str.isalpha, text))
-        return letters >= self.min_letters and sum(map(str.isupper, text)) * 100 > self.max_percent * letters
+        upper, others = _ascii_count(text, _ASCII_UPPER)
+        if (upper + others) * 100 <= self.max_percent * self.min_letters:  # too few even for the fewest letters
+            return False
+        if others:
+            upper, letters = sum(map(str.isupper, text)), sum(map(str.isalpha, text))
+        else:
+            letters = _ascii_count(text, _ASCII_LETTERS)[0]
+        return letters >= self.min_letters and upper * 100 > self.max_percent * letters
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,7 +269,10 @@ class Symbols:
         text = message.text
         if len(text) < self.min_length:
             return False
-        symbols = len(text) - sum(map(str.isalnum, text)) - sum(map(str.isspace, text))
+        plain, others = _ascii_count(text, _ASCII_PLAIN)
+        symbols = len(text) - plain  # at most: the characters that are not ASCII may be letters
+        if others and symbols * 100 > self.max_percent * len(text):
+            symbols = len(text) - sum(map(str.isalnum, text)) - sum(map(str.isspace, text))
         return symbols * 100 > self.max_percent * len(text)
 
 
@@ -255,18 +285,19 @@ class Repeat:
     max_run: int = 15
 
     def broken_by(self, message: ChatMessage) -> bool:
-        """True when some run of one character is longer than ``max_run``."""
+        """True when some run of one character is longer than ``max_run``.
+
+        Such a run covers one of the positions 0, max_run, 2 max_run, ... of the text, so only
+        the characters there need a look: is that character, ``max_run + 1`` times, in the
+        text? Each look is one substring search (in C); at most ``len / max_run`` of them.
+        """
         text = message.text
         if len(text) <= self.max_run:
             return False
-        run, previous = 0, ""
-        for char in text:
-            if char == previous:
-                run += 1
-                if run > self.max_run:
-                    return True
-            else:
-                run, previous = 1, char
+        run = self.max_run + 1
+        for char in set(text[:: self.max_run]):
+            if char * run in text:
+                return True
         return False
 
 
@@ -320,6 +351,10 @@ class Terms:
     warning: ClassVar[str] = "that word is not allowed here"
     block: tuple[str, ...] = ()
     _root: _Node = dataclasses.field(init=False, repr=False, compare=False)
+    _starts: tuple[re.Pattern[str], ...] = dataclasses.field(init=False, repr=False, compare=False)
+    """For each length of a prefix (``word*``) a term may start with: the first characters of each word."""
+    _firsts: tuple[str, ...] | None = dataclasses.field(init=False, repr=False, compare=False)
+    """The words and prefixes terms start with, when there are few (SUBSTRING_CHECKS)."""
 
     def __post_init__(self) -> None:
         root = _Node()
@@ -331,11 +366,27 @@ class Terms:
             node.end = True
         _index_lengths(root)
         object.__setattr__(self, "_root", root)
+        starts = tuple(re.compile(rf"(?<!\w)\w{{{length}}}") for length in root.lengths)
+        object.__setattr__(self, "_starts", starts)
+        firsts = (*root.exact, *root.prefixes)
+        object.__setattr__(self, "_firsts", firsts if len(firsts) <= SUBSTRING_CHECKS else None)
 
     def broken_by(self, message: ChatMessage) -> bool:
         """True when the text holds one of the blocked terms."""
-        root, active = self._root, []
-        for word in _WORD.findall(_fold(message.text)):
+        text, root = _fold(message.text), self._root
+        if self._firsts is not None:
+            for first in self._firsts:
+                if first in text:
+                    break
+            else:
+                return False  # no term's first word, even inside another: the usual case
+        words = _WORD.findall(text)
+        if root.exact.keys().isdisjoint(words) and all(
+            root.prefixes.keys().isdisjoint(start.findall(text)) for start in self._starts
+        ):
+            return False  # no term's first word
+        active: list[_Node] = []
+        for word in words:
             active.append(root)
             following = []
             for node in active:
