@@ -147,14 +147,10 @@ class Moderation:
         if settings is None or settings.links is None:
             self._permits.clear()
 
-    def is_exempt(self, message: ChatMessage) -> bool:
-        """True when no filter applies to ``message``'s sender (or no filter is on)."""
-        return self.settings is None or message.role >= self.settings.exempt or message.login in self.owners
-
     def check(self, message: ChatMessage) -> Action | None:
         """What to do about ``message``: None, or the Action for the first filter it breaks.
         Counts the offence and logs one INFO line (the text only at DEBUG)."""
-        settings = self.settings  # is_exempt, inlined: this runs for every chat message
+        settings = self.settings
         if settings is None or message.role >= settings.exempt or message.login in self.owners:
             return None
         key = (message.channel, message.login)
