@@ -31,8 +31,8 @@ from vbot.filters import (
     Symbols,
     Terms,
     count_emotes,
-    parse_filters,
 )
+from vbot.filtertable import parse_filters
 from vbot.state import CountStore
 
 
@@ -436,7 +436,7 @@ def test_no_link_shaped_input_makes_the_links_check_raise(text):
                                        st.lists(st.text(max_size=5), max_size=3),
                                        st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))))
 def test_no_table_makes_the_parser_raise_anything_but_its_error(table):
-    from vbot.filters import FilterSettingError
+    from vbot.filtertable import FilterSettingError
 
     table = {key: value for key, value in table.items() if value is not None}
     try:

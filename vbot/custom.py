@@ -270,8 +270,8 @@ def parse_file(data: Mapping[str, object], file: str | Path, builtins: CommandTa
 
 
 def _parse_filters(table: Mapping[str, object], file: str | Path) -> FilterSettings:
-    """``vbot.filters.parse_filters``, imported only for a file with filters (start-up time)."""
-    from vbot.filters import FilterSettingError, parse_filters
+    """``vbot.filtertable.parse_filters``, imported only for a file with filters (start-up time)."""
+    from vbot.filtertable import FilterSettingError, parse_filters
 
     try:
         return parse_filters(table)
