@@ -180,7 +180,7 @@ def run_login(env_file: str | None) -> int:
     scopes = login_scopes(file_needs(loaded.commands, loaded.timers))
     extra = " ".join(scope for scope in scopes if scope not in CHAT_SCOPES)
     if extra:
-        print(f"Asking for {extra} too: {config.commands_file} needs it (README: Stream facts)")
+        print(f"Asking for {extra} too: {config.commands_file} needs it (docs/stream-facts.md)")
     service = TokenService(config.auth_url, config.client_id)
     login = DeviceLogin(
         service,

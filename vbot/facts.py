@@ -6,7 +6,7 @@ it. Commands and templates ask the chat's ``Facts`` (``Chat.facts``) with the ne
 of their text (``STREAM``, ``CHANNEL``, ``FOLLOWERS``, ``FOLLOWAGE``) and a
 ``render(known) -> str``; the answer is the text now, or None when the facts must
 first be fetched: the text then comes from ``tick()`` once they arrive or the
-reply's wait is over, with what is known by then (README: Stream facts).
+reply's wait is over, with what is known by then (docs/stream-facts.md).
 
 Three Facts: ``vbot.streamfacts.StreamFacts`` (Twitch's API, in the background),
 ``ConsoleFacts`` (what ``/live`` and ``/offline`` pretend), and ``NoFacts`` (a plain
