@@ -1,7 +1,9 @@
-"""What the repository ships besides the code: the systemd unit."""
+"""What the repository ships besides the code: README and docs/ (a map that stays short, links
+that lead somewhere), the systemd unit, and .ci/run."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -13,7 +15,62 @@ from vbot.cli import EXIT_CONFIG, EXIT_LOGIN
 from vbot.config import SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+README_LIMIT = 20 * 1024
+"""Bytes: README is the map a newcomer reads in ten minutes; details live in docs/ (issue 17)."""
+DOCUMENTS = [README, *sorted((ROOT / "docs").glob("*.md")), ROOT / "bench" / "README.md"]
 UNIT = ROOT / "contrib" / "vbot.service"
+
+
+# --- README and docs ------------------------------------------------------------------------------
+
+
+def test_readme_stays_a_short_map():
+    size = len(README.read_bytes())
+    assert size <= README_LIMIT, f"README.md has {size} bytes, over {README_LIMIT}: move details to docs/"
+
+
+def shell_blocks(text: str) -> list[str]:
+    """The contents of the ```sh blocks of a Markdown text."""
+    return [block.strip() for block in re.findall(r"^```sh\n(.*?)^```", text, re.MULTILINE | re.DOTALL)]
+
+
+def test_readme_has_one_command_to_run_the_bot_and_one_to_run_the_tests_and_ci_runs_that_one():
+    blocks = shell_blocks(README.read_text(encoding="utf-8"))
+    assert "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/vbot --console" in blocks
+    tests = [block for block in blocks if "pytest" in block]
+    assert len(tests) == 1 and "\n" not in tests[0]
+    assert tests[0] in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+def github_anchor(heading: str) -> str:
+    """The fragment GitHub gives a Markdown heading: lowercase, punctuation but ``-`` and ``_``
+    dropped, spaces made ``-``.
+
+    >>> github_anchor("Sending limits, duplicates and cooldowns")
+    'sending-limits-duplicates-and-cooldowns'
+    >>> github_anchor("!count_viewers")
+    'count_viewers'
+    """
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    text = re.sub(r"^```.*?^```", "", path.read_text(encoding="utf-8"), flags=re.MULTILINE | re.DOTALL)
+    return {github_anchor(heading) for heading in re.findall(r"^#+ (.+)$", text, re.MULTILINE)}
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: str(path.relative_to(ROOT)))
+def test_every_link_within_the_repository_leads_somewhere(document):
+    text = re.sub(r"^```.*?^```", "", document.read_text(encoding="utf-8"), flags=re.MULTILINE | re.DOTALL)
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", target):
+            continue  # a web address
+        path, _, anchor = target.partition("#")
+        linked = (document.parent / path).resolve() if path else document
+        assert linked.exists(), f"{document.name}: {target}: no such file"
+        if anchor and linked.suffix == ".md":
+            assert anchor in anchors(linked), f"{document.name}: {target}: no such heading"
 
 
 # --- the systemd unit -----------------------------------------------------------------------------
