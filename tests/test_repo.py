@@ -1,8 +1,10 @@
 """What the repository ships besides the code: README and docs/ (a map that stays short, links
-that lead somewhere), the systemd unit, and .ci/run."""
+that lead somewhere), the systemd unit, .ci/run, .gitignore, and the hint that
+``python -m vbot`` gives when run from the folder above a clone."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -125,3 +127,30 @@ def test_systemd_analyze_verify_finds_nothing_wrong_with_the_unit(tmp_path):
                             capture_output=True, text=True, timeout=60, check=False)
     complaints = [line for line in (result.stdout + result.stderr).splitlines() if "vbot.service" in line]
     assert result.returncode == 0 and complaints == [], result.stdout + result.stderr
+
+
+# --- small things ---------------------------------------------------------------------------------
+
+
+IS_GIT_CHECKOUT = shutil.which("git") is not None and (ROOT / ".git").exists()
+
+
+@pytest.mark.skipif(not IS_GIT_CHECKOUT, reason="needs git and a git checkout")
+@pytest.mark.parametrize("name", [
+    ".env", "vbot-token.json", "vbot-state.sqlite3", "vbot-state.sqlite3-wal", "commands.toml",
+    ".vbot-token.json.0a1b2c3d.tmp",  # vbot/tokens.py writes the token file there first, then renames it
+])
+def test_secrets_and_state_are_git_ignored(name):
+    result = subprocess.run(["git", "check-ignore", "--no-index", "--quiet", name], cwd=ROOT, timeout=30, check=False)
+    assert result.returncode == 0, f"{name} is not git-ignored"
+
+
+def test_python_m_vbot_above_a_clone_named_vbot_says_what_to_do_in_one_line(tmp_path):
+    """There ``vbot`` is the clone, a namespace package: its __main__.py answers, not vbot's."""
+    (tmp_path / "vbot").symlink_to(ROOT, target_is_directory=True)
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "-m", "vbot", "--version"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=30, check=False)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == ("vbot: python -m vbot, run from the folder above the clone, finds the folder vbot/ "
+                             "instead of the package: cd vbot first, or run vbot/.venv/bin/vbot\n")
