@@ -18,6 +18,7 @@ from tests.support import (
     Miniircd,
     Ngircd,
     make_config,
+    needs_ngircd,
     wait_until,
 )
 
@@ -65,28 +66,27 @@ def test_a_missing_ngircd_fails_with_one_line_saying_how_to_install_it():
     assert "apt-get install ngircd" in NGIRCD_MISSING and "\n" not in NGIRCD_MISSING
 
 
-def run_pytest_without_ngircd(tmp_path: Path, need_ngircd: str) -> subprocess.CompletedProcess:
-    """Run a test marked ``needs_ngircd`` in a pytest whose PATH holds no ngircd."""
+def test_without_ngircd_a_test_that_needs_it_is_skipped_saying_why(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv(NEED_NGIRCD, raising=False)
+    mark = needs_ngircd("miniircd has no channel operators").mark
+    assert mark.args == (True,)
+    assert mark.kwargs["reason"] == ("needs ngircd (miniircd has no channel operators), which is not on PATH: "
+                                     "apt-get install ngircd")
+    monkeypatch.setenv(NEED_NGIRCD, "1")
+    assert needs_ngircd("miniircd has no channel operators").mark.args == (False,)  # it runs, and fails (below)
+
+
+def test_ci_turns_that_skip_into_a_failure_of_one_line_without_traceback(tmp_path):
+    """VBOT_TESTS_NEED_NGIRCD=1, no ngircd on PATH: pytest reports one line saying how to install it."""
     test = tmp_path / "test_needs_ngircd.py"
     test.write_text("from tests.support import Ngircd, needs_ngircd\n\n"
                     "@needs_ngircd('miniircd has no channel operators')\n"
                     "def test_it():\n    Ngircd().start()\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PATH": str(tmp_path), NEED_NGIRCD: need_ngircd}
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "-o", "addopts=",
-                           "--rootdir", str(tmp_path), str(test)],
-                          cwd=tmp_path, capture_output=True, text=True, check=False, timeout=60, env=env)
-
-
-def test_without_ngircd_a_test_that_needs_it_is_skipped_saying_why(tmp_path):
-    result = run_pytest_without_ngircd(tmp_path, "")
-    assert result.returncode == 0, result.stdout
-    assert "1 skipped" in result.stdout
-    assert ("needs ngircd (miniircd has no channel operators), which is not on PATH: apt-get install ngircd"
-            in result.stdout)
-
-
-def test_ci_turns_that_skip_into_a_failure_of_one_line_without_traceback(tmp_path):
-    result = run_pytest_without_ngircd(tmp_path, "1")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PATH": str(tmp_path), NEED_NGIRCD: "1"}
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "-o", "addopts=",
+                             "--rootdir", str(tmp_path), str(test)],
+                            cwd=tmp_path, capture_output=True, text=True, check=False, timeout=60, env=env)
     assert result.returncode == 1, result.stdout
     assert NGIRCD_MISSING in result.stdout and "skipped" not in result.stdout
     assert "Traceback" not in result.stdout and "FileNotFoundError" not in result.stdout
