@@ -150,10 +150,10 @@ class IrcClient(LineSocket):
         return line.split(" :", 1)[1]
 
 
-NEED_NGIRCD = "VBOT_TESTS_NEED_NGIRCD"
+REQUIRE_NGIRCD = "REQUIRE_NGIRCD"
 """Set to 1 (``.ci/run`` does): a test that needs ngircd runs, and fails, where ngircd is missing,
 instead of being skipped; every other integration test uses ngircd too, never miniircd."""
-NGIRCD_MISSING = (f"ngircd is not on PATH and {NEED_NGIRCD}=1 asks for it: "
+NGIRCD_MISSING = (f"ngircd is not on PATH and {REQUIRE_NGIRCD}=1 asks for it: "
                   "apt-get install ngircd (Debian, Ubuntu; root's PATH has /usr/sbin)")
 MINIIRCD_MISSING = "miniircd is not installed; the integration tests need it without ngircd: pip install -e '.[test]'"
 
@@ -164,8 +164,8 @@ def find_ngircd() -> str | None:
 
 
 def ngircd_required() -> bool:
-    """True when VBOT_TESTS_NEED_NGIRCD asks for ngircd (CI): no skips, no miniircd."""
-    return os.environ.get(NEED_NGIRCD, "") not in ("", "0")
+    """True when REQUIRE_NGIRCD asks for ngircd (CI): no skips, no miniircd."""
+    return os.environ.get(REQUIRE_NGIRCD, "") not in ("", "0")
 
 
 def needs_ngircd(why: str) -> pytest.MarkDecorator:

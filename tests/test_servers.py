@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from tests.support import (
-    NEED_NGIRCD,
+    REQUIRE_NGIRCD,
     WAIT,
     IrcClient,
     LineSocket,
@@ -145,15 +145,15 @@ def test_miniircd_relays_chat_and_refuses_twitch_capabilities(servers):
 
 
 def test_real_ircd_is_ngircd_on_path_else_miniircd(monkeypatch, tmp_path):
-    """Where ngircd is missing, miniircd stands in, unless VBOT_TESTS_NEED_NGIRCD asks for ngircd."""
-    monkeypatch.delenv(NEED_NGIRCD, raising=False)
+    """Where ngircd is missing, miniircd stands in, unless REQUIRE_NGIRCD asks for ngircd."""
+    monkeypatch.delenv(REQUIRE_NGIRCD, raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     assert type(real_ircd()) is Miniircd
-    monkeypatch.setenv(NEED_NGIRCD, "1")
+    monkeypatch.setenv(REQUIRE_NGIRCD, "1")
     assert type(real_ircd()) is Ngircd
     (tmp_path / "ngircd").write_text("#!/bin/sh\n")
     (tmp_path / "ngircd").chmod(0o755)
-    monkeypatch.delenv(NEED_NGIRCD)
+    monkeypatch.delenv(REQUIRE_NGIRCD)
     assert real_ircd().binary == str(tmp_path / "ngircd")
 
 

@@ -1,6 +1,6 @@
 """Smoke: the bot answers !version on a real IRC server (ngircd, or miniircd where ngircd is
 missing), on miniircd always, and on the scripted Twitch server; a test that needs ngircd is
-skipped without it, saying so, unless VBOT_TESTS_NEED_NGIRCD=1 (CI) turns that into a failure."""
+skipped without it, saying so, unless REQUIRE_NGIRCD=1 (CI) turns that into a failure."""
 
 import os
 import subprocess
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.support import (
-    NEED_NGIRCD,
     NGIRCD_MISSING,
+    REQUIRE_NGIRCD,
     TOKEN,
     BotThread,
     IrcClient,
@@ -68,22 +68,22 @@ def test_a_missing_ngircd_fails_with_one_line_saying_how_to_install_it():
 
 def test_without_ngircd_a_test_that_needs_it_is_skipped_saying_why(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.delenv(NEED_NGIRCD, raising=False)
+    monkeypatch.delenv(REQUIRE_NGIRCD, raising=False)
     mark = needs_ngircd("miniircd has no channel operators").mark
     assert mark.args == (True,)
     assert mark.kwargs["reason"] == ("needs ngircd (miniircd has no channel operators), which is not on PATH: "
                                      "apt-get install ngircd")
-    monkeypatch.setenv(NEED_NGIRCD, "1")
+    monkeypatch.setenv(REQUIRE_NGIRCD, "1")
     assert needs_ngircd("miniircd has no channel operators").mark.args == (False,)  # it runs, and fails (below)
 
 
 def test_ci_turns_that_skip_into_a_failure_of_one_line_without_traceback(tmp_path):
-    """VBOT_TESTS_NEED_NGIRCD=1, no ngircd on PATH: pytest reports one line saying how to install it."""
+    """REQUIRE_NGIRCD=1, no ngircd on PATH: pytest reports one line saying how to install it."""
     test = tmp_path / "test_needs_ngircd.py"
     test.write_text("from tests.support import Ngircd, needs_ngircd\n\n"
                     "@needs_ngircd('miniircd has no channel operators')\n"
                     "def test_it():\n    Ngircd().start()\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PATH": str(tmp_path), NEED_NGIRCD: "1"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PATH": str(tmp_path), REQUIRE_NGIRCD: "1"}
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "-o", "addopts=",
                              "--rootdir", str(tmp_path), str(test)],
                             cwd=tmp_path, capture_output=True, text=True, check=False, timeout=60, env=env)
