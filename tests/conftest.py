@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 
 from tests.fake_auth import FakeTwitchAuth
-from tests.support import Ngircd, ScriptedServer, Vbot
+from tests.support import ScriptedServer, Vbot, real_ircd
 
 
 @pytest.fixture
-def ngircd():
-    """A real ngircd on a free loopback port (Debian package ``ngircd``)."""
-    server = Ngircd().start()
+def ircd():
+    """A real IRC server on a free loopback port: ngircd, or miniircd where ngircd is missing
+    (``support.real_ircd``), accepting PASS ``oauth:<TOKEN>``."""
+    server = real_ircd().start()
     yield server
     server.stop()
 
@@ -28,7 +29,7 @@ def twitch():
 
 @pytest.fixture
 def servers():
-    """``servers(Ngircd(...))`` starts a server (ngircd or a scripted one); all are stopped after the test."""
+    """``servers(real_ircd())`` starts a server (a real or a scripted one); all are stopped after the test."""
     started: list = []
 
     def start(server):

@@ -26,7 +26,8 @@ import string
 import threading
 import time
 import urllib.parse
-from typing import Self
+
+from tests.loopback import JsonHandler, LoopbackService
 
 CLIENT_ID = "fakeclientid0123456789abcdefgh"
 CHAT_SCOPES = ("chat:read", "chat:edit")
@@ -47,7 +48,7 @@ class DeviceCode:
     scopes: tuple[str, ...]
 
 
-class FakeTwitchAuth:
+class FakeTwitchAuth(LoopbackService):
     """Twitch's token service on a free loopback port; ``url`` is its base (``.../oauth2``).
 
     Every secret it ever issued is in ``secrets`` (to check none leaks into output);
@@ -60,6 +61,7 @@ class FakeTwitchAuth:
                  code_lifetime: int = 1800, interval: int = 5, login: str = "vbot", user_id: str = "12345678",
                  scopes: tuple[str, ...] = CHAT_SCOPES, hang_for: float = 60.0, drip_every: float = 0.5,
                  retry_after: str = "30"):
+        super().__init__()
         self.client_id = client_id
         self.pending_polls = pending_polls
         self.token_lifetime = token_lifetime
@@ -80,36 +82,6 @@ class FakeTwitchAuth:
         self.faults: dict[str, list[str]] = {}
         self.on_access_token = lambda token: None
         self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self._server: http.server.ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # --- running ---------------------------------------------------------------------
-
-    def start(self) -> FakeTwitchAuth:
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}/oauth2"
-
-    def stop(self) -> None:
-        self.stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     # --- what tests set up and look at ----------------------------------------------------
 
@@ -144,6 +116,11 @@ class FakeTwitchAuth:
     def count(self, request: str) -> int:
         """How many calls of one kind (see ``requests``) arrived."""
         return self.requests.count(request)
+
+    base = "/oauth2"
+
+    def handler(self) -> type[http.server.BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     # --- the service ------------------------------------------------------------------------
 
@@ -221,9 +198,7 @@ FAULTS = {
 
 
 def _handler_for(fake: FakeTwitchAuth) -> type[http.server.BaseHTTPRequestHandler]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(JsonHandler):
         def do_GET(self) -> None:
             self._handle("GET")
 
@@ -246,41 +221,29 @@ def _handler_for(fake: FakeTwitchAuth) -> type[http.server.BaseHTTPRequestHandle
                 fake.stopping.wait(fake.hang_for)
                 return
             if fault == "bad_json":
-                self._send(200, b"<html>not json</html>")
+                self.send_json(200, b"<html>not json</html>")
                 return
             if fault == "redirect":
-                self._send(302, b"{}", {"Location": f"{fake.url}/elsewhere"})
+                self.send_json(302, b"{}", {"Location": f"{fake.url}/elsewhere"})
                 return
             if fault == "drip":
                 self._drip(500, json.dumps(FAULTS["500"][1]).encode())
                 return
             if fault == "retry_after":
-                self._send(429, json.dumps(FAULTS["429"][1]).encode(), {"Retry-After": fake.retry_after})
+                self.send_json(429, json.dumps(FAULTS["429"][1]).encode(), {"Retry-After": fake.retry_after})
                 return
             if fault == "deep_json":
-                self._send(200, b"[" * 10_000 + b"]" * 10_000)
+                self.send_json(200, b"[" * 10_000 + b"]" * 10_000)
                 return
             if fault is not None and "=" in fault:
                 field, _, raw = fault.partition("=")
                 marker = "\u0000marker"
-                self._send(status, json.dumps({**reply, field: marker}).encode().replace(
+                self.send_json(status, json.dumps({**reply, field: marker}).encode().replace(
                     json.dumps(marker).encode(), raw.encode()))
                 return
             if fault is not None:
                 status, reply = FAULTS[fault]
-            self._send(status, json.dumps(reply).encode())
-
-        def _send(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
-            try:
-                self.send_response(status)
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except OSError:
-                pass
+            self.send_json(status, json.dumps(reply).encode())
 
         def _drip(self, status: int, data: bytes) -> None:
             """Headers at once, then the body one byte every ``drip_every`` seconds (until stopped)."""
@@ -299,8 +262,5 @@ def _handler_for(fake: FakeTwitchAuth) -> type[http.server.BaseHTTPRequestHandle
                 pass
             finally:
                 fake.dripped.set()
-
-        def log_message(self, format, *args) -> None:
-            """Quiet: tests read ``fake.requests`` instead."""
 
     return Handler

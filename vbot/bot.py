@@ -26,6 +26,7 @@ import irc.modes
 from vbot.chat import ChatMessage, Role, role_from_tags, tags_to_dict
 from vbot.config import Config, ConfigError
 from vbot.dispatch import Dispatcher, no_reload
+from vbot.facts import Facts, NoFacts
 from vbot.health import Health
 from vbot.irclib import GuardedReactor, make_connect_factory, replaced_handlers
 from vbot.joins import MAX_CHANNELS_WARNING, REFUSED_GIVE_UP, Joins
@@ -83,7 +84,8 @@ class VBot(irc.bot.SingleServerIRCBot):
     connect, so a reconnect always sends the current token.
     ``clock()`` returns monotonic seconds; ``connect_factory((host, port)) -> socket`` opens
     the connection (TLS as configured by default). ``timers`` post to chat (vbot.timers);
-    ``notifier`` tells systemd how the bot is (vbot.notify). ``run()`` returns the exit code: 0 after a stop
+    ``notifier`` tells systemd how the bot is (vbot.notify). ``facts`` are the stream facts
+    (vbot.streamfacts; by default none). ``run()`` returns the exit code: 0 after a stop
     request, 3 after Twitch refused the login.
     """
 
@@ -101,6 +103,7 @@ class VBot(irc.bot.SingleServerIRCBot):
         timers: TimerSchedule | None = None,
         notifier: Notifier | None = None,
         keeper: TokenKeeper | None = None,
+        facts: Facts | None = None,
     ):
         # Reactor's on_connect runs once the socket is up, before the library sends PASS and NICK.
         self.reactor_class = functools.partial(GuardedReactor, on_connect=self._on_socket_connected)
@@ -135,6 +138,8 @@ class VBot(irc.bot.SingleServerIRCBot):
         self.reload = reload
         self.timers = timers or TimerSchedule((), clock=clock)
         self.timers.bot_login = config.username  # known by now even when learned from the token
+        self.facts = facts or NoFacts()
+        self.timers.facts = self.facts
         self.notifier = notifier or Notifier()
         self.started_at = clock()
         self.sent = 0  # chat messages sent since start
@@ -225,6 +230,8 @@ class VBot(irc.bot.SingleServerIRCBot):
             stop = self.keeper.tick()  # never blocks: the token service is called in the background
             if stop is not None:
                 self._cannot_log_in(stop)
+        for channel, text in self.facts.tick():  # never blocks: replies that waited for stream facts
+            self.say(channel, text)
         if self.session.phase is Phase.WELCOMED:
             self._send_joins()
             if self.session.clock() >= self._timers_check_at:
@@ -438,6 +445,7 @@ class VBot(irc.bot.SingleServerIRCBot):
         channel = (event.target or "").lower()
         role = role_from_tags(tags_to_dict(event.tags), self.config.username, channel)
         self.outbox.set_privileged(channel, role >= Role.VIP)
+        self.facts.note_bot_role(channel, role >= Role.MODERATOR)
 
     def on_ctcp(self, connection, event):
         """Twitch has no CTCP: ignore it (the library's default replies, and can raise)."""
