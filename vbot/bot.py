@@ -141,8 +141,8 @@ class VBot(irc.bot.SingleServerIRCBot):
         """One tick: each of ``tickers`` does what is due now, and replies the outbox dropped since
         the last tick are one WARNING; returns the seconds until the soonest is due again."""
         wait = soonest(*[tick() for tick in self.tickers])
-        dropped = self.outbox.take_dropped()
-        if dropped:
+        if self.outbox.dropped:
+            dropped = self.outbox.take_dropped()
             self.dropped += dropped
             log.warning("too many replies waiting: dropped the %d oldest", dropped)
         return math.inf if wait is None else max(wait, 0.0)
