@@ -63,7 +63,7 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import irc.bot
 import irc.client
@@ -296,6 +296,16 @@ class GuardedReactor(irc.client.Reactor):
                     continue
                 if result == "NO MORE":
                     return
+
+
+def add_handlers(reactor: irc.client.Reactor, handlers: Iterable[tuple[str, Callable]]) -> list[str]:
+    """Register each ``(event, handler)`` on ``reactor`` (the public ``add_global_handler``,
+    priority 0); returns the event names, for the contract test to check they exist."""
+    events = []
+    for event, handler in handlers:
+        reactor.add_global_handler(event, handler)
+        events.append(event)
+    return events
 
 
 def replaced_handlers(bot: irc.bot.SingleServerIRCBot) -> Iterator[tuple[str, Callable]]:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from vbot.irclib import add_handlers
 from vbot.network import TWITCH_CAPABILITY_PREFIX
 from vbot.session import Phase
 
@@ -79,9 +80,7 @@ class PlainIrc:
             *((event, self._join_refused) for event in JOIN_REFUSALS),
             *((event, self._reply_refused) for event in REPLY_REFUSALS),
         ]
-        self.events = [event for event, _ in handlers]
-        for event, handler in handlers:
-            bot.reactor.add_global_handler(event, handler)
+        self.events = add_handlers(bot.reactor, handlers)
 
     def welcomed(self) -> None:
         """After the welcome of a server that is not Twitch: leave room for the relay prefix,

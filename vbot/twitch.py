@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import irc.client
 
 from vbot.chat import Role, role_from_tags, tags_to_dict
+from vbot.irclib import add_handlers
 from vbot.joins import MAX_CHANNELS_WARNING
 from vbot.keeper import CannotLogIn
 from vbot.session import Phase
@@ -64,9 +65,7 @@ class TwitchIrc:
             ("userstate", self._userstate),
             ("disconnect", lambda connection, event: self.acknowledged.clear()),
         ]
-        self.events = [event for event, _ in handlers]
-        for event, handler in handlers:
-            bot.reactor.add_global_handler(event, handler)
+        self.events = add_handlers(bot.reactor, handlers)
         config = bot.config
         if not config.tls and config.is_twitch_host:
             log.warning("VBOT_TLS=false: the token travels to Twitch in clear text")
