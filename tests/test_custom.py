@@ -407,6 +407,19 @@ def test_example_shout_out_works(tmp_path):
     assert "@" not in shout_out.replace("https://twitch.tv/CoolStreamer", "")
 
 
+@pytest.mark.parametrize("typed", [
+    "!so @Cool\u202eremaertS",  # RIGHT-TO-LEFT OVERRIDE: would show another name
+    "!so @\u2067CoolStreamer\u2069",  # an isolate around the name
+    "!so Cool\u200bStreamer",  # ZERO WIDTH SPACE
+    "!so Cool\u200dStreamer\U000e0000",  # ZERO WIDTH JOINER, a tag character
+    "!so \u200b@CoolStreamer",  # before the @
+])
+def test_target_carries_no_bidi_control_or_zero_width_character(tmp_path, typed):
+    dispatcher = dispatcher_for(tmp_path, '[so]\nreply = "Follow {target}: https://twitch.tv/{target}"\n')
+    expected = "CoolStreamer" if "remaert" not in typed else "CoolremaertS"
+    assert say(dispatcher, typed) == f"Follow {expected}: https://twitch.tv/{expected}"
+
+
 def test_the_variables_the_renderer_uses_are_documented():
     readme = (EXAMPLE.parent / "README.md").read_text()
     example = EXAMPLE.read_text()

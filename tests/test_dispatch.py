@@ -186,10 +186,11 @@ def test_split_command(text, prefix, expected):
 
 def test_builtin_table():
     table = builtin_table()
-    assert [entry.name for entry in table] == ["version", "count_viewers", "help", "reload", "botstatus", "exit"]
+    names = [entry.name for entry in table]
+    assert names == ["version", "count_viewers", "help", "reload", "botstatus", "permit", "exit"]
     assert table.find("commands") is table.find("help")
     assert table.find("exit").role is Role.BROADCASTER
-    assert table.find("reload").role is table.find("botstatus").role is Role.MODERATOR
+    assert table.find("reload").role is table.find("botstatus").role is table.find("permit").role is Role.MODERATOR
     assert "version" in table and "nope" not in table
     assert table.find("nope") is None
     assert all(entry.help for entry in table)
@@ -253,8 +254,8 @@ def test_available_to_keeps_table_order():
     table = builtin_table()
     names = lambda role: [entry.name for entry in table.available_to(role)]  # noqa: E731
     assert names(Role.EVERYONE) == names(Role.SUBSCRIBER) == names(Role.VIP) == ["version", "count_viewers", "help"]
-    assert names(Role.MODERATOR) == ["version", "count_viewers", "help", "reload", "botstatus"]
-    assert names(Role.BROADCASTER) == ["version", "count_viewers", "help", "reload", "botstatus", "exit"]
+    assert names(Role.MODERATOR) == ["version", "count_viewers", "help", "reload", "botstatus", "permit"]
+    assert names(Role.BROADCASTER) == ["version", "count_viewers", "help", "reload", "botstatus", "permit", "exit"]
 
 
 # --- dispatching -----------------------------------------------------------------------------------

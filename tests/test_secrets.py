@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import logging
-import shutil
 import socket
 import ssl
 import subprocess
@@ -18,6 +17,7 @@ import sys
 import threading
 
 import pytest
+import trustme
 
 from tests.support import TOKEN, ScriptedServer, make_config, run_vbot, start_vbot
 from vbot.config import ConfigError, load_config
@@ -251,17 +251,11 @@ def test_add_secret_is_thread_safe():
 
 
 @pytest.fixture
-def self_signed_tls_server(tmp_path):
-    """A TLS server on loopback with a self-signed certificate (made with the openssl CLI)."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.fail("the openssl command is needed to make a test certificate (apt-get install openssl)")
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=20)
+def untrusted_tls_server():
+    """A TLS server on loopback whose certificate, for 127.0.0.1, comes from a certificate
+    authority that no system trusts (a throwaway one made by ``trustme``)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
+    trustme.CA().issue_cert("127.0.0.1").configure_cert(context)
     listener = socket.create_server(("127.0.0.1", 0))
     received: list[bytes] = []
 
@@ -285,8 +279,8 @@ def self_signed_tls_server(tmp_path):
     thread.join(5)
 
 
-def test_tls_refuses_an_unverified_certificate(self_signed_tls_server):
-    address, received = self_signed_tls_server
+def test_tls_refuses_an_unverified_certificate(untrusted_tls_server):
+    address, received = untrusted_tls_server
     with pytest.raises(ssl.SSLCertVerificationError):
         make_connect_factory(tls=True)(address)
     assert received == []  # nothing, so no PASS, reached the server

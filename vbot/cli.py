@@ -30,6 +30,7 @@ from vbot.dispatch import Cooldowns, Dispatcher
 from vbot.keeper import CannotLogIn, TokenKeeper
 from vbot.login import DeviceLogin
 from vbot.logs import setup_logging
+from vbot.moderation import Moderation
 from vbot.notify import Notifier
 from vbot.outbox import Outbox
 from vbot.signals import Signals
@@ -75,14 +76,16 @@ def build_dispatcher(
     clock: Callable[[], float] = time.monotonic,
 ) -> tuple[Dispatcher, TimerSchedule, Reloader]:
     """From one read of the custom commands file: the dispatcher over built-in plus custom
-    commands, the timers, and the reload callable for ``!reload``/SIGHUP, which swaps both.
+    commands (its ``moderation`` holding the spam filters), the timers, and the reload
+    callable for ``!reload``/SIGHUP, which swaps all three.
 
-    ``clock`` (monotonic seconds) drives cooldowns and timers. Raises ConfigError
+    ``clock`` (monotonic seconds) drives cooldowns, timers and the filters' memory. Raises ConfigError
     (CommandsFileError, StateError) when the commands file or the state file cannot be used.
     """
     builtins = builtin_table()
     loaded = load_file(config.commands_file, config.commands_file_required, builtins, store)
-    dispatcher = Dispatcher(loaded.table(builtins), config.prefix, config.owners, Cooldowns(clock))
+    moderation = Moderation(loaded.filters, clock, config.owners)
+    dispatcher = Dispatcher(loaded.table(builtins), config.prefix, config.owners, Cooldowns(clock), moderation)
     timers = TimerSchedule(loaded.timers, bot_login=config.username, clock=clock)  # the transport sets its channels
     reload = Reloader(
         dispatcher, builtins, config.commands_file, config.commands_file_required, store, timers.set_timers

@@ -11,6 +11,7 @@ import logging
 
 from vbot import __version__
 from vbot.chat import Role
+from vbot.config import LOGIN_PATTERN
 from vbot.dispatch import CommandTable, Context, command
 from vbot.health import format_health
 
@@ -46,6 +47,19 @@ def reload(ctx: Context) -> str:
 def botstatus(ctx: Context) -> str:
     """One line on the bot's health: uptime, connection, reconnects, replies, PING, token expiry."""
     return format_health(ctx.chat.health())
+
+
+@command("permit", role=Role.MODERATOR, cooldown=0, user_cooldown=0, help="let a chatter post links for a while")
+def permit(ctx: Context) -> str:
+    """``!permit <login>``: that chatter's links pass the links filter for its ``permit_seconds``."""
+    words = ctx.args.split()
+    login = words[0].removeprefix("@").lower() if len(words) == 1 else ""
+    if not LOGIN_PATTERN.fullmatch(login):
+        return f"Usage: {ctx.prefix}permit <login>"
+    seconds = ctx.moderation.permit(ctx.message.channel, login)
+    if seconds is None:
+        return "Links are not filtered here: no permit needed."
+    return f"{login} may post links for the next {seconds} s."
 
 
 @command("exit", role=Role.BROADCASTER, cooldown=0, user_cooldown=0, help="stop the bot")

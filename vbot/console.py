@@ -19,6 +19,11 @@ Every other line counts as a chat line from the current speaker for timers
 (as on Twitch, the bot's own login never counts). Timers are checked after each
 line and during ``/wait``, not while the console waits for input.
 
+The spam filters of the commands file run in log mode: a line that breaks one is
+reported (``* would time out alice for 10 s (links)``) and, as on Twitch, never runs
+a command. The typist starts as the broadcaster, whom no filter applies to: ``/as
+alice`` first.
+
 Notes for the person typing (confirmations, usage) go to the ``notes`` stream
 (stderr), so stdout carries only replies.
 """
@@ -126,6 +131,7 @@ class Console:
         self.speaker = Speaker.make(self.channel.lstrip("#"), Role.BROADCASTER)
         self.exit_code: int | None = None
         self.outbox.set_privileged(self.channel, True)
+        self.dispatcher.moderation.log_only = True  # offline: say what would be done, do nothing
         self.clock = clock or ConsoleClock()
         self.started = self.clock()
         self.sent = 0
@@ -198,9 +204,14 @@ class Console:
             return
         speaker = self.speaker
         self.timers.note_line(self.channel, speaker.login)
-        if self.dispatcher.is_command(line):
-            role = role_from_tags(speaker.tags, speaker.login, self.channel)
-            message = ChatMessage(self.channel, speaker.login, line, role, speaker.display_name, speaker.tags)
+        role = role_from_tags(speaker.tags, speaker.login, self.channel)
+        message = ChatMessage(self.channel, speaker.login, line, role, speaker.display_name, speaker.tags)
+        action = self.dispatcher.moderation.check(message)
+        if action is not None:
+            self._note(f"* {action.describe()}")
+            if action.warning:
+                self._note(f"* would reply: {action.warning}")
+        elif self.dispatcher.is_command(line):
             reply = self.dispatcher.handle(message, self)
             if reply:
                 self.say(reply)

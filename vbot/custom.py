@@ -13,6 +13,9 @@ message = "Drink some water!"   # or messages = ["...", "..."], posted in turn
 interval = 900                  # seconds (15 minutes), at least 60
 min_lines = 5                   # chat lines from others since the last post, default 5
 channels = ["mychannel"]        # default: every joined channel
+
+[filters.links]                 # the top-level key "filters" holds the spam filters (vbot.filters)
+allow = ["twitch.tv"]
 ```
 
 A custom command is an ordinary ``Command`` whose handler fills in the reply
@@ -20,8 +23,8 @@ template, so prefix, roles, cooldowns and the outbox apply to it exactly as to
 a built-in one; a timer is a ``vbot.timers.Timer``. The file is read once and
 validated as a whole: the first problem raises CommandsFileError naming the
 file, the table and the field, and nothing is installed. ``Reloader`` re-reads
-the file for ``!reload`` and SIGHUP and swaps commands and timers together, or
-keeps both when the new file has an error.
+the file for ``!reload`` and SIGHUP and swaps commands, timers and filters
+together, or keeps all three when the new file has an error.
 """
 
 from __future__ import annotations
@@ -35,13 +38,17 @@ import tomllib
 import types
 from collections.abc import Callable, Container, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from vbot.chat import Role
 from vbot.config import ConfigError
 from vbot.dispatch import DEFAULT_COOLDOWN, DEFAULT_USER_COOLDOWN, Chat, Command, CommandTable, Context, Dispatcher
+from vbot.outbox import visible
 from vbot.state import StateError
 from vbot.timers import DEFAULT_MIN_LINES, MAX_INTERVAL, MIN_INTERVAL, Timer
+
+if TYPE_CHECKING:
+    from vbot.filters import FilterSettings
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +61,12 @@ MAX_MIN_LINES = 100_000
 """A timer waiting for more chat lines than this would never post: refused as a typo."""
 TIMERS_KEY = "timers"
 """The top-level key whose tables are timers; no command may be called this."""
+FILTERS_KEY = "filters"
+"""The top-level key whose tables are the spam filters (``vbot.filters``); no command may be called this."""
+FILTERS_RESERVED = (
+    f"{FILTERS_KEY!r} is reserved for the spam filters: write [{FILTERS_KEY}] and [{FILTERS_KEY}.<name>] tables "
+    f"(docs/filters.md); a command cannot be called {FILTERS_KEY!r}, choose another name"
+)
 TIMER_FIELDS = ("message", "messages", "interval", "min_lines", "channels")
 """The keys a timer's table may have."""
 _PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)\}")
@@ -127,7 +140,7 @@ def _word(number: int) -> Callable[[Scope], str]:
 
 def _target(scope: Scope) -> str:
     words = scope.args.split(maxsplit=1)
-    target = words[0].removeprefix("@") if words else ""
+    target = visible(words[0]).removeprefix("@") if words else ""
     return target or scope.name
 
 
@@ -216,33 +229,54 @@ class TimerText:
 
 @dataclasses.dataclass(frozen=True)
 class CustomFile:
-    """What one read of the custom commands file gave: commands and timers, in file order."""
+    """What one read of the custom commands file gave: commands and timers, in file order, and
+    the spam filters' settings (None without a ``[filters]`` table)."""
 
     commands: tuple[Command, ...] = ()
     timers: tuple[Timer, ...] = ()
+    filters: FilterSettings | None = None
 
     def table(self, builtins: CommandTable) -> CommandTable:
         """The built-in commands followed by these."""
         return CommandTable([*builtins, *self.commands])
 
     def summary(self) -> str:
-        """E.g. ``"2 custom command(s) and 1 timer(s)"``, for the log."""
-        return f"{len(self.commands)} custom command(s) and {len(self.timers)} timer(s)"
+        """E.g. ``"2 custom command(s) and 1 timer(s)"``, for the log, then the filters when
+        there is a ``[filters]`` table: ``"..., filters: links, caps"``."""
+        text = f"{len(self.commands)} custom command(s) and {len(self.timers)} timer(s)"
+        return text if self.filters is None else f"{text}, filters: {self.filters.summary()}"
 
 
 def parse_file(data: Mapping[str, object], file: str | Path, builtins: CommandTable, counter: Counter) -> CustomFile:
-    """The commands and timers described by ``data`` (a parsed TOML document).
+    """The commands, timers and filters described by ``data`` (a parsed TOML document).
 
     Every top-level table is a command, except ``timers``, whose tables are
-    timers. Raises CommandsFileError for the first invalid entry.
+    timers, and ``filters``, the spam filters. Raises CommandsFileError for the
+    first invalid entry.
     """
     timers = data.get(TIMERS_KEY, {})
     if not isinstance(timers, dict) or not all(isinstance(entry, dict) for entry in timers.values()):
         raise CommandsFileError(file, _reserved_problem(), TIMERS_KEY)
-    commands = {key: entry for key, entry in data.items() if key != TIMERS_KEY}
+    filters = None
+    if FILTERS_KEY in data:
+        table = data[FILTERS_KEY]
+        if not isinstance(table, dict):
+            raise CommandsFileError(file, FILTERS_RESERVED, FILTERS_KEY)
+        filters = _parse_filters(table, file)
+    commands = {key: entry for key, entry in data.items() if key not in (TIMERS_KEY, FILTERS_KEY)}
     return CustomFile(
-        tuple(parse_commands(commands, file, builtins, counter)), tuple(parse_timers(timers, file, counter))
+        tuple(parse_commands(commands, file, builtins, counter)), tuple(parse_timers(timers, file, counter)), filters
     )
+
+
+def _parse_filters(table: Mapping[str, object], file: str | Path) -> FilterSettings:
+    """``vbot.filtertable.parse_filters``, imported only for a file with filters (start-up time)."""
+    from vbot.filtertable import FilterSettingError, parse_filters
+
+    try:
+        return parse_filters(table)
+    except FilterSettingError as error:
+        raise CommandsFileError(file, error.problem, error.table, error.field) from None
 
 
 def _reserved_problem() -> str:
@@ -255,10 +289,11 @@ def _reserved_problem() -> str:
 def parse_commands(
     data: Mapping[str, object], file: str | Path, builtins: CommandTable, counter: Counter
 ) -> list[Command]:
-    """The custom commands described by ``data`` (top-level tables other than ``timers``), in file order.
+    """The custom commands described by ``data`` (top-level tables other than ``timers`` and
+    ``filters``), in file order.
 
     Names and aliases are lowercased. Raises CommandsFileError for the first
-    invalid entry, for the name ``timers`` in any case, or for a name or alias
+    invalid entry, for the names ``timers`` and ``filters`` in any case, or for a name or alias
     already used by a built-in command in ``builtins`` or by another custom command.
     """
     commands: list[Command] = []
@@ -273,6 +308,8 @@ def parse_commands(
         name = _command_name(key, fail, None)
         if name == TIMERS_KEY:
             raise fail(_reserved_problem())
+        if name == FILTERS_KEY:
+            raise fail(FILTERS_RESERVED)
         unknown = [field for field in entry if field not in FIELDS]
         if unknown:
             raise fail(f"unknown field; a command may have {', '.join(FIELDS)}", unknown[0])
@@ -475,11 +512,12 @@ def load_table(path: Path, required: bool, builtins: CommandTable, counter: Coun
 class Reloader:
     """Re-reads the custom commands file: ``reloader() -> str``, the reply to ``!reload``.
 
-    On success it installs the new commands in ``dispatcher.table`` and passes
-    the new timers to ``set_timers`` (``TimerSchedule.set_timers``) in the same
-    call, so the event loop never sees commands from one version of the file
-    and timers from another. On any error both stay as they were, the error is
-    logged with the full path, and the reply names at most the file's base name.
+    On success it installs the new commands in ``dispatcher.table``, the new
+    filters in ``dispatcher.moderation`` and passes the new timers to ``set_timers``
+    (``TimerSchedule.set_timers``) in the same call, so the event loop never sees
+    commands, timers or filters from different versions of the file. On any error
+    all stay as they were, the error is logged with the full path, and the reply
+    names at most the file's base name.
     """
 
     def __init__(
@@ -502,25 +540,29 @@ class Reloader:
         try:
             loaded = read_file(self.path, self.required, self.builtins, self.counter)
         except ConfigError as error:
-            log.warning("reload failed, keeping the old commands and timers: %s", error)
+            log.warning("reload failed, keeping the old commands, timers and filters: %s", error)
             reason = error.brief() if isinstance(error, (CommandsFileError, StateError)) else "see the bot's log"
             return f"Reload failed, kept the old commands: {reason}"
         self.dispatcher.table = loaded.table(self.builtins)
+        self.dispatcher.moderation.set_filters(loaded.filters)
         if self.set_timers is not None:
             self.set_timers(loaded.timers)
         if not loaded.commands and not loaded.timers and not self.path.exists():
             log.info("reloaded: no %s, built-in commands only", self.path)
             return f"Reloaded: no {self.path.name}, built-in commands only."
         log.info(
-            "reloaded %d custom command(s) from %s, and %d timer(s)",
+            "reloaded %d custom command(s) from %s, and %d timer(s)%s",
             len(loaded.commands),
             self.path,
             len(loaded.timers),
+            "" if loaded.filters is None else f"; filters: {loaded.filters.summary()}",
         )
-        reply = f"Reloaded {_plural(len(loaded.commands), 'custom command')}"
+        parts = [_plural(len(loaded.commands), "custom command")]
         if loaded.timers:
-            reply += f" and {_plural(len(loaded.timers), 'timer')}"
-        return reply + "."
+            parts.append(_plural(len(loaded.timers), "timer"))
+        if loaded.filters is not None:
+            parts.append(f"filters: {loaded.filters.summary()}")
+        return f"Reloaded {' and '.join([', '.join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)}."
 
 
 def _plural(count: int, noun: str) -> str:

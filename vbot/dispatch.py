@@ -18,6 +18,7 @@ from typing import Protocol
 
 from vbot.chat import ChatMessage, Role, split_command
 from vbot.health import Health
+from vbot.moderation import Moderation
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,8 @@ class CommandTable:
 
 @dataclasses.dataclass(frozen=True)
 class Context:
-    """What a command handler gets: the message, its arguments, the table and the chat it came from."""
+    """What a command handler gets: the message, its arguments, the table and the chat it came
+    from, and the spam filters' decisions (for ``!permit``)."""
 
     message: ChatMessage
     args: str
@@ -137,6 +139,7 @@ class Context:
     table: CommandTable
     chat: Chat
     prefix: str
+    moderation: Moderation
 
 
 MAX_COOLDOWNS = 100_000
@@ -213,15 +216,23 @@ class Dispatcher:
 
     ``owners`` are logins treated as the broadcaster in every channel; moderators
     and up bypass cooldowns. ``table`` may be replaced (reload) at any time.
+    ``moderation`` holds the spam filters (none by default): the transport asks it
+    about every message before commands; ``!permit`` and reloads change it.
     """
 
     def __init__(
-        self, table: CommandTable, prefix: str = "!", owners: Iterable[str] = (), cooldowns: Cooldowns | None = None
+        self,
+        table: CommandTable,
+        prefix: str = "!",
+        owners: Iterable[str] = (),
+        cooldowns: Cooldowns | None = None,
+        moderation: Moderation | None = None,
     ):
         self.table = table
         self.prefix = prefix
         self.owners = frozenset(owners)
         self.cooldowns = Cooldowns() if cooldowns is None else cooldowns  # an empty one is falsy
+        self.moderation = Moderation(owners=self.owners) if moderation is None else moderation  # also falsy empty
 
     def is_command(self, text: str) -> bool:
         """Cheap pre-check before a message is parsed: does it start with the prefix?"""
@@ -244,7 +255,7 @@ class Dispatcher:
         if role < Role.MODERATOR and not self.cooldowns.try_use(entry, message.channel, message.login):
             log.debug("%r is cooling down in %s", name, message.channel)
             return None
-        context = Context(message, args, role, entry, self.table, chat, self.prefix)
+        context = Context(message, args, role, entry, self.table, chat, self.prefix, self.moderation)
         try:
             return entry.handler(context)
         except Exception:

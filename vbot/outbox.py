@@ -27,6 +27,7 @@ import dataclasses
 import logging
 import math
 import time
+import unicodedata
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
@@ -58,19 +59,99 @@ class Limits:
     line_budget: float = 7.0  # seconds of penalty, off Twitch: see LinePace
 
 
-_CONTROLS = dict.fromkeys([*range(0x20), 0x7F], " ")
+_CONTROLS = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)], " ")
+"""C0 controls, DEL and the C1 controls (U+0080-U+009F: NEL, CSI, ...), each made a space."""
+ZWJ = "\u200d"
+"""ZERO WIDTH JOINER: glues emoji into one (family, rainbow flag); kept only between two emoji."""
+BLACK_FLAG = "\U0001f3f4"
+"""The base of the subdivision flags (England, Scotland, Wales): U+1F3F4, tags, CANCEL TAG."""
+CANCEL_TAG = "\U000e007f"
+_EMOJI_MODIFIERS = frozenset(["\ufe0f", *map(chr, range(0x1F3FB, 0x1F400))])
+"""VARIATION SELECTOR-16 and the five skin tones: may stand between an emoji and a ZWJ."""
+
+
+def is_invisible(char: str) -> bool:
+    """True for a format character (Unicode category Cf: bidi controls, zero-width space, ZWJ,
+    soft hyphen, BOM, ...) or a character of the Tags block (U+E0000-U+E007F).
+
+    >>> [is_invisible(char) for char in "a\\u202e\\u200b\\U000e0000 "]
+    [False, True, True, True, False]
+    """
+    return unicodedata.category(char) == "Cf" or 0xE0000 <= ord(char) <= 0xE007F
+
+
+def visible(text: str) -> str:
+    """``text`` without any invisible character (``is_invisible``), emoji joiners included: for a
+    name, which must read as what it is (``{target}``).
+
+    >>> visible("ali\\u202ece\\u200b")
+    'alice'
+    """
+    if text.isprintable():
+        return text
+    return "".join(char for char in text if not is_invisible(char))
+
+
+def _is_emoji(char: str) -> bool:
+    """A pictographic symbol: category So, or any character of the emoji planes' blocks
+    (U+1F000-U+1FAFF), which newer emoji take before Python's Unicode tables know them."""
+    return unicodedata.category(char) == "So" or 0x1F000 <= ord(char) <= 0x1FAFF
+
+
+def _joins_emoji(text: str, index: int) -> bool:
+    """Whether the ZWJ at ``text[index]`` joins two emoji (modifiers before it skipped)."""
+    before = index - 1
+    while before >= 0 and index - before <= 8 and text[before] in _EMOJI_MODIFIERS:
+        before -= 1
+    return before >= 0 and index + 1 < len(text) and _is_emoji(text[before]) and _is_emoji(text[index + 1])
+
+
+def _flag_tags_end(text: str, index: int) -> int:
+    """When ``text[index:]`` is the tag characters of a flag (U+E0020-U+E007E, then CANCEL TAG)
+    right after BLACK_FLAG, the index after CANCEL TAG; else ``index``."""
+    if index == 0 or text[index - 1] != BLACK_FLAG:
+        return index
+    end = index
+    while end < len(text) and 0xE0020 <= ord(text[end]) <= 0xE007E:
+        end += 1
+    if end > index and end < len(text) and text[end] == CANCEL_TAG:
+        return end + 1
+    return index
 
 
 def clean(text: str) -> str:
-    """Replace control characters (CR, LF, NUL, CTCP's ``\x01``, ESC, DEL...) with spaces,
-    and what UTF-8 cannot encode (lone surrogates) with ``?``; trim the ends.
+    """Make ``text`` safe and honest to send: control characters (C0 such as CR, LF, NUL and
+    CTCP's ``\\x01``, DEL, C1 such as NEL and CSI) become spaces; invisible characters
+    (``is_invisible``: bidi overrides, zero-width spaces, ...) are removed, except a ZWJ
+    between two emoji and the tags of a flag such as England's, which emoji need; what UTF-8
+    cannot encode (lone surrogates) becomes ``?``; the ends are trimmed.
+
+    Source: Unicode Technical Standard #51 (emoji ZWJ and tag sequences). IRC's CTCP frame
+    (``\\x01ACTION ...\\x01``) is never sent: vbot's ``/me`` is the text ``/me ...``, which
+    Twitch turns into an action.
 
     >>> clean('hi\\r\\nQUIT :bye\\x00')
     'hi  QUIT :bye'
     >>> clean('\\x01ACTION waves\\x01')
     'ACTION waves'
+    >>> clean('\\u202egnp.exe\\u200b \\U0001f469\\u200d\\U0001f4bb') == 'gnp.exe \\U0001f469\\u200d\\U0001f4bb'
+    True
     """
-    return text.encode("utf-8", "replace").decode("utf-8").translate(_CONTROLS).strip()
+    if text.isprintable():  # the common case: nothing to remove (controls and Cf are not printable)
+        return text.strip()
+    text = text.encode("utf-8", "replace").decode("utf-8").translate(_CONTROLS)
+    kept: list[str] = []
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char.isprintable() or not is_invisible(char) or (char == ZWJ and _joins_emoji(text, index)):
+            kept.append(char)
+            index += 1
+            continue
+        end = _flag_tags_end(text, index)
+        kept.append(text[index:end])
+        index = max(end, index + 1)
+    return "".join(kept).strip()
 
 
 def fit(text: str, channel: str, tail: str = "", reserve: int = 0) -> str:
