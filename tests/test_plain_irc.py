@@ -652,6 +652,7 @@ def test_a_plain_server_is_asked_for_multi_prefix_and_chghost_each_in_its_own_re
     assert harness.sent() == []
 
 
+@needs_ngircd("miniircd has no IRC operators, no preset channel modes and no multi-prefix")
 def test_a_moderator_who_loses_one_of_two_modes_keeps_the_other(servers, clients, run_bot):
     """With multi-prefix the bot sees both of gina's @ and +: losing @ leaves her a VIP, not nobody."""
     server = servers(Ngircd(operator=OPERATOR, channels={CHANNEL: "+l 50"}))
@@ -724,7 +725,7 @@ def test_the_servers_reason_is_kept_when_a_reply_in_the_same_read_fails(caplog):
 
 def test_ordinary_irc_nicks_as_the_bots_nick_and_an_owner(servers, clients, run_bot):
     """Issue 18: VBOT_USERNAME=Frank[x] and VBOT_OWNERS=my-owner were refused off Twitch."""
-    server = servers(Ngircd(token=None))
+    server = servers(real_ircd(token=None))
     bot = run_bot(load_config(plain_settings(server.port, VBOT_USERNAME="Frank[x]", VBOT_OWNERS="My-Owner")))
     owner = clients(server, "my-owner")
     start = owner.say(CHANNEL, "!ping nick")
@@ -732,4 +733,4 @@ def test_ordinary_irc_nicks_as_the_bots_nick_and_an_owner(servers, clients, run_
     owner.say(CHANNEL, "!exit")
     bot.thread.join(10)
     assert bot.exit_code == 0
-    owner.wait_for(r"^:frank\[x\]!~frankx@\S+ QUIT ")
+    owner.wait_for(r"^:frank\[x\]!~?frankx@\S+ QUIT ")  # the USER name without what servers refuse
