@@ -225,6 +225,8 @@ class TwitchConnection(irc.client.ServerConnection):
             if self.pace is not None:
                 self.pace.sent(string)
         except OSError:
+            if not self.connected:
+                return  # the QUIT of a disconnect under way: nothing more to do
             self._write_failed = True
             if not self._reading:
                 self._drop_after_failed_write()
