@@ -3,8 +3,9 @@
 A driver: server events in, calls on the decision objects out. Events arrive as
 ``on_<event>`` methods (the library's convention) and become calls on the Session
 (connection life cycle), the Membership (who is in each channel, vbot.modes), the
-Dispatcher (commands) and the Outbox (sending). What only a plain IRC server needs is in
-``vbot.plainirc``; every override of the library's internals is in ``vbot.irclib``.
+Dispatcher (commands) and the Outbox (sending). What only Twitch sends or needs is in
+``vbot.twitch``, what only a plain IRC server needs in ``vbot.plainirc`` (a reader of the
+Twitch path skips it); every override of the library's internals is in ``vbot.irclib``.
 
 One timing mechanism: each turn of ``run``'s loop asks every decision object in
 ``tickers`` what is due now and when to ask again, and waits for data at most until then

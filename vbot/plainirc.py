@@ -88,6 +88,7 @@ class PlainIrc:
         self.bot.outbox.set_relay_prefix(self.bot.connection.get_nickname())
 
     def _capabilities_refused(self, connection, event) -> None:
+        """``CAP * NAK :twitch.tv/...`` before the welcome: a standard server (see the module's docstring)."""
         refused = event.arguments[1].split() if event.arguments[:1] == ["NAK"] and len(event.arguments) > 1 else []
         if not any(name.startswith(TWITCH_CAPABILITY_PREFIX) for name in refused):
             return

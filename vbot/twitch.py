@@ -110,6 +110,8 @@ class TwitchIrc:
                 self.bot.connection.disconnect("Reconnecting")
 
     def _private_notice(self, connection, event) -> None:
+        """Before the welcome, a server NOTICE refusing the login: renew the token and log in again
+        once (the keeper decides), or QUIT and exit 3; any other NOTICE as ``_notice``."""
         bot = self.bot
         text = event.arguments[0] if event.arguments else ""
         from_server = event.source is None or "!" not in event.source  # a server's prefix has no nick!user@host
