@@ -20,6 +20,7 @@ from vbot.chat import ChatMessage, Role
 from vbot.commands import builtin_table
 from vbot.custom import TIMER_VARIABLES, VARIABLES, CommandsFileError, Reloader, Scope, load_table, read_file, render
 from vbot.dispatch import Cooldowns, Dispatcher
+from vbot.facts import NoFacts
 from vbot.state import CountStore, StateError
 from vbot.timers import TimerSchedule
 
@@ -39,10 +40,11 @@ class Clock:
 class Host:
     """A Chat for in-process tests."""
 
-    def __init__(self, viewers: int = 0, reload=None):
+    def __init__(self, viewers: int = 0, reload=None, facts=None):
         self.viewers = viewers
         self.reload = reload
         self.stopped = False
+        self.facts = facts or NoFacts()
 
     def viewer_count(self, channel: str) -> int:
         return self.viewers

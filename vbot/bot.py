@@ -30,6 +30,7 @@ import irc.client
 from vbot.chat import ChatMessage, role_from_tags, tags_to_dict
 from vbot.config import Config
 from vbot.dispatch import Dispatcher, no_reload
+from vbot.facts import Facts, NoFacts
 from vbot.health import Health
 from vbot.irclib import GuardedReactor, make_connect_factory, replaced_handlers
 from vbot.joins import Joins
@@ -64,7 +65,7 @@ class VBot(irc.bot.SingleServerIRCBot):
     the exit code: 0 after a stop request, 3 when the login is refused for good. ``keeper``
     (None without a token to renew) is asked before every connect for the password of the
     library's server list. ``clock()`` returns monotonic seconds; ``connect_factory((host,
-    port)) -> socket`` opens the connection (TLS as configured)."""
+    port)) -> socket`` opens the connection (TLS as configured); ``facts`` are stream facts."""
 
     def __init__(
         self,
@@ -78,6 +79,7 @@ class VBot(irc.bot.SingleServerIRCBot):
         timers: TimerSchedule | None = None,
         notifier: Notifier | None = None,
         keeper: TokenKeeper | None = None,
+        facts: Facts | None = None,
     ):
         # Reactor's on_connect runs once the socket is up, before the library sends PASS and NICK.
         self.reactor_class = functools.partial(GuardedReactor, on_connect=self._on_socket_connected)
@@ -98,6 +100,7 @@ class VBot(irc.bot.SingleServerIRCBot):
         self.connection.pace = self.outbox.line_pace  # every line sent counts for a plain server's flood rule
         self.timers = timers or TimerSchedule((), clock=clock)
         self.timers.bot_login = config.username  # known by now even when learned from the token
+        self.facts = self.timers.facts = facts or NoFacts()  # stream facts (vbot.streamfacts); none by default
         self.notifier = notifier or Notifier()
         self.twitch, self.plain = TwitchIrc(self), PlainIrc(self)
         self.is_twitch = config.is_twitch_host  # settled at the welcome (vbot.network.is_twitch)
@@ -158,8 +161,7 @@ class VBot(irc.bot.SingleServerIRCBot):
             self.exit_code = exit_code
 
     def stop_from_signal(self, exit_code: int = 0) -> None:
-        """``request_stop`` for a signal handler: also abandons a TCP connect or TLS handshake
-        under way (which could otherwise block for CONNECT_TIMEOUT seconds) by raising Stopping."""
+        """``request_stop`` for a signal handler; also abandons a blocking connect (raises Stopping)."""
         self.request_stop(exit_code)
         if self.session.phase is Phase.CONNECTING:
             raise Stopping
@@ -183,8 +185,10 @@ class VBot(irc.bot.SingleServerIRCBot):
         return min(wait, math.inf if self.keeper is None else 1.0)  # the keeper: about once a second
 
     def _post_timers(self) -> float | None:
-        """Post what the timers allow now, through the outbox like any reply; ask again at their
-        wait time, and within a second (a reload may change them)."""
+        """Post the replies that waited for stream facts (it never blocks) and what the timers allow
+        now, through the outbox; ask again at the timers' wait time, within a second (a reload)."""
+        for channel, text in self.facts.tick():
+            self.say(channel, text)
         if self.session.phase is not Phase.WELCOMED:
             return None
         self.timers.post_due(self, self.say)
@@ -209,9 +213,8 @@ class VBot(irc.bot.SingleServerIRCBot):
         return soonest(self.joins.wait_time(), self.outbox.wait_time())
 
     def _open_connection(self) -> None:
-        """Before connecting (a fresh token), then connect; a failure waits with backoff. Both may
-        block: the session is CONNECTING meanwhile, so a SIGTERM abandons them (``stop_from_signal``).
-        The library's ``_connect`` is not used: it hides why a connect failed."""
+        """Before connecting (a fresh token), then connect (not the library's ``_connect``: it hides
+        why a connect failed); a failure waits with backoff. SIGTERM abandons both (``stop_from_signal``)."""
         self.session.connecting()
         self.closing_reason = ""  # an ERROR handled after the last drop was logged is not this one's
         server = self.servers.peek()  # the library's server list: one ServerSpec
@@ -303,9 +306,8 @@ class VBot(irc.bot.SingleServerIRCBot):
     # --- chat --------------------------------------------------------------------
 
     def on_pubmsg(self, connection, event):
-        """A chat line: the timers count it; a command in a channel the bot is in gets its reply, the
-        sender's role from Twitch's tags, elsewhere from channel status (a plain IRC nick proves
-        nothing, so the nick equal to the channel name is nobody)."""
+        """A chat line: the timers count it; a command in a channel the bot is in gets its reply, the role
+        from Twitch's tags, elsewhere from channel status (a nick proves nothing: the channel's name is nobody)."""
         if event.source is None:
             log.debug("skipping a message without a sender in %s", event.target)
             return

@@ -21,12 +21,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from vbot import __version__
-from vbot.auth import TokenService
+from vbot.auth import CHAT_SCOPES, TokenService
 from vbot.commands import builtin_table
 from vbot.config import Config, ConfigError, load_config, read_settings, unknown_settings
 from vbot.console import Console, ConsoleClock
-from vbot.custom import Reloader, load_file
+from vbot.custom import Reloader, file_needs, load_file, read_file
 from vbot.dispatch import Cooldowns, Dispatcher
+from vbot.facts import login_scopes
 from vbot.keeper import CannotLogIn, TokenKeeper
 from vbot.login import DeviceLogin
 from vbot.logs import setup_logging
@@ -35,6 +36,7 @@ from vbot.notify import Notifier
 from vbot.outbox import Outbox
 from vbot.signals import Signals
 from vbot.state import CountStore
+from vbot.streamfacts import StreamFacts, stream_facts
 from vbot.timers import TimerSchedule
 from vbot.tokens import TokenFileMissing, Tokens, load_tokens
 
@@ -110,6 +112,7 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
         return EXIT_OK
     signals.interruptible = True
     keeper = None
+    facts = None
     settings: dict[str, str] = {}
     try:
         settings = read_settings(args.env_file)
@@ -123,6 +126,8 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
         if config.validates_token and not args.console:
             with _closed_on_error(store):
                 config, keeper = start_token(config, handler.add_secret)
+        if config.uses_helix and keeper is not None:
+            facts = stream_facts(config, keeper, file_needs(dispatcher.table, timers.timers))
     except ConfigError as error:
         print(f"vbot: configuration error: {error}", file=sys.stderr)
         for line in unknown_settings(settings):  # the typo may be the cause
@@ -140,7 +145,7 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
                 return EXIT_OK
             if isinstance(clock, ConsoleClock):
                 return run_console(config, dispatcher, reload, timers, clock)
-            return run_bot(config, dispatcher, reload, timers, signals, keeper)
+            return run_bot(config, dispatcher, reload, timers, signals, keeper, facts)
         except KeyboardInterrupt:  # a stop before the bot could take it (see vbot.signals)
             return EXIT_OK
         finally:
@@ -167,15 +172,37 @@ def run_login(env_file: str | None) -> int:
                 "Twitch's developer console and set VBOT_CLIENT_ID to its Client ID "
                 "(README: Getting a token)"
             )
+        loaded = read_file(config.commands_file, config.commands_file_required, builtin_table(), _Uncounted())
     except ConfigError as error:
         print(f"vbot: configuration error: {error}", file=sys.stderr)
         return EXIT_CONFIG
     setup_logging(config.log_level)
+    scopes = login_scopes(file_needs(loaded.commands, loaded.timers))
+    extra = " ".join(scope for scope in scopes if scope not in CHAT_SCOPES)
+    if extra:
+        print(f"Asking for {extra} too: {config.commands_file} needs it (docs/stream-facts.md)")
     service = TokenService(config.auth_url, config.client_id)
     login = DeviceLogin(
-        service, config.token_file, sys.stdout, sys.stderr, is_tty=sys.stdout.isatty(), username=config.username
+        service,
+        config.token_file,
+        sys.stdout,
+        sys.stderr,
+        is_tty=sys.stdout.isatty(),
+        username=config.username,
+        scopes=scopes,
     )
     return login.run()
+
+
+class _Uncounted:
+    """A ``{count}`` store that keeps nothing: ``vbot login`` reads the commands file for the
+    scopes they need, and must not create the state file."""
+
+    def open(self) -> _Uncounted:
+        return self
+
+    def increment(self, name: str) -> int:
+        return 0
 
 
 def choose_tokens(config: Config) -> tuple[Tokens, Path | None]:
@@ -238,16 +265,24 @@ def run_bot(
     timers: TimerSchedule,
     signals: Signals,
     keeper: TokenKeeper | None = None,
+    facts: StreamFacts | None = None,
 ) -> int:
     """Connect to chat until stopped (SIGINT, SIGTERM, ``!exit``); SIGHUP reloads custom commands.
 
-    ``keeper`` (None for a plain IRC server or an anonymous login) keeps the token fresh.
+    ``keeper`` (None for a plain IRC server or an anonymous login) keeps the token fresh;
+    ``facts`` (None without Twitch's API) tell stream facts.
     systemd's NOTIFY_SOCKET and WATCHDOG_USEC come from the real environment only (vbot.notify).
     """
     from vbot.bot import VBot  # here, so that the console never imports the irc library
 
     bot = VBot(
-        config, dispatcher, reload=reload, timers=timers, notifier=Notifier.from_environment(os.environ), keeper=keeper
+        config,
+        dispatcher,
+        reload=reload,
+        timers=timers,
+        notifier=Notifier.from_environment(os.environ),
+        keeper=keeper,
+        facts=facts,
     )
     signals.attach(bot)
     return bot.run()

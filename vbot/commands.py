@@ -13,6 +13,7 @@ from vbot import __version__
 from vbot.chat import Role
 from vbot.config import LOGIN_PATTERN
 from vbot.dispatch import CommandTable, Context, command
+from vbot.facts import STREAM, uptime_text, viewers_text
 from vbot.health import format_health
 
 log = logging.getLogger(__name__)
@@ -24,10 +25,20 @@ def version(ctx: Context) -> str:
     return f"Version: {__version__}"
 
 
-@command("count_viewers", help="chatters seen in this channel")
-def count_viewers(ctx: Context) -> str:
-    """Reply with the number of logged-in chatters Twitch has reported for this channel."""
-    return f"Viewer count: {ctx.chat.viewer_count(ctx.message.channel)}"
+@command("count_viewers", help="live viewers and chatters in this channel")
+def count_viewers(ctx: Context) -> str | None:
+    """Reply with the stream's live viewers, where Twitch's API tells them, and the logged-in
+    chatters Twitch has reported for this channel (the reply may come a moment later: vbot.facts)."""
+    channel = ctx.message.channel
+    return ctx.chat.facts.answer(
+        channel, frozenset({STREAM}), lambda known: viewers_text(known.stream, ctx.chat.viewer_count(channel))
+    )
+
+
+@command("uptime", help="how long the stream has been live")
+def uptime(ctx: Context) -> str | None:
+    """Reply with how long the stream has been live, or that it is offline (vbot.facts)."""
+    return ctx.chat.facts.answer(ctx.message.channel, frozenset({STREAM}), uptime_text)
 
 
 @command("help", aliases=["commands"], help="the commands you may use")

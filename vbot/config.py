@@ -27,6 +27,7 @@ from vbot.network import is_twitch_host
 TWITCH_HOST = "irc.chat.twitch.tv"
 TLS_PORT, PLAIN_PORT = 6697, 6667
 TWITCH_AUTH_URL = "https://id.twitch.tv/oauth2"
+TWITCH_HELIX_URL = "https://api.twitch.tv/helix"
 MAX_VALIDATE_INTERVAL = 3600.0
 """Twitch requires validating a kept token at least hourly (docs, "Validating Requests")."""
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -131,6 +132,13 @@ SETTINGS: tuple[Setting, ...] = (
         "seconds between token validations while running (Twitch requires hourly)",
         bounds=(0.1, MAX_VALIDATE_INTERVAL),
     ),
+    Setting(
+        "VBOT_HELIX_URL",
+        TWITCH_HELIX_URL,
+        "base URL of Twitch's API, Helix (stream facts: live viewers, `!uptime`, game, title, followers); "
+        "`https://`, or `http://` to loopback for tests; setting it also turns stream facts on for a "
+        "`VBOT_HOST` other than Twitch's (with `VBOT_AUTH_URL`)",
+    ),
 )
 """Every ``VBOT_*`` variable, in README's order. A new setting is one more row here, plus its
 line in README's table and in ``config.example.env`` (a test compares the three)."""
@@ -177,6 +185,8 @@ class Config:
     auth_url: str = SETTING["VBOT_AUTH_URL"].default
     auth_url_set: bool = False
     validate_interval: float = float(SETTING["VBOT_VALIDATE_INTERVAL"].default)
+    helix_url: str = SETTING["VBOT_HELIX_URL"].default
+    helix_url_set: bool = False
 
     @property
     def is_twitch_host(self) -> bool:
@@ -211,6 +221,13 @@ class Config:
         ``auth_url``: the host is Twitch's or VBOT_AUTH_URL is set, and the login is
         not anonymous. Otherwise (a plain IRC server) the token is only sent as PASS."""
         return not self.is_anonymous and (self.is_twitch_host or self.auth_url_set)
+
+    @property
+    def uses_helix(self) -> bool:
+        """True when vbot asks Twitch's API (``helix_url``) for stream facts: the token is validated
+        (a token service gives the client ID and keeps the token fresh), and the host is Twitch's or
+        VBOT_HELIX_URL is set. Otherwise commands answer without stream facts."""
+        return self.validates_token and (self.is_twitch_host or self.helix_url_set)
 
 
 def read_settings(
@@ -309,6 +326,12 @@ def load_config(settings: Mapping[str, str], console: bool = False) -> Config:
     if not prefix.isprintable() or " " in prefix:
         raise ConfigError("VBOT_PREFIX must be printable characters without spaces, e.g. VBOT_PREFIX=!")
     commands_file = get("VBOT_COMMANDS_FILE")
+    helix_url = _service_url(SETTING["VBOT_HELIX_URL"], get("VBOT_HELIX_URL"))
+    if helix_url and not validated and not console:
+        raise ConfigError(
+            "VBOT_HELIX_URL needs a token vbot checks with a token service: set VBOT_AUTH_URL too "
+            "(or VBOT_HOST to Twitch's), or unset VBOT_HELIX_URL"
+        )
     return Config(
         username=username,
         token=token or None,
@@ -324,6 +347,8 @@ def load_config(settings: Mapping[str, str], console: bool = False) -> Config:
         commands_file=_path(SETTING["VBOT_COMMANDS_FILE"], commands_file),
         commands_file_required=bool(commands_file),
         state_file=_path(SETTING["VBOT_STATE_FILE"], get("VBOT_STATE_FILE")),
+        helix_url=helix_url or TWITCH_HELIX_URL,
+        helix_url_set=bool(helix_url),
         **auth,
     )
 
@@ -375,12 +400,7 @@ def _auth_settings(get: Callable[[str], str]) -> dict[str, Any]:
             "VBOT_CLIENT_ID must be the Client ID of your Twitch application (letters and digits); "
             "copy it from the application's page in Twitch's developer console"
         )
-    auth_url = get("VBOT_AUTH_URL").rstrip("/")
-    if auth_url and not _is_service_url(auth_url):
-        raise ConfigError(
-            "VBOT_AUTH_URL must be an https:// URL without ?query or #fragment (http:// only to loopback), "
-            f"e.g. VBOT_AUTH_URL={TWITCH_AUTH_URL}"
-        )
+    auth_url = _service_url(SETTING["VBOT_AUTH_URL"], get("VBOT_AUTH_URL"))
     interval = _number(SETTING["VBOT_VALIDATE_INTERVAL"], get("VBOT_VALIDATE_INTERVAL"))
     return {
         "client_id": client_id or None,
@@ -389,6 +409,17 @@ def _auth_settings(get: Callable[[str], str]) -> dict[str, Any]:
         "auth_url_set": bool(auth_url),
         "validate_interval": interval,
     }
+
+
+def _service_url(setting: Setting, value: str) -> str:
+    """``value`` without a trailing ``/`` (``''`` when unset); ConfigError unless ``_is_service_url``."""
+    url = value.rstrip("/")
+    if url and not _is_service_url(url):
+        raise ConfigError(
+            f"{setting.name} must be an https:// URL without ?query or #fragment (http:// only to loopback), "
+            f"e.g. {setting.name}={setting.default}"
+        )
+    return url
 
 
 def _is_service_url(url: str) -> bool:

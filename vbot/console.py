@@ -10,6 +10,9 @@ Lines starting with ``/`` that name a console command simulate chat instead:
 * ``/as <login> [everyone|subscriber|vip|moderator|broadcaster]`` speak as someone else;
 * ``/join <login>``, ``/part <login>`` a chatter arrives or leaves (``!count_viewers``);
 * ``/timers`` lists the timers of the commands file and what each is waiting for;
+* ``/live <viewers> [game]`` and ``/offline`` set the stream facts the console pretends
+  Twitch's API gave (``!uptime``, ``!count_viewers``, ``{game}``, timers' ``live_only``);
+  until the first of them they are unknown, as without Twitch's API;
 * ``/wait <seconds>`` lets that much time pass at once on the console's clock
   (``ConsoleClock``): timers due meanwhile post, in order, and cooldowns and send
   limits see the time pass too (``/wait 900`` is 15 minutes);
@@ -40,6 +43,7 @@ from typing import TextIO
 from vbot.chat import ChatMessage, Role, role_from_tags
 from vbot.config import LOGIN_PATTERN, Config
 from vbot.dispatch import Dispatcher, no_reload
+from vbot.facts import ConsoleFacts
 from vbot.health import Health, format_duration
 from vbot.modes import Members
 from vbot.outbox import Outbox
@@ -51,7 +55,7 @@ CONSOLE_CHANNEL = "#console"
 """The console's channel when VBOT_CHANNEL is not set."""
 USAGE = (
     "console commands: /as <login> [everyone|subscriber|vip|moderator|broadcaster], "
-    "/join <login>, /part <login>, /timers, /wait <seconds>, /quit"
+    "/join <login>, /part <login>, /live <viewers> [game], /offline, /timers, /wait <seconds>, /quit"
 )
 MAX_WAIT = 7 * 86400.0
 """The most seconds one ``/wait`` may skip (a week)."""
@@ -103,7 +107,8 @@ class Console:
     ``sleep(seconds)`` waits for the outbox's rate window. ``timers`` (its bot
     login and channels are set here) is driven by the typed lines and
     ``/wait``, which skips ``clock`` ahead; give the outbox and the
-    dispatcher's cooldowns the same clock.
+    dispatcher's cooldowns the same clock. ``facts`` are what ``/live`` and
+    ``/offline`` set (vbot.facts.ConsoleFacts).
     """
 
     def __init__(
@@ -138,6 +143,8 @@ class Console:
         self.timers = timers or TimerSchedule(clock=self.clock)
         self.timers.bot_login = self.login
         self.timers.set_channels([self.channel])
+        self.facts = ConsoleFacts(self.clock)
+        self.timers.facts = self.facts
 
     # --- Chat ----------------------------------------------------------------
 
@@ -189,6 +196,8 @@ class Console:
         console_command = {
             "/as": self._as,
             "/join": self._join,
+            "/live": self._live,
+            "/offline": self._offline,
             "/part": self._part,
             "/quit": self._quit,
             "/timers": self._timers,
@@ -265,6 +274,21 @@ class Console:
         elif login:
             self.members.remove(login)
             self._note(f"* {login} left {self.channel}")
+
+    def _live(self, words: list[str]) -> None:
+        if not words or not re.fullmatch(r"[0-9]{1,9}", words[0]):
+            self._note("usage: /live <viewers> [game], e.g. /live 1234 Just Chatting")
+            return
+        game = " ".join(words[1:])
+        self.facts.go_live(int(words[0]), game)
+        self._note(
+            f"* {self.channel} is live from now with {int(words[0]):,} viewers" + (f", in {game}" if game else "")
+        )
+        self.post_timers()
+
+    def _offline(self, words: list[str]) -> None:
+        self.facts.go_offline()
+        self._note(f"* {self.channel} is offline")
 
     def _quit(self, words: list[str]) -> None:
         self.request_stop(0)

@@ -13,6 +13,7 @@ message = "Drink some water!"   # or messages = ["...", "..."], posted in turn
 interval = 900                  # seconds (15 minutes), at least 60
 min_lines = 5                   # chat lines from others since the last post, default 5
 channels = ["mychannel"]        # default: every joined channel
+live_only = true                # post only while the stream is live (default false)
 
 [filters.links]                 # the top-level key "filters" holds the spam filters (vbot.filters)
 allow = ["twitch.tv"]
@@ -30,19 +31,21 @@ together, or keeps all three when the new file has an error.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import re
 import stat
 import tomllib
 import types
-from collections.abc import Callable, Container, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from vbot.chat import Role
 from vbot.config import ConfigError
 from vbot.dispatch import DEFAULT_COOLDOWN, DEFAULT_USER_COOLDOWN, Chat, Command, CommandTable, Context, Dispatcher
+from vbot.facts import STREAM, Known, Subject, needs_of
 from vbot.outbox import visible
 from vbot.state import StateError
 from vbot.timers import DEFAULT_MIN_LINES, MAX_INTERVAL, MIN_INTERVAL, Timer
@@ -67,7 +70,7 @@ FILTERS_RESERVED = (
     f"{FILTERS_KEY!r} is reserved for the spam filters: write [{FILTERS_KEY}] and [{FILTERS_KEY}.<name>] tables "
     f"(docs/filters.md); a command cannot be called {FILTERS_KEY!r}, choose another name"
 )
-TIMER_FIELDS = ("message", "messages", "interval", "min_lines", "channels")
+TIMER_FIELDS = ("message", "messages", "interval", "min_lines", "channels", "live_only")
 """The keys a timer's table may have."""
 _PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)\}")
 _CHANNEL = re.compile(r"[a-z0-9_]{1,25}")
@@ -120,7 +123,7 @@ class Scope:
 
     ``channel`` has its ``#``; ``count()`` adds one to the count and returns it;
     ``name`` (the sender's display name) and ``args`` (the text after the
-    command) are empty for a timer.
+    command) are empty for a timer; ``known`` holds the stream facts (vbot.facts).
     """
 
     channel: str
@@ -128,6 +131,7 @@ class Scope:
     count: Callable[[], int]
     name: str = ""
     args: str = ""
+    known: Known = Known()
 
 
 def _word(number: int) -> Callable[[Scope], str]:
@@ -153,12 +157,27 @@ VARIABLES: Mapping[str, Callable[[Scope], object]] = types.MappingProxyType(
         "channel": lambda scope: scope.channel.lstrip("#"),
         "count": lambda scope: scope.count(),
         "viewers": lambda scope: scope.chat.viewer_count(scope.channel),
+        "live_viewers": lambda scope: scope.known.live_viewers(),
+        "uptime": lambda scope: scope.known.uptime(),
+        "game": lambda scope: scope.known.game(),
+        "title": lambda scope: scope.known.title(),
+        "followers": lambda scope: scope.known.followers_total(),
+        "followage": lambda scope: scope.known.followage(),
     }
 )
 """Every ``{name}`` a template may use, and how ``render`` computes it; any other
 ``{...}`` is left as typed. README's variables table lists the same names."""
-TIMER_VARIABLES = ("channel", "viewers", "count")
+TIMER_VARIABLES = ("channel", "viewers", "count", "live_viewers", "uptime", "game", "title", "followers")
 """The variables a timer message may use; the others need a chatter's command."""
+
+
+def template_needs(template: str) -> frozenset[str]:
+    """The stream facts ``template`` needs (vbot.facts: ``STREAM``, ``CHANNEL``, ...).
+
+    >>> sorted(template_needs("{user}: live {uptime} with {live_viewers}, in {game}"))
+    ['channel', 'stream']
+    """
+    return needs_of(_PLACEHOLDER.findall(template))
 
 
 def render(template: str, scope: Scope, names: Container[str] = VARIABLES) -> str:
@@ -204,23 +223,42 @@ class TextReply:
         """True when the template contains ``{count}``."""
         return "{count}" in self.template
 
-    def __call__(self, ctx: Context) -> str:
-        scope = Scope(
-            ctx.message.channel, ctx.chat, lambda: self.counter.increment(self.name), ctx.message.name, ctx.args
-        )
-        return render(self.template, scope)
+    @functools.cached_property
+    def needs(self) -> frozenset[str]:
+        """The stream facts the template needs (``template_needs``)."""
+        return template_needs(self.template)
+
+    def __call__(self, ctx: Context) -> str | None:
+        """The reply; None when it waits for stream facts (``Chat.facts`` sends it then)."""
+        message = ctx.message
+
+        def count() -> int:
+            return self.counter.increment(self.name)
+
+        def fill(known: Known) -> str:
+            return render(self.template, Scope(message.channel, ctx.chat, count, message.name, ctx.args, known))
+
+        if not self.needs:
+            return fill(Known())
+        words = ctx.args.split(maxsplit=1)
+        target = words[0].removeprefix("@").lower() if words else ""
+        subject = Subject(target) if target else Subject(message.login, message.tags.get("user-id", ""))
+        return ctx.chat.facts.answer(message.channel, self.needs, fill, subject)
 
 
 @dataclasses.dataclass(frozen=True)
 class TimerText:
-    """A timer's ``fill(message, channel, chat) -> str``: ``{channel}``, ``{viewers}`` and
-    ``{count}`` filled in; the count is kept as ``"timer <name>"`` (no command name has a space)."""
+    """A timer's ``fill(message, channel, chat) -> str``: the variables of TIMER_VARIABLES
+    filled in, stream facts as known now; the count is kept as ``"timer <name>"`` (no command
+    name has a space)."""
 
     name: str
     counter: Counter = dataclasses.field(repr=False, compare=False)
 
     def __call__(self, message: str, channel: str, chat: Chat) -> str:
-        scope = Scope(channel, chat, lambda: self.counter.increment(f"timer {self.name}"))
+        needs = template_needs(message)
+        known = chat.facts.known(channel, needs) if needs else Known()
+        scope = Scope(channel, chat, lambda: self.counter.increment(f"timer {self.name}"), known=known)
         return render(message, scope, TIMER_VARIABLES)
 
 
@@ -245,6 +283,13 @@ class CustomFile:
         there is a ``[filters]`` table: ``"..., filters: links, caps"``."""
         text = f"{len(self.commands)} custom command(s) and {len(self.timers)} timer(s)"
         return text if self.filters is None else f"{text}, filters: {self.filters.summary()}"
+
+
+def file_needs(commands: Iterable[Command], timers: Iterable[Timer]) -> frozenset[str]:
+    """The stream facts the custom ``commands`` and ``timers`` need (vbot.facts), e.g. to know
+    the token scopes to ask for and to warn about."""
+    needs = [entry.handler.needs for entry in commands if isinstance(entry.handler, TextReply)]
+    return frozenset().union(*needs, *(timer.needs for timer in timers))
 
 
 def parse_file(data: Mapping[str, object], file: str | Path, builtins: CommandTable, counter: Counter) -> CustomFile:
@@ -406,7 +451,12 @@ def parse_timers(data: Mapping[str, dict], file: str | Path, counter: Counter) -
                 "min_lines",
             )
         channels = _timer_channels(entry.get("channels"), fail)
-        timers.append(Timer(key, tuple(messages), float(interval), min_lines, channels, TimerText(key, counter)))
+        live_only = entry.get("live_only", False)
+        if not isinstance(live_only, bool):
+            raise fail("must be true or false, e.g. live_only = true", "live_only")
+        needs = frozenset({STREAM} if live_only else ()).union(*(template_needs(message) for message in messages))
+        fill = TimerText(key, counter)
+        timers.append(Timer(key, tuple(messages), float(interval), min_lines, channels, fill, live_only, needs))
     return timers
 
 

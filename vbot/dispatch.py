@@ -14,11 +14,14 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from vbot.chat import ChatMessage, Role, split_command
 from vbot.health import Health
 from vbot.moderation import Moderation
+
+if TYPE_CHECKING:
+    from vbot.facts import Facts
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +40,15 @@ class Chat(Protocol):
     """The chat a command runs in: what it may ask of the IRC bot, or of the console.
 
     ``reload() -> str`` re-reads the custom commands file (``vbot.custom.Reloader``, or
-    ``no_reload``) and returns a one-line result for chat.
+    ``no_reload``) and returns a one-line result for chat. ``facts`` are the stream facts
+    (``vbot.facts``): Twitch's API, the console's pretend ones, or none.
     """
 
     reload: Callable[[], str]
+
+    @property
+    def facts(self) -> Facts:
+        """The stream facts commands may ask (``vbot.facts.Facts``)."""
 
     def viewer_count(self, channel: str) -> int:
         """Chatters currently known in ``channel``, the bot excluded."""

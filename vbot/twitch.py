@@ -149,7 +149,8 @@ class TwitchIrc:
             log.info("notice %s: %s", msg_id or event.target, " ".join(event.arguments))
 
     def _userstate(self, connection, event) -> None:
-        """Learn whether the bot is broadcaster, moderator or VIP here (higher send limit)."""
+        """Learn whether the bot is broadcaster, moderator or VIP here (higher send limit; stream facts)."""
         channel = (event.target or "").lower()
         role = role_from_tags(tags_to_dict(event.tags), self.bot.config.username, channel)
         self.bot.outbox.set_privileged(channel, role >= Role.VIP)
+        self.bot.facts.note_bot_role(channel, role >= Role.MODERATOR)
