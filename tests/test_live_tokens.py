@@ -290,7 +290,7 @@ def test_a_token_now_of_another_login_quits_and_exits_3(fake, chat, tmp_path, vb
     chat.wait_for(r"^QUIT", start=start, timeout=15)
     assert vbot.process.wait(15) == 3
     log = vbot.log()
-    assert ("ERROR vbot.bot: cannot log in to Twitch: the token now belongs to otherbot, but the bot is "
+    assert ("ERROR vbot.twitch: cannot log in to Twitch: the token now belongs to otherbot, but the bot is "
             "logged in to chat as vbot") in log
     assert chat.connections == 1
     assert_no_secret(fake, log)

@@ -177,3 +177,20 @@ def test_never_more_than_20_logins_in_10_s(cause):
     most = max(sum(1 for at in attempts if start <= at < start + 10.0) for start in attempts)
     assert most == 20
     assert len(attempts) >= 100  # the window paces, it does not stop the retries
+
+
+def test_wait_time_until_the_backoff_or_the_login_window_allows_a_connect():
+    clock = FakeClock()
+    session = Session(60.0, 10.0, Backoff(first=4.0, cap=4.0, rng=lambda: 0.999999), clock, login_limit=2)
+    assert session.wait_time() == 0.0
+    session.connecting()
+    assert session.connect_failed() == pytest.approx(4.0, rel=1e-5)
+    assert session.wait_time() == pytest.approx(4.0, rel=1e-5)
+    clock.advance(4.0)
+    session.connecting()  # the second attempt within 10 s: the window is full until 10 s after the first
+    session.connect_failed()
+    clock.advance(4.0)
+    assert session.check(clock()).action is Action.NOTHING
+    assert session.wait_time() == pytest.approx(2.0)
+    clock.advance(2.0)
+    assert session.wait_time() == 0.0 and session.check(clock()).action is Action.CONNECT

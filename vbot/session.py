@@ -177,6 +177,13 @@ class Session:
         self.phase = Phase.CONNECTING
         self._attempts.append(self.clock())
 
+    def wait_time(self) -> float:
+        """While WAITING: seconds until ``check()`` may say CONNECT (the backoff's retry time, or
+        the login window opening), 0 when it may now."""
+        now = self.clock()
+        opens = self._attempts[0] + self.login_window if self._window_full(now) else now
+        return max(self.retry_at - now, opens - now, 0.0)
+
     def _window_full(self, now: float) -> bool:
         """True while ``login_limit`` attempts started within the last ``login_window`` seconds."""
         attempts = self._attempts
