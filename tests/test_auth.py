@@ -39,7 +39,7 @@ from tests.support import (
 )
 from tests.test_secrets import untrusted_tls_server  # noqa: F401  (a fixture)
 from vbot.auth import ServiceRefused, ServiceUnavailable, TokenService
-from vbot.bot import VBot
+from vbot.bot import TOKEN_ASK_EVERY, VBot
 from vbot.commands import builtin_table
 from vbot.config import ConfigError, load_config, read_settings
 from vbot.dispatch import Dispatcher
@@ -1140,6 +1140,8 @@ def test_no_login_storm_when_twitch_refuses_and_the_token_service_fails(fake, tm
     print(f"\nmeasured: logins in 10 s while refused and the token service fails: {harness.connects}; "
           f"/token calls: {len(fake.requests)}; WARNING lines: {len(warnings)}")
     assert harness.connects == 1  # the refused token is never sent again; no renewed one yet
+    with harness.bot.reactor.mutex:
+        assert harness.bot._step() == TOKEN_ASK_EVERY  # the loop waits for the keeper, it does not spin
     assert len(fake.requests) == 1  # the token service's own backoff: the next try is 5 s later (real time)
     assert len(warnings) == 2  # the refusal (with the drop), the failed renewal
     assert harness.bot.exit_code is None
