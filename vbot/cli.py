@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,6 +30,7 @@ from vbot.custom import Reloader, file_needs, load_file, read_file
 from vbot.dispatch import Cooldowns, Dispatcher
 from vbot.facts import login_scopes
 from vbot.keeper import CannotLogIn, TokenKeeper
+from vbot import login as login_help
 from vbot.login import DeviceLogin
 from vbot.logs import setup_logging
 from vbot.moderation import Moderation
@@ -45,7 +47,9 @@ log = logging.getLogger(__name__)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """Parse the command line; ``--help`` and ``--version`` exit here, needing no configuration."""
+    """Parse the command line: ``command`` is None (run the bot) or ``"login"``; ``--help``,
+    ``--version``, ``login --help`` and ``help [login]`` print and exit here (SystemExit 0),
+    needing no configuration; a mistake exits with argparse's usage line (SystemExit 2)."""
     parser = argparse.ArgumentParser(
         prog="vbot",
         description="A Twitch chat bot. Configure it with VBOT_* environment variables or a .env file "
@@ -58,15 +62,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="chat with the bot in this terminal (stdin/stdout): no network, no token needed",
     )
-    parser.add_argument(
-        "command",
-        nargs="?",
-        choices=["login"],
-        metavar="login",
-        help="login: log the bot account in with Twitch's device code login and save its "
-        "token to VBOT_TOKEN_FILE (needs VBOT_CLIENT_ID)",
+    commands = parser.add_subparsers(dest="command", metavar="{login,help}", title="commands")
+    login = commands.add_parser(
+        "login",
+        help="log the bot account in with Twitch's device code login and save its token to "
+        "VBOT_TOKEN_FILE (needs VBOT_CLIENT_ID; vbot login --help says more)",
+        description=login_help.HELP,
+        epilog="\n".join(
+            ["exit codes:"]
+            + [
+                textwrap.fill(meaning, 90, initial_indent=f"  {code:<4} ", subsequent_indent=" " * 7)
+                for code, meaning in login_help.EXIT_CODES.items()
+            ]
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    login.add_argument(  # also after "login"; SUPPRESS keeps a --env-file given before it
+        "--env-file", metavar="PATH", default=argparse.SUPPRESS, help="read settings from PATH instead of ./.env"
+    )
+    helping = commands.add_parser("help", help="show this help (help login: the login's)")
+    helping.add_argument("topic", nargs="?", choices=["login"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.command == "help":
+        (login if args.topic else parser).print_help()
+        parser.exit()
     if args.command and args.console:
         parser.error("--console and login cannot be combined")
     return args

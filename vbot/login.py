@@ -30,6 +30,28 @@ from vbot.keeper import duration
 from vbot.tokens import TokenFileError, TokenFileLock, Tokens, save_tokens
 
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_CONFIG, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_CODES = {
+    EXIT_OK: "logged in; the token file is saved",
+    EXIT_UNAVAILABLE: "Twitch's token service cannot be reached (the network?); try again",
+    EXIT_CONFIG: "configuration error: VBOT_CLIENT_ID not set, a token file that cannot be written, "
+    "or one a running vbot holds (stop it first)",
+    EXIT_REFUSED: "Twitch refused the login (is VBOT_CLIENT_ID the Client ID of a Public application?), "
+    "the login was denied, or the code expired",
+    EXIT_INTERRUPTED: "stopped with Ctrl-C; nothing saved",
+}
+"""What each exit code of ``vbot login`` means (``vbot login --help`` lists them)."""
+HELP = """\
+Log the bot's Twitch account in with Twitch's device code login and save its token in the
+token file. vbot prints a code and a link: open the link on any device, log in to Twitch as
+the bot's account, check the code and choose Authorize. vbot waits (Ctrl-C stops it; the
+code stays valid for about 30 minutes), then saves the token and says what is left to do.
+No token, refresh token or device code is ever printed.
+
+Needs VBOT_CLIENT_ID: the Client ID of your own Twitch application, client type Public
+(README: Getting a token). The token file is VBOT_TOKEN_FILE (default vbot-token.json),
+readable by its owner only; the bot (vbot without "login") reads it and renews the token by
+itself. Logging in again replaces it, also with another account's token (vbot says so)."""
+"""The description of ``vbot login --help``; its exit codes follow (EXIT_CODES)."""
 SLOW_DOWN = 5
 """Seconds added to the polling interval after ``slow_down`` or HTTP 429."""
 MAX_UNAVAILABLE = 3
