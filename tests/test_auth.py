@@ -384,6 +384,45 @@ def test_login_countdown_on_a_terminal_and_a_line_a_minute_otherwise(fake, tmp_p
                        for m in (30, 29, 28)]
 
 
+@pytest.mark.parametrize("before, says", [
+    ("someoneelse", " (replaced the token of someoneelse)"),
+    ("vbot", ""),  # the same account: nothing to point out
+    (None, ""),
+    ("broken", ""),  # unreadable: there is no login to name
+])
+def test_login_says_when_it_replaces_another_accounts_token(fake, tmp_path, before, says):
+    if before == "broken":
+        (tmp_path / "vbot-token.json").write_text("{")
+    elif before:
+        old = Tokens("a" * 30, "r" * 30, None, CHAT_SCOPES, before, "1", CLIENT_ID)
+        save_tokens(tmp_path / "vbot-token.json", old)
+    login, _, out = device_login(fake, tmp_path)
+    assert login.run() == 0
+    assert f"Logged in as vbot; token saved to {tmp_path / 'vbot-token.json'}{says}\n" in out.getvalue()
+    assert load_tokens(tmp_path / "vbot-token.json").login == "vbot"
+
+
+START = "start the bot the way you ran this, without 'login' (e.g. .venv/bin/vbot)"
+
+
+@pytest.mark.parametrize("options, last", [
+    ({"channels": ("#test",)}, f"S{START[1:]}: it renews the token by itself. Keep the token file private."),
+    ({}, f"Still to do: set VBOT_CHANNEL in .env to the channel(s) to join; then {START}."),
+    ({"settings_file": "/etc/vbot/vbot.env"},
+     f"Still to do: set VBOT_CHANNEL in /etc/vbot/vbot.env to the channel(s) to join; then {START}."),
+    ({"channels": ("#test",), "username": "vbot"}, f"S{START[1:]}: it renews the token by itself. Keep the token "
+                                                   "file private."),
+    ({"channels": ("#test",), "username": "someoneelse"},
+     f"Still to do: set VBOT_USERNAME=vbot or remove it (it says someoneelse, you approved as vbot); then {START}."),
+    ({"channels": ("#test",), "pasted_token": True},
+     f"Still to do: remove VBOT_TOKEN: the token file replaces it; then {START}."),
+])
+def test_login_ends_with_what_is_still_missing_and_only_that(fake, tmp_path, options, last):
+    login, _, out = device_login(fake, tmp_path, **options)
+    assert login.run() == 0
+    assert out.getvalue().splitlines()[-1] == last
+
+
 def test_login_that_could_not_save_exits_2_before_anyone_approves(fake, tmp_path):
     login, _, out = device_login(fake, tmp_path / "missing-folder")
     assert login.run() == 2
@@ -401,11 +440,13 @@ def login_env(fake: FakeTwitchAuth, **more: str) -> dict[str, str]:
 
 def test_vbot_login_end_to_end(tmp_path):
     with FakeTwitchAuth(interval=1) as fake:
-        result = run_vbot(login_env(fake), "login", cwd=tmp_path)
+        result = run_vbot(login_env(fake, VBOT_CHANNEL="test"), "login", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert "Open https://www.twitch.tv/activate and enter " in result.stdout
     assert f"Logged in as vbot; token saved to {tmp_path / 'vbot-token.json'}" in result.stdout
+    last = result.stdout.splitlines()[-1]
+    assert last.startswith("Start the bot the way you ran this") and "VBOT_CHANNEL" not in last  # it is set
     assert fake.requests == ["device", "token:device", "token:device", "token:device", "validate"]
     assert stat.S_IMODE((tmp_path / "vbot-token.json").stat().st_mode) == 0o600
     assert fake.is_valid(load_tokens(tmp_path / "vbot-token.json").access_token)

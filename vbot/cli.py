@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from vbot import __version__
+from vbot import login as login_help
 from vbot.auth import CHAT_SCOPES, TokenService
 from vbot.commands import builtin_table
 from vbot.config import Config, ConfigError, load_config, read_settings, unknown_settings
@@ -30,7 +31,6 @@ from vbot.custom import Reloader, file_needs, load_file, read_file
 from vbot.dispatch import Cooldowns, Dispatcher
 from vbot.facts import login_scopes
 from vbot.keeper import CannotLogIn, TokenKeeper
-from vbot import login as login_help
 from vbot.login import DeviceLogin
 from vbot.logs import setup_logging
 from vbot.moderation import Moderation
@@ -209,6 +209,9 @@ def run_login(env_file: str | None) -> int:
         is_tty=sys.stdout.isatty(),
         username=config.username,
         scopes=scopes,
+        channels=config.channels,
+        pasted_token=bool(config.token),
+        settings_file=env_file or ".env",
     )
     return login.run()
 
