@@ -27,7 +27,7 @@ from vbot.auth import CHAT_SCOPES, TokenService
 from vbot.commands import builtin_table
 from vbot.config import Config, ConfigError, load_config, read_settings, unknown_settings
 from vbot.console import Console, ConsoleClock
-from vbot.custom import Reloader, file_needs, load_file, read_file
+from vbot.custom import Counter, Reloader, file_needs, load_file, read_file
 from vbot.dispatch import Cooldowns, Dispatcher
 from vbot.facts import login_scopes
 from vbot.keeper import CannotLogIn, TokenKeeper
@@ -37,7 +37,7 @@ from vbot.moderation import Moderation
 from vbot.notify import Notifier
 from vbot.outbox import Outbox
 from vbot.signals import Signals
-from vbot.state import CountStore
+from vbot.state import ConsoleCounts, CountStore
 from vbot.streamfacts import StreamFacts, stream_facts
 from vbot.timers import TimerSchedule
 from vbot.tokens import TokenFileLock, TokenFileMissing, Tokens, load_tokens
@@ -93,7 +93,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def build_dispatcher(
     config: Config,
-    store: CountStore,
+    store: Counter,
     clock: Callable[[], float] = time.monotonic,
 ) -> tuple[Dispatcher, TimerSchedule, Reloader]:
     """From one read of the custom commands file: the dispatcher over built-in plus custom
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
         handler = setup_logging(config.log_level, secrets=[config.token or "", config.password or ""])
         for line in unknown_settings(settings):
             log.warning("%s", line)
-        store = CountStore(config.state_file)
+        store = ConsoleCounts(config.state_file) if args.console else CountStore(config.state_file)
         clock = ConsoleClock() if args.console else time.monotonic
         dispatcher, timers, reload = build_dispatcher(config, store, clock)
         if config.validates_token and not args.console:
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
 
 
 @contextlib.contextmanager
-def _closed_on_error(store: CountStore) -> Iterator[None]:
+def _closed_on_error(store: CountStore | ConsoleCounts) -> Iterator[None]:
     try:
         yield
     except BaseException:
