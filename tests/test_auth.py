@@ -927,11 +927,16 @@ def test_start_with_the_service_unavailable_connects_anyway(fake, chat, tmp_path
     assert "NICK vbot" in chat.received  # the login saved in the file
 
 
-def test_start_with_a_pasted_token(fake, chat, tmp_path):
+@pytest.mark.parametrize("prefix", ["", "oauth:"])
+def test_start_with_a_pasted_token(fake, chat, tmp_path, prefix):
+    """On a host other than Twitch's with VBOT_AUTH_URL too, a token pasted with ``oauth:`` is taken as
+    on Twitch's host: /validate gets it without (it refused it, and the bot exited 3)."""
     access, _ = fake.issue()
-    stderr = run_until_joined(bot_env(fake, chat, tmp_path, VBOT_TOKEN=access), chat, tmp_path)
+    stderr = run_until_joined(bot_env(fake, chat, tmp_path, VBOT_TOKEN=prefix + access), chat, tmp_path)
     assert "WARNING vbot.keeper: VBOT_TOKEN is a pasted token: it expires in 3 h 53 min" in stderr
     assert "vbot cannot renew it" in stderr
+    assert f"PASS oauth:{access}" in chat.received
+    assert fake.requests == ["validate"]
     assert_no_secret(fake, stderr)
 
 

@@ -162,6 +162,19 @@ def test_other_host_sends_the_password_as_given(token):
     assert config.password == token
 
 
+@pytest.mark.parametrize("token", [SECRET, f"oauth:{SECRET}", f"OAuth:{SECRET}"])
+def test_other_host_with_a_token_service_takes_an_oauth_token_as_twitch_does(token):
+    """With VBOT_AUTH_URL the token goes to /validate, which refuses the ``oauth:`` prefix."""
+    config = load_config(settings(VBOT_HOST="127.0.0.1", VBOT_AUTH_URL="https://auth.example.org/oauth2",
+                                  VBOT_TOKEN=token))
+    assert not config.is_twitch_host and config.validates_token
+    assert config.token == SECRET
+    assert config.password == f"oauth:{SECRET}"
+    with pytest.raises(ConfigError, match="VBOT_TOKEN is malformed"):
+        load_config(settings(VBOT_HOST="127.0.0.1", VBOT_AUTH_URL="https://a.example.org/o",
+                             VBOT_TOKEN=f"oauth:oauth:{SECRET}"))
+
+
 @pytest.mark.parametrize("token", [None, "", "   "])
 @pytest.mark.parametrize("console", [False, True])
 def test_other_host_without_password_sends_no_pass(token, console):
