@@ -341,7 +341,7 @@ def test_login_slows_down_by_5_seconds(fake, tmp_path, fault):
 
 
 @pytest.mark.parametrize("setup, code, text", [
-    (lambda fake: setattr(fake, "pending_polls", 10**6), 3, "the code expired after 1 min without approval"),
+    (lambda fake: setattr(fake, "pending_polls", 10**6), 3, "the code expired after 1m without approval"),
     (lambda fake: fake.fail("token", "denied"), 3, "denied"),
     (lambda fake: setattr(fake, "client_id", "someoneelse"), 3, "VBOT_CLIENT_ID"),
     (lambda fake: fake.fail("token", "500", "500", "500"), 1, "lost Twitch's token service"),
@@ -380,7 +380,7 @@ def test_login_countdown_on_a_terminal_and_a_line_a_minute_otherwise(fake, tmp_p
     login, _, out = device_login(fake, tmp_path, tty=False)
     assert login.run() == 0
     waiting = [line for line in out.getvalue().splitlines() if line.startswith("Waiting")]
-    assert waiting == [f"Waiting for approval; the code is valid for {m} min more (Ctrl-C to stop)"
+    assert waiting == [f"Waiting for approval; the code is valid for {m}m more (Ctrl-C to stop)"
                        for m in (30, 29, 28)]
 
 
@@ -837,7 +837,7 @@ def test_start_with_a_pasted_token_warns_with_its_expiry(fake, tmp_path, caplog)
     assert keeper.start() is not None
     assert keeper.tokens.login == "vbot" and keeper.tokens.expires_at is not None
     warning = next(record.getMessage() for record in caplog.records if record.levelno == logging.WARNING)
-    assert "VBOT_TOKEN is a pasted token: it expires in 3 h 53 min" in warning
+    assert "VBOT_TOKEN is a pasted token: it expires in 3h 53m" in warning
     assert "vbot cannot renew it" in warning and "vbot login" in warning
 
 
@@ -889,7 +889,7 @@ def test_start_renews_an_expired_saved_token_then_logs_in(fake, chat, tmp_path):
     assert f"PASS oauth:{new.access_token}" in chat.received
     assert "NICK vbot" in chat.received  # the login came from /validate
     assert fake.requests == ["token:refresh", "validate"]
-    assert "token renewed; it expires in 3 h 53 min" in stderr
+    assert "token renewed; it expires in 3h 53m" in stderr
     assert "[REDACTED]" in stderr  # the PASS line at DEBUG
     assert_no_secret(fake, stderr)
 
@@ -933,7 +933,7 @@ def test_start_with_a_pasted_token(fake, chat, tmp_path, prefix):
     on Twitch's host: /validate gets it without (it refused it, and the bot exited 3)."""
     access, _ = fake.issue()
     stderr = run_until_joined(bot_env(fake, chat, tmp_path, VBOT_TOKEN=prefix + access), chat, tmp_path)
-    assert "WARNING vbot.keeper: VBOT_TOKEN is a pasted token: it expires in 3 h 53 min" in stderr
+    assert "WARNING vbot.keeper: VBOT_TOKEN is a pasted token: it expires in 3h 53m" in stderr
     assert "vbot cannot renew it" in stderr
     assert f"PASS oauth:{access}" in chat.received
     assert fake.requests == ["validate"]

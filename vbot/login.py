@@ -11,6 +11,7 @@ bot. No token, refresh token or device code is ever printed.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import urllib.parse
@@ -26,7 +27,7 @@ from vbot.auth import (
     ServiceUnavailable,
     TokenService,
 )
-from vbot.keeper import duration
+from vbot.health import format_duration
 from vbot.tokens import TokenFileError, TokenFileLock, Tokens, load_tokens, save_tokens
 
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_CONFIG, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -213,9 +214,9 @@ class DeviceLogin:
             now = self.clock()
             if now >= deadline:
                 self._end_status()
+                lifetime = format_duration(code.expires_in)
                 raise LoginFailed(
-                    EXIT_REFUSED,
-                    f'the code expired after {duration(code.expires_in)} without approval; run "vbot login" again',
+                    EXIT_REFUSED, f'the code expired after {lifetime} without approval; run "vbot login" again'
                 )
             if now < next_poll:
                 if now >= next_line:
@@ -309,7 +310,8 @@ class DeviceLogin:
             )
             self._status_shown = True
         else:
-            self.out.write(f"Waiting for approval; the code is valid for {duration(left)} more (Ctrl-C to stop)\n")
+            valid = format_duration(math.ceil(left))
+            self.out.write(f"Waiting for approval; the code is valid for {valid} more (Ctrl-C to stop)\n")
         self.out.flush()
 
     def _end_status(self) -> None:
