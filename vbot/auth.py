@@ -32,6 +32,7 @@ from typing import Any
 
 from vbot import __version__
 from vbot.http import Reply, Unavailable, exchange, parse_json, retry_after
+from vbot.lines import MAX_MESSAGE_CHARS, one_line
 
 CHAT_SCOPES = ("chat:read", "chat:edit")
 """The scopes an IRC chat login needs (Twitch docs, "Chat & Chatbots" > "Authenticating")."""
@@ -41,8 +42,6 @@ TIMEOUT = 10.0
 """Default seconds for one whole HTTP call, connect to last byte (``vbot.http.exchange``'s deadline)."""
 MAX_SECONDS = 366 * 86400
 """A duration (``expires_in``, ``interval``) above this is not Twitch's: it counts as unknown."""
-MAX_MESSAGE_CHARS = 200
-"""Twitch's ``message`` is cut to this many characters before it reaches an exception."""
 
 
 class ServiceError(Exception):
@@ -58,8 +57,7 @@ class ServiceError(Exception):
         self.endpoint = endpoint
         self.status = status
         self.retry_after = retry_after
-        self.message = " ".join("".join(char if char.isprintable() else " " for char in message).split())
-        self.message = self.message[:MAX_MESSAGE_CHARS]
+        self.message = one_line(message, MAX_MESSAGE_CHARS)
         super().__init__(self._describe())
 
     def scrub(self, secrets: list[str]) -> None:

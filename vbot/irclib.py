@@ -32,7 +32,7 @@ What vbot replaces, and why:
 What is overridden or replaced inside the library, and why:
 
 * ``ServerConnection._process_line``: a line that does not parse, or is longer than
-  MAX_LINE_BYTES, is logged at DEBUG and skipped (the library raises into the loop).
+  MAX_RECEIVED_LINE_BYTES, is logged at DEBUG and skipped (the library raises into the loop).
 * ``ServerConnection._handle_other``: a server line whose command is one of the library's
   own event names (``DISCONNECT``, ``PUBMSG``...) is skipped; it would fire their handlers.
 * ``ServerConnection.process_data``: remembers ``last_received`` for dead-link detection,
@@ -44,7 +44,7 @@ What is overridden or replaced inside the library, and why:
   says (``Excess Flood``, a KILL's), not ``Connection reset by peer``.
 * ``ServerConnection.pong``: a PING token too long to echo is not answered (the library raises).
 * ``ServerConnection.buffer_class``: invalid UTF-8 is decoded as Latin-1 instead of raising,
-  and a line longer than MAX_LINE_BYTES is discarded as it arrives (``BoundedLineBuffer``).
+  and a line longer than MAX_RECEIVED_LINE_BYTES is discarded as it arrives (``BoundedLineBuffer``).
 * ``Reactor._handle_event``: each handler runs in a guard that logs and goes on; handlers
   are sorted once per event type, not on every event.
 * ``Reactor.add_global_handler``/``remove_global_handler``: clear that per-type cache.
@@ -71,6 +71,7 @@ import irc.events
 import irc.schedule
 from jaraco.stream.buffer import LenientDecodingLineBuffer
 
+from vbot.lines import MAX_RECEIVED_LINE_BYTES
 from vbot.logs import Clipped
 from vbot.outbox import LinePace
 
@@ -78,8 +79,6 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0
 """Seconds allowed for TCP connect plus TLS handshake, and for any one send."""
-MAX_LINE_BYTES = 16384
-"""Longer lines are skipped as they arrive; Twitch allows 8 KiB of tags plus a 512-byte message."""
 LIBRARY_EVENTS = frozenset(
     {*irc.events.generated, "pubmsg", "pubnotice", "privnotice", "action", "umode", "all_events", "all_raw_messages"}
 )
@@ -131,7 +130,7 @@ class BoundedLineBuffer(LenientDecodingLineBuffer):
 
     buffer: bytes  # the library's unfinished data, set by its __init__
 
-    def __init__(self, limit: int = MAX_LINE_BYTES) -> None:
+    def __init__(self, limit: int = MAX_RECEIVED_LINE_BYTES) -> None:
         super().__init__()
         self.limit = limit
         self.discarding = 0  # bytes of an over-long line discarded so far; 0 when not discarding
@@ -169,7 +168,7 @@ class TwitchConnection(irc.client.ServerConnection):
     Invalid UTF-8 is decoded as Latin-1 and over-long lines are discarded as they arrive
     (``BoundedLineBuffer``, set on the class because the buffer is recreated on every
     connect); a line that does not
-    parse, is longer than MAX_LINE_BYTES, or has one of LIBRARY_EVENTS as its
+    parse, is longer than MAX_RECEIVED_LINE_BYTES, or has one of LIBRARY_EVENTS as its
     command is logged at DEBUG and skipped. ``last_received`` is the
     ``clock()`` time of the last read with data (the reactor's ``clock``). ``pace``, when
     set, is told every line sent (``vbot.outbox.LinePace``: a plain server counts them all).
@@ -192,7 +191,7 @@ class TwitchConnection(irc.client.ServerConnection):
             self._drop_after_failed_write()
 
     def _process_line(self, line: str) -> None:
-        if len(line) > MAX_LINE_BYTES:
+        if len(line) > MAX_RECEIVED_LINE_BYTES:
             log.debug("skipping a line of %d characters", len(line))
             return
         try:
@@ -237,7 +236,7 @@ class TwitchConnection(irc.client.ServerConnection):
         received = 0
         try:
             self.socket.setblocking(False)
-            while received < 4 * MAX_LINE_BYTES and (data := self.socket.recv(MAX_LINE_BYTES)):
+            while received < 4 * MAX_RECEIVED_LINE_BYTES and (data := self.socket.recv(MAX_RECEIVED_LINE_BYTES)):
                 received += len(data)
                 self.buffer.feed(data)
         except (OSError, ValueError, AttributeError):  # nothing more to read; a TLS socket in a bad state; closed

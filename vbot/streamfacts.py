@@ -51,6 +51,7 @@ from vbot.facts import (
     scope_warnings,
 )
 from vbot.helix import DEADLINE, Answer, Calls, HelixClient, Outcome, Request, TokenSource
+from vbot.lines import MAX_CHARACTERS, one_line
 
 log = logging.getLogger(__name__)
 
@@ -442,7 +443,7 @@ def _text(value: object) -> str:
     """A name or title from Twitch, on one line (it goes into chat)."""
     if not isinstance(value, str):
         raise TypeError("not a string")
-    return " ".join("".join(char if char.isprintable() else " " for char in value).split())[:500]
+    return one_line(value, MAX_CHARACTERS)
 
 
 def _moment(value: object) -> float:
