@@ -26,6 +26,7 @@ import irc.modes
 from vbot.chat import ChatMessage, Role, role_from_tags, tags_to_dict
 from vbot.config import Config, ConfigError
 from vbot.dispatch import Dispatcher, no_reload
+from vbot.enforcer import Enforcer
 from vbot.facts import Facts, NoFacts
 from vbot.health import Health
 from vbot.irclib import GuardedReactor, make_connect_factory, replaced_handlers
@@ -85,7 +86,8 @@ class VBot(irc.bot.SingleServerIRCBot):
     ``clock()`` returns monotonic seconds; ``connect_factory((host, port)) -> socket`` opens
     the connection (TLS as configured by default). ``timers`` post to chat (vbot.timers);
     ``notifier`` tells systemd how the bot is (vbot.notify). ``facts`` are the stream facts
-    (vbot.streamfacts; by default none). ``run()`` returns the exit code: 0 after a stop
+    (vbot.streamfacts; by default none). ``enforcer`` carries out the spam filters' actions
+    (vbot.enforcer; by default none can be: the filters only log). ``run()`` returns the exit code: 0 after a stop
     request, 3 after Twitch refused the login.
     """
 
@@ -104,6 +106,7 @@ class VBot(irc.bot.SingleServerIRCBot):
         notifier: Notifier | None = None,
         keeper: TokenKeeper | None = None,
         facts: Facts | None = None,
+        enforcer: Enforcer | None = None,
     ):
         # Reactor's on_connect runs once the socket is up, before the library sends PASS and NICK.
         self.reactor_class = functools.partial(GuardedReactor, on_connect=self._on_socket_connected)
@@ -140,6 +143,7 @@ class VBot(irc.bot.SingleServerIRCBot):
         self.timers.bot_login = config.username  # known by now even when learned from the token
         self.facts = facts or NoFacts()
         self.timers.facts = self.facts
+        self.enforcer = Enforcer(None, dispatcher.moderation) if enforcer is None else enforcer
         self.notifier = notifier or Notifier()
         self.started_at = clock()
         self.sent = 0  # chat messages sent since start
@@ -232,6 +236,7 @@ class VBot(irc.bot.SingleServerIRCBot):
                 self._cannot_log_in(stop)
         for channel, text in self.facts.tick():  # never blocks: replies that waited for stream facts
             self.say(channel, text)
+        self.enforcer.tick()  # never blocks: the spam filters' calls to Twitch's API
         if self.session.phase is Phase.WELCOMED:
             self._send_joins()
             if self.session.clock() >= self._timers_check_at:
@@ -443,6 +448,11 @@ class VBot(irc.bot.SingleServerIRCBot):
         role = role_from_tags(tags_to_dict(event.tags), self.config.username, channel)
         self.outbox.set_privileged(channel, role >= Role.VIP)
         self.facts.note_bot_role(channel, role >= Role.MODERATOR)
+        self.enforcer.note_bot_role(channel, role >= Role.MODERATOR)
+
+    def on_roomstate(self, connection, event):
+        """Twitch's ROOMSTATE: ``room-id`` is the broadcaster's user ID (for the spam filters' calls)."""
+        self.enforcer.note_room((event.target or "").lower(), tags_to_dict(event.tags).get("room-id", ""))
 
     def on_ctcp(self, connection, event):
         """Twitch has no CTCP: ignore it (the library's default replies, and can raise)."""
@@ -572,21 +582,39 @@ class VBot(irc.bot.SingleServerIRCBot):
             return
         text = event.arguments[0]
         timers_due = self.timers.note_line(event.target.lower(), event.source.nick.lower())
-        if self.dispatcher.is_command(text):
+        is_command = self.dispatcher.is_command(text)
+        if is_command or self.dispatcher.moderation.is_on:
             members = self.members(event.target)
             if members is not None:
                 message = self._chat_message(event, text, members)
-                reply = self.dispatcher.handle(message, self)
-                if reply:
-                    self.say(message.channel, reply)
+                if not self._moderate(message) and is_command:
+                    reply = self.dispatcher.handle(message, self)
+                    if reply:
+                        self.say(message.channel, reply)
         if timers_due:
             self._post_timers()
 
     def on_action(self, connection, event):
-        """``/me`` lines count as chat for timers (the library reports them as CTCP ACTION)."""
+        """``/me`` lines count as chat for timers (the library reports them as CTCP ACTION), and
+        go through the spam filters."""
         if event.source is not None and irc.client.is_channel(event.target or ""):
+            if self.dispatcher.moderation.is_on and event.arguments:
+                members = self.members(event.target)
+                if members is not None:
+                    self._moderate(self._chat_message(event, event.arguments[0], members))
             if self.timers.note_line(event.target.lower(), event.source.nick.lower()):
                 self._post_timers()
+
+    def _moderate(self, message: ChatMessage) -> bool:
+        """Check ``message`` against the spam filters; True when it broke one (it then runs no
+        command): the action goes to the enforcer, and its warning to chat when it is carried out."""
+        action = self.dispatcher.moderation.check(message)
+        if action is None:
+            return False
+        self.enforcer.submit(action)
+        if action.warning and not action.log_only:
+            self.say(action.channel, action.warning)
+        return True
 
     def on_pong(self, connection, event):
         """The answer to our keep-alive PING: its round trip for ``!botstatus``."""
