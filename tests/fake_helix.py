@@ -18,10 +18,11 @@ the bucket is empty, and errors as ``{"error", "status", "message"}``:
 A token is accepted when ``accept(token)`` says so (e.g. the fake token service's
 ``is_valid``); its scopes come from ``scopes_of(token)``. Faults are scripted per path
 with ``fail(path, *faults)``, each used by one call, in order: ``"500"``, ``"401"``,
-``"429"``, ``"409"`` (another ban of that user under way), ``"hang"`` (no answer until ``stop()`` or ``hang_for`` seconds), ``"bad_json"``,
-``"huge"`` (a reply of 1 MB), ``"redirect"`` (302 to another path here). ``requests``
-lists every call as ``"GET /streams?user_id=1001"``, in order of arrival, and ``bodies`` the
-JSON body of each (None without one).
+``"429"``, ``"409"`` (another ban of that user under way), ``"hang"`` (no answer until
+``stop()`` or ``hang_for`` seconds), ``"bad_json"``, ``"huge"`` (a reply of 1 MB),
+``"redirect"`` (302 to another path here). ``requests`` lists every call as
+``"GET /streams?user_id=1001"``, in order of arrival, and ``bodies`` the JSON body of each
+(None without one).
 """
 
 from __future__ import annotations

@@ -212,6 +212,16 @@ def test_without_twitchs_api_every_channel_only_logs(caplog):
                                 "vbot uses on Twitch chat with a token (README: Getting a token)"]
 
 
+def test_the_warning_waits_for_both_userstate_and_roomstate(world, caplog):
+    w = world()
+    w.enforcer.note_bot_role("#other", True)  # Twitch sends USERSTATE, then ROOMSTATE
+    w.enforcer.note_room("#other", "1002")
+    assert warnings(caplog) == []
+    w.enforcer.note_bot_role("#other", False)  # the USERSTATE after the bot's next message: no longer one
+    assert warnings(caplog) == ["spam filters in #other only log, as in log mode: the bot is not a moderator there: "
+                                "the broadcaster types /mod vbot in that chat"]
+
+
 def test_the_warning_comes_at_once_only_when_filters_are_meant_to_act(world, caplog):
     w = world(settings=FilterSettings(filters=(Links(),), mode="log"))
     w.enforcer.note_bot_role("#test", False)

@@ -101,17 +101,23 @@ class Enforcer:
     # --- what the driver tells ----------------------------------------------------------------
 
     def note_bot_role(self, channel: str, is_moderator: bool) -> None:
-        """The bot is (or is not) a moderator or the broadcaster in ``channel`` (Twitch's USERSTATE);
-        with filters meant to act, says at once (one WARNING) when it cannot act there."""
+        """The bot is (or is not) a moderator or the broadcaster in ``channel`` (Twitch's USERSTATE)."""
         channel = channel.lower()
         self._moderator[channel] = is_moderator
-        if self.moderation.acts:
-            self.may_act(channel)
+        self._check_early(channel)
 
     def note_room(self, channel: str, room_id: str) -> None:
         """``channel``'s broadcaster has the user ID ``room_id`` (ROOMSTATE's ``room-id`` tag)."""
+        channel = channel.lower()
         if _USER_ID.fullmatch(room_id):
-            self._rooms[channel.lower()] = room_id
+            self._rooms[channel] = room_id
+        self._check_early(channel)
+
+    def _check_early(self, channel: str) -> None:
+        """With filters meant to act, say at once (one WARNING) when the bot cannot act in ``channel``,
+        once both the bot's role and the room are known (Twitch sends USERSTATE, then ROOMSTATE)."""
+        if self.moderation.acts and channel in self._moderator and channel in self._rooms:
+            self.may_act(channel)
 
     # --- what Moderation asks -----------------------------------------------------------------
 
