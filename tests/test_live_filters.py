@@ -163,7 +163,7 @@ def test_escalation_exemptions_permit_and_no_command_from_a_broken_message(fake,
     say(chat, "bob", "clips at clips.twitch.tv/x")  # an allowed domain
     assert reply(chat, "moddy", "!permit bob", "bob may") == "bob may post links for the next 60 s."
     say(chat, "bob", "my site: example.com")
-    carol = say(chat, "carol", "my site: example.com")
+    carol = say(chat, "carol", "\x01ACTION my site: example.com\x01")  # a /me line is checked too
     assert calls(helix, 5)[4] == (DELETE + carol, None)
     logged(vbot, "#test: delete carol's message (links), offence 1")
     assert not [line for line in vbot.log().splitlines() if "bob's message" in line or "out bob" in line]
