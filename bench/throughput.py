@@ -21,37 +21,18 @@ from bench.server import BenchError
 
 FILTERS = """
 [filters]
-mode = "act"
 exempt = ["vip"]
-penalties = ["delete", "timeout 10", "timeout 600"]
-forget_after = 3600
-warn = true
-
 [filters.links]
 allow = ["twitch.tv", "clips.twitch.tv"]
-permit_seconds = 60
-
 [filters.caps]
-max_percent = 70
-min_letters = 20
-
 [filters.symbols]
-max_percent = 50
-min_length = 20
-
 [filters.repeat]
-max_run = 15
-
 [filters.emotes]
-max = 10
-
 [filters.length]
-max = 325
-
 [filters.terms]
 block = ["badword", "free followers*"]
 """
-"""Every filter on, with the settings issue 16 shows (PhantomBot's defaults)."""
+"""Every filter on, with the settings issue 16 shows: its defaults (PhantomBot's) elsewhere."""
 KINDS = ("vbot", "filters", "bare")
 
 

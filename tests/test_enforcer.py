@@ -5,6 +5,7 @@ Calls run at once (``run_now``) or are held (``HeldJobs``) as a slow Helix; noth
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import pytest
@@ -33,13 +34,14 @@ class World:
     """The enforcer of #test (broadcaster test, 1001) for the bot vbot (12345678), its moderator,
     with a token holding ``scopes``; the scripted Helix; fake monotonic and wall clocks."""
 
-    def __init__(self, fake, tmp_path, scopes=ALL_SCOPES, submit=run_now, settings=FILTERS, max_waiting=100,
-                 **helix_options):
+    def __init__(self, fake, tmp_path, helixes: contextlib.ExitStack, scopes=ALL_SCOPES, submit=run_now,
+                 settings=FILTERS, max_waiting=100, **helix_options):
         self.clock, self.wall = FakeClock(), FakeClock(EPOCH)
         tokens, path = file_tokens(fake, tmp_path, self.clock, scopes=scopes)
         self.keeper = TokenKeeper(service_for(fake), tokens, path, clock=self.clock, submit=run_now)
-        self.helix = FakeHelix(accept=fake.is_valid, scopes_of=lambda token: fake.access_tokens[token].scopes,
-                               clock=self.wall, **helix_options).start()
+        self.helix = helixes.enter_context(FakeHelix(
+            accept=fake.is_valid, scopes_of=lambda token: fake.access_tokens[token].scopes, clock=self.wall,
+            **helix_options))
         for login, user_id in [("test", BROADCASTER), ("other", "1002"), ("alice", ALICE), ("vbot", BOT)]:
             self.helix.add_user(login, user_id)
         self.helix.make_moderator("test", BOT)
@@ -84,15 +86,9 @@ def ban(seconds: int, offence: int, filter: str = "links", user_id: str = ALICE)
 
 @pytest.fixture
 def world(fake, tmp_path):
-    made: list[World] = []
-
-    def make(**options) -> World:
-        made.append(World(fake, tmp_path, **options))
-        return made[-1]
-
-    yield make
-    for each in made:
-        each.helix.stop()
+    """``world(**options)`` makes a World; its Helix stops after the test."""
+    with contextlib.ExitStack() as helixes:
+        yield lambda **options: World(fake, tmp_path, helixes, **options)
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.throughput import FILTERS  # every filter on, at issue 16's settings
 from tests.fake_auth import CHAT_SCOPES, CLIENT_ID, FakeTwitchAuth
 from tests.fake_helix import BANS_SCOPE, DELETE_SCOPE, FakeHelix
 from tests.support import ScriptedServer, run_vbot, wait_until
@@ -28,22 +29,6 @@ SCOPES = (*CHAT_SCOPES, BANS_SCOPE, DELETE_SCOPE)
 USERS = {"test": "1001", "alice": "2002", "bob": "2003", "carol": "2004", "vicky": "2005", "moddy": "3003",
          "vbot": "12345678"}
 ROLES = {"moddy": "badges=moderator/1;mod=1", "vicky": "badges=vip/1;vip=1", "test": "badges=broadcaster/1"}
-FILTERS = """
-[filters]
-exempt = ["vip"]
-
-[filters.links]
-allow = ["twitch.tv"]
-
-[filters.caps]
-[filters.symbols]
-[filters.repeat]
-[filters.emotes]
-[filters.length]
-
-[filters.terms]
-block = ["badword", "free follower*"]
-"""
 DELETE = "DELETE /moderation/chat?broadcaster_id=1001&moderator_id=12345678&message_id="
 BAN = "POST /moderation/bans?broadcaster_id=1001&moderator_id=12345678"
 _ids = itertools.count(1)
