@@ -111,7 +111,7 @@ def test_delete_then_timeouts_are_the_exact_calls_twitch_documents(world, caplog
     for _ in range(3):  # each tick collects one call and starts the next
         w.advance(0)
     assert w.calls_made() == [delete(1), ban(10, 2, "terms"), ban(600, 3, "caps")]
-    assert w.helix.answered == [204, 200, 200] and len(w.enforcer) == 0
+    assert w.helix.answered == [204, 200, 200] and w.enforcer.waiting == 0
     assert warnings(caplog) == []
 
 
@@ -126,7 +126,7 @@ def test_an_action_goes_at_once_and_the_next_waits_for_the_tick(world):
     w = world(submit=HeldJobs())
     w.say(LINK)
     w.say(LINK)
-    assert len(w.enforcer) == 2 and w.calls.may_start("facts") and not w.calls.may_start("moderation")
+    assert w.enforcer.waiting == 2 and w.calls.may_start("facts") and not w.calls.may_start("moderation")
 
 
 @pytest.mark.parametrize("tags, what", [({"id": ""}, "id"), ({"id": "a b&message_id="}, "id")])
@@ -203,7 +203,7 @@ def test_without_twitchs_api_every_channel_only_logs(caplog):
     action = moderation.check(ChatMessage("#test", "alice", LINK, tags={"id": "x"}))
     enforcer.submit(action)
     enforcer.tick()
-    assert action.log_only and len(enforcer) == 0
+    assert action.log_only and enforcer.waiting == 0
     assert warnings(caplog) == ["spam filters in #test only log, as in log mode: acting needs Twitch's API, which "
                                 "vbot uses on Twitch chat with a token (README: Getting a token)"]
 
@@ -286,7 +286,7 @@ def test_403_the_bot_was_unmodded_turns_the_channel_to_log_mode(world, caplog):
     for _ in range(2):
         held.run()
         w.advance(0)
-    assert w.helix.answered == [403] and len(w.enforcer) == 0  # bob's delete, queued, was not tried
+    assert w.helix.answered == [403] and w.enforcer.waiting == 0  # bob's delete, queued, was not tried
     assert warnings(caplog) == [
         "spam filters in #test only log, as in log mode: the bot is not a moderator there: the broadcaster types "
         "/mod vbot in that chat"]
@@ -318,7 +318,7 @@ def test_a_full_queue_drops_the_oldest_with_one_warning_then_says_how_many(world
     w = world(submit=held, max_waiting=3)
     for number in range(1, 8):  # the first goes at once; 6 wait for 3 places
         w.say(LINK, login=f"user{number}", user_id=f"300{number}")
-    assert len(w.enforcer) == 4
+    assert w.enforcer.waiting == 4
     assert warnings(caplog) == [
         "3 moderation actions wait for Twitch's API: dropping the oldest, delete user2's message (links) in #test"]
     for _ in range(4):

@@ -9,13 +9,25 @@ time is a FakeClock.
 
 from __future__ import annotations
 
+import math
+
 import irc.client
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support import FakeClock
-from vbot.outbox import ELLIPSIS, INVISIBLE_SUFFIX, MAX_CHARACTERS, MAX_LINE_BYTES, Limits, Outbox, clean, fit
+from vbot.outbox import (
+    ELLIPSIS,
+    INVISIBLE_SUFFIX,
+    MAX_CHARACTERS,
+    MAX_LINE_BYTES,
+    Limits,
+    LinePace,
+    Outbox,
+    clean,
+    fit,
+)
 
 CONNECTION = irc.client.Reactor().server()  # never connected: only its _prep_message is used
 
@@ -534,3 +546,54 @@ def test_anything_repeated_can_be_sent(text, channel):
             assert len(line) <= MAX_LINE_BYTES and len(sent) <= MAX_CHARACTERS
             assert not set(sent) & {"\r", "\n", "\0"}
         clock.advance(1)
+
+
+# --- off Twitch: the flood rule (issue 18 item 8) -------------------------------------------
+
+
+def test_line_pace_is_a_burst_then_one_penalty_second_per_second():
+    clock = FakeClock()
+    pace = LinePace(clock=clock)
+    assert pace.room() == 7 and pace.wait_time() == 0
+    for line in ("CAP REQ :twitch.tv/membership", "PASS secret", "NICK vbot", "USER vbot 0 * :vbot", "PONG :x"):
+        pace.sent(line)  # PASS, NICK and PONG cost nothing
+    pace.sent("JOIN #a")  # charged when the join pacing released it, not again
+    pace.sent("PRIVMSG #a :hi")
+    assert pace.room() == 5
+    pace.charge(LinePace.PENALTIES["JOIN"])
+    pace.charge()
+    pace.charge()
+    assert pace.room() == 1 and pace.wait_time() == 0
+    assert pace.wait_time(LinePace.PENALTIES["JOIN"]) == pytest.approx(1.0)
+    clock.advance(0.5)
+    assert pace.wait_time(2) == pytest.approx(0.5)
+    clock.advance(60)
+    assert pace.room() == 7  # drained, never below nothing
+    pace.charge(5)
+    pace.reset()
+    assert pace.room() == 7
+
+
+def test_off_twitch_the_flood_rule_replaces_twitchs_limits():
+    """A plain server has no per-channel 1 s rule, no 20 per 30 s and no msg_duplicate: seven
+    replies go at once, then one per second, the same text included (no invisible suffix)."""
+    box, clock = outbox()
+    box.use_line_pace(True)
+    for _ in range(10):
+        box.submit("#a", "same")
+    assert box.take_ready() == [("#a", "same")] * 7
+    assert box.wait_time() == pytest.approx(1.0)
+    clock.advance(0.99)
+    assert box.take_ready() == []
+    clock.advance(0.01)
+    assert box.take_ready() == [("#a", "same")]
+    box.use_line_pace(False)  # Twitch again (a new login): its limits, and the suffix
+    assert box.pace is None and box.vary_repeats
+
+
+def test_a_budget_of_infinity_paces_nothing():
+    box, _ = outbox(line_budget=math.inf)
+    box.use_line_pace(True)
+    for number in range(40):
+        box.submit("#a", f"reply {number}")
+    assert len(box.take_ready()) == 40 and box.wait_time() is None

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import re
+import socket
 
 import pytest
 
@@ -79,7 +81,8 @@ def run_bot():
     bots: list[BotThread] = []
 
     def start(config: Config, joined: bool = True, **options) -> BotThread:
-        options.setdefault("outbox", Outbox(Limits(messages=10_000, channel_interval=0, duplicate_window=0)))
+        unpaced = Limits(messages=10_000, channel_interval=0, duplicate_window=0, line_budget=math.inf)
+        options.setdefault("outbox", Outbox(unpaced))
         bot = BotThread(config, dispatcher(config), **options).start()
         bots.append(bot)
         if joined:
@@ -588,3 +591,146 @@ def test_a_repeated_reply_on_a_plain_server_has_no_invisible_suffix():
     harness.advance(5)
     replies = harness.replies()
     assert len(replies) == 2 and replies[0] == replies[1] and "\U000e0000" not in replies[1]
+
+
+# --- issue 18 item 8: plain servers' own rules --------------------------------------------------
+
+INSPIRCD_PENALTIES = {"JOIN": 2, "PASS": 0, "NICK": 0, "PONG": 0}
+"""Seconds of penalty InspIRCd charges a line (``Penalty`` of its commands; 1 for any other);
+the total drains by 1 at each whole second, and at 10 (``<connect threshold>``'s default)
+a client without fakelag is killed for Excess Flood."""
+
+
+def inspircd_peak(timed_lines: list[tuple[float, str]]) -> float:
+    """The highest penalty InspIRCd would hold for these ``(clock time, line)`` pairs."""
+    penalty, peak, second = 0.0, 0.0, None
+    for at, line in timed_lines:
+        if second is not None:
+            penalty = max(penalty - (int(at) - second), 0.0)
+        second = int(at)
+        penalty += INSPIRCD_PENALTIES.get(line.split(" ", 1)[0], 1)
+        peak = max(peak, penalty)
+    return peak
+
+
+def test_joins_and_replies_stay_under_inspircds_excess_flood_limit():
+    """Issue 18: InspIRCd without fakelag killed vbot right after a login with 5 or more channels
+    (Twitch's 20 JOINs per 10 s), and under a burst of commands."""
+    channels = tuple(f"#c{number}" for number in range(8))
+    config = make_config(6667, channels=channels)
+    harness = BotHarness(config, dispatcher(config))
+    timed = [(harness.clock(), line) for line in harness.sent()]
+    plain_welcome(harness)
+    joined = 0
+    for _ in range(80):  # 40 s: each JOIN echoed; once in, ten chatters ask at once
+        for line in harness.sent():
+            timed.append((harness.clock(), line))
+            if line.startswith("JOIN "):
+                harness.feed(f":vbot!~vbot@127.0.0.1 {line}")
+                joined += 1
+                if joined == len(channels):
+                    harness.feed(*(f":u{n}!~u{n}@127.0.0.1 PRIVMSG #c0 :!ping {n}" for n in range(10)))
+        harness.advance(0.5)
+    timed += [(harness.clock(), line) for line in harness.sent()]
+    assert sorted(line for _, line in timed if line.startswith("JOIN ")) == [f"JOIN {name}" for name in channels]
+    assert len([line for _, line in timed if line.startswith("PRIVMSG #c0 :pong")]) == 10
+    assert inspircd_peak(timed) < 10
+
+
+@pytest.mark.parametrize(("host", "asked"), [
+    ("127.0.0.1", ["CAP REQ multi-prefix", "CAP REQ chghost", "CAP END"]),
+    ("irc.chat.twitch.tv", ["CAP END"]),
+])
+def test_a_plain_server_is_asked_for_multi_prefix_and_chghost_each_in_its_own_request(host, asked):
+    """A REQ is granted or refused whole: one capability a server lacks must not cost the
+    other, and Twitch's never share a REQ with them (Twitch, which grants its own, never sees these)."""
+    harness = BotHarness(make_config(6697, host=host, tls=True))
+    harness.sent()
+    harness.feed(":irc.vbot.test CAP * NAK :twitch.tv/membership twitch.tv/tags twitch.tv/commands")
+    assert harness.sent() == asked
+    harness.feed(":irc.vbot.test CAP * NAK :multi-prefix")  # refusing one of them asks nothing more
+    assert harness.sent() == []
+
+
+@needs_ngircd("miniircd has no IRC operators, no preset channel modes and no multi-prefix")
+def test_a_moderator_who_loses_one_of_two_modes_keeps_the_other(servers, clients, run_bot):
+    """With multi-prefix the bot sees both of gina's @ and +: losing @ leaves her a VIP, not nobody."""
+    server = servers(Ngircd(operator=OPERATOR, channels={CHANNEL: "+l 50"}))
+    gina, boss = clients(server, "gina"), clients(server, "boss", oper=True)
+    boss.send(f"MODE {CHANNEL} +ov gina gina")
+    gina.wait_for(rf"^:boss!\S+ MODE {CHANNEL} \+ov gina gina")
+    run_bot(make_config(server.port))  # joins after: its NAMES shows gina's modes
+    assert role_on_ngircd(gina) == "moderator"
+    start = len(gina.lines)
+    boss.send(f"MODE {CHANNEL} -o gina")
+    gina.wait_for(rf"^:boss!\S+ MODE {CHANNEL} -o gina", start=start)
+    assert role_on_ngircd(gina) == "vip"
+
+
+RENAMES = [  # (what the server sends about the bot after its JOIN echo, the source it relays the bot's lines with)
+    (":vbot!~vbot@127.0.0.1 NICK :vbot_renamed_by_the_services_of_this_network",
+     "vbot_renamed_by_the_services_of_this_network!~vbot@127.0.0.1"),
+    (":vbot!~vbot@127.0.0.1 CHGHOST ~vbot a-rather-long-cloak-given-after-joining.users.vbot.example",
+     "vbot!~vbot@a-rather-long-cloak-given-after-joining.users.vbot.example"),
+    (":irc.vbot.test 396 vbot identified@a-rather-long-cloak.users.vbot.example :is now your displayed host",
+     "vbot!identified@a-rather-long-cloak.users.vbot.example"),
+]
+
+
+@pytest.mark.parametrize(("line", "source"), RENAMES, ids=["NICK", "CHGHOST", "396 user@host"])
+def test_a_reply_fits_the_relayed_line_after_the_bots_own_nick_or_host_changes(line, source):
+    """The reply budget follows the bot's own NICK, CHGHOST and 396, or the server refuses (417) or cuts it."""
+    config = make_config(6667)
+    harness = BotHarness(config, dispatcher(config))
+    plain_welcome(harness)
+    harness.feed(f":vbot!~vbot@127.0.0.1 JOIN {CHANNEL}", line)
+    harness.sent()
+    harness.feed(f":alice!~alice@127.0.0.1 PRIVMSG {CHANNEL} :!long")
+    harness.advance(2)  # the login's lines and the JOIN used the flood rule's budget
+    [reply] = harness.replies()
+    assert reply.endswith("…") and len(f":{source} {reply}\r\n".encode()) <= 512
+
+
+def test_the_servers_reason_is_kept_when_its_close_races_a_write(caplog):
+    """The server sends ERROR and closes while the bot writes (a PING here): the drop names the
+    server's reason, not the failed write's "Connection reset by peer"."""
+    caplog.set_level(logging.INFO)
+    harness = BotHarness()
+    plain_welcome(harness)
+    harness.feed(f":vbot!~vbot@127.0.0.1 JOIN {CHANNEL}")
+    harness.server.sendall(b"ERROR :Closing link: (vbot@127.0.0.1) [Excess Flood]\r\n")
+    harness.server.close()
+    harness.advance(harness.config.ping_interval)  # the PING is written before the ERROR is read
+    assert records(caplog, logging.WARNING) == [
+        "disconnected from 127.0.0.1:6667: server closed the connection: Closing link: (vbot@127.0.0.1) "
+        f"[Excess Flood]; next attempt in {records(caplog, logging.WARNING)[0].rsplit(' in ', 1)[1]}"]
+
+
+def test_the_servers_reason_is_kept_when_a_reply_in_the_same_read_fails(caplog):
+    """A chat line, the ERROR, then the close, all in one read: the reply's write fails first."""
+    caplog.set_level(logging.INFO)
+    config = make_config(6667)
+    harness = BotHarness(config, dispatcher(config))
+    plain_welcome(harness)
+    harness.feed(f":vbot!~vbot@127.0.0.1 JOIN {CHANNEL}")
+    harness.advance(10)  # the flood rule lets a reply go at once
+    harness.bot.connection.socket.shutdown(socket.SHUT_WR)  # as the server's close: the writes fail
+    harness.feed(f":alice!~alice@127.0.0.1 PRIVMSG {CHANNEL} :!ping 1", "ERROR :Closing link: KILLed by boss: bye")
+    assert not harness.bot.connection.is_connected()
+    [warning] = records(caplog, logging.WARNING)
+    assert warning.startswith("disconnected from 127.0.0.1:6667: server closed the connection: Closing link: "
+                              "KILLed by boss: bye; next attempt in ")
+    assert harness.bot.closing_reason == ""  # used for this drop, not left for the next one
+
+
+def test_ordinary_irc_nicks_as_the_bots_nick_and_an_owner(servers, clients, run_bot):
+    """Issue 18: VBOT_USERNAME=Frank[x] and VBOT_OWNERS=my-owner were refused off Twitch."""
+    server = servers(real_ircd(token=None))
+    bot = run_bot(load_config(plain_settings(server.port, VBOT_USERNAME="Frank[x]", VBOT_OWNERS="My-Owner")))
+    owner = clients(server, "my-owner")
+    start = owner.say(CHANNEL, "!ping nick")
+    assert owner.wait_for_reply(CHANNEL, "pong my-owner nick$", start)
+    owner.say(CHANNEL, "!exit")
+    bot.thread.join(10)
+    assert bot.exit_code == 0
+    owner.wait_for(r"^:frank\[x\]!~?frankx@\S+ QUIT ")  # the USER name without what servers refuse

@@ -8,6 +8,7 @@ matters: the ``irc`` library logs every line it sends, ``PASS oauth:...`` includ
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import socket
@@ -19,7 +20,7 @@ import threading
 import pytest
 import trustme
 
-from tests.support import TOKEN, ScriptedServer, make_config, run_vbot, start_vbot
+from tests.support import TOKEN, ScriptedServer, make_config, run_vbot, start_vbot, wait_until
 from vbot.config import ConfigError, load_config
 from vbot.irclib import make_connect_factory
 from vbot.logs import REDACTED, Clipped, RedactingFormatter, setup_logging
@@ -250,12 +251,12 @@ def test_add_secret_is_thread_safe():
 # --- TLS -------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def untrusted_tls_server():
-    """A TLS server on loopback whose certificate, for 127.0.0.1, comes from a certificate
-    authority that no system trusts (a throwaway one made by ``trustme``)."""
+@contextlib.contextmanager
+def tls_server_once(ca: trustme.CA):
+    """A TLS server on loopback for one connection, with a certificate for 127.0.0.1 from
+    ``ca``; yields its address and the bytes it received."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    trustme.CA().issue_cert("127.0.0.1").configure_cert(context)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
     listener = socket.create_server(("127.0.0.1", 0))
     received: list[bytes] = []
 
@@ -274,9 +275,19 @@ def untrusted_tls_server():
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    yield listener.getsockname(), received
-    listener.close()
-    thread.join(5)
+    try:
+        yield listener.getsockname(), received
+    finally:
+        listener.close()
+        thread.join(5)
+
+
+@pytest.fixture
+def untrusted_tls_server():
+    """A TLS server on loopback whose certificate, for 127.0.0.1, comes from a certificate
+    authority that no system trusts (a throwaway one made by ``trustme``)."""
+    with tls_server_once(trustme.CA()) as server:
+        yield server
 
 
 def test_tls_refuses_an_unverified_certificate(untrusted_tls_server):
@@ -284,3 +295,16 @@ def test_tls_refuses_an_unverified_certificate(untrusted_tls_server):
     with pytest.raises(ssl.SSLCertVerificationError):
         make_connect_factory(tls=True)(address)
     assert received == []  # nothing, so no PASS, reached the server
+
+
+def test_a_private_ca_named_by_ssl_cert_file_is_trusted(tmp_path, monkeypatch):
+    """A plain IRC server with a certificate from its own CA: the standard OpenSSL variable
+    SSL_CERT_FILE, naming a PEM file with that CA, makes vbot trust it (issue 18 item 8)."""
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    with tls_server_once(ca) as (address, received):
+        with make_connect_factory(tls=True)(address) as sock:
+            sock.sendall(b"PASS secret\r\n")
+        wait_until(lambda: received, message="the line over TLS")
+    assert received == [b"PASS secret\r\n"]

@@ -33,6 +33,10 @@ MAX_VALIDATE_INTERVAL = 3600.0
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOGIN_PATTERN = re.compile(r"[a-z0-9_]{1,25}")
 """A Twitch login: 1 to 25 lowercase letters, digits or underscores."""
+NICK_PATTERN = re.compile(r"[a-z\[\]\\`_^{|}][a-z0-9\[\]\\`_^{|}-]{0,63}")
+"""An IRC nick, lowercased (RFC 2812 section 2.3.1: a letter or one of ``[]\\`_^{|}``, then
+letters, digits, those or ``-``): ``frank[x]``, ``my-bot``. RFC 2812 allows 9 characters,
+servers more (their NICKLEN: 30 on InspIRCd, 32 on Ergo); at most 64 here."""
 _ANONYMOUS = re.compile(r"justinfan[0-9]+")
 _WHOLE = re.compile(r"[0-9]+")
 _DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
@@ -190,6 +194,12 @@ class Config:
         return is_twitch_host(self.host)
 
     @property
+    def ident(self) -> str:
+        """The user name sent with USER at login: ``username`` without what servers refuse
+        there (ngIRCd: "Invalid user name" for ``frank[x]``), so ``frank[x]`` logs in as ``frankx``."""
+        return re.sub(r"[^a-z0-9_-]", "", self.username) or "vbot"
+
+    @property
     def password(self) -> str | None:
         """The argument of PASS, or None to send no PASS.
 
@@ -299,8 +309,13 @@ def load_config(settings: Mapping[str, str], console: bool = False) -> Config:
         raise ConfigError(
             "VBOT_USERNAME is not set: set it to the bot account's Twitch login, e.g. VBOT_USERNAME=mybot"
         )
-    if username and not LOGIN_PATTERN.fullmatch(username):
-        raise ConfigError("VBOT_USERNAME must be a Twitch login: 1-25 letters, digits or underscores")
+    if username and not _is_login(username, twitch):
+        if twitch:
+            raise ConfigError("VBOT_USERNAME must be a Twitch login: 1-25 letters, digits or underscores")
+        raise ConfigError(
+            "VBOT_USERNAME must be an IRC nick (a letter or one of []\\`_^{|} first, then letters, digits, "
+            "those or '-') or a Twitch login, e.g. VBOT_USERNAME=my-bot"
+        )
     token = _token(get("VBOT_TOKEN"), twitch, required=not console and not validated)
     channels = tuple(dict.fromkeys(_channels(settings.get("VBOT_CHANNEL") or "", required=not console)))
     tls = _boolean(SETTING["VBOT_TLS"], get("VBOT_TLS"))
@@ -325,7 +340,7 @@ def load_config(settings: Mapping[str, str], console: bool = False) -> Config:
         port=int(_number(SETTING["VBOT_PORT"], get("VBOT_PORT"), str(TLS_PORT if tls else PLAIN_PORT), whole=True)),
         tls=tls,
         prefix=prefix,
-        owners=_owners(get("VBOT_OWNERS")),
+        owners=_owners(get("VBOT_OWNERS"), twitch),
         log_level=log_level,
         ping_interval=_number(SETTING["VBOT_PING_INTERVAL"], get("VBOT_PING_INTERVAL")),
         ping_timeout=_number(SETTING["VBOT_PING_TIMEOUT"], get("VBOT_PING_TIMEOUT")),
@@ -426,10 +441,19 @@ def _is_service_url(url: str) -> bool:
     return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
 
 
-def _owners(value: str) -> frozenset[str]:
+def _is_login(name: str, twitch: bool) -> bool:
+    """``name`` (lowercased) is a Twitch login; off Twitch's host an IRC nick will do too."""
+    return LOGIN_PATTERN.fullmatch(name) is not None or (not twitch and NICK_PATTERN.fullmatch(name) is not None)
+
+
+def _owners(value: str, twitch: bool) -> frozenset[str]:
     owners = [name.lstrip("@") for name in _names(value)]
-    if not all(LOGIN_PATTERN.fullmatch(name) for name in owners):
-        raise ConfigError("VBOT_OWNERS must be comma-separated Twitch logins, e.g. VBOT_OWNERS=alice,bob")
+    if not all(_is_login(name, twitch) for name in owners):
+        if twitch:
+            raise ConfigError("VBOT_OWNERS must be comma-separated Twitch logins, e.g. VBOT_OWNERS=alice,bob")
+        raise ConfigError(
+            "VBOT_OWNERS must be comma-separated IRC nicks or Twitch logins, e.g. VBOT_OWNERS=alice,frank[x]"
+        )
     return frozenset(owners)
 
 

@@ -228,10 +228,9 @@ class Console:
 
     def post_timers(self) -> int:
         """Post (through ``say``) the timers due now; returns how many."""
-        posts = self.timers.take_due() if self.exit_code is None else []
-        for post in posts:
-            self.say(post.text(self))
-        return len(posts)
+        if self.exit_code is not None:
+            return 0
+        return self.timers.post_due(self, lambda channel, text: self.say(text))
 
     def say(self, text: str) -> None:
         """Pass ``text`` through the outbox and print what it releases, waiting for the rate window if needed."""

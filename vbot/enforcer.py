@@ -3,8 +3,9 @@
 ``vbot.moderation`` decides what to do about a message (an ``Action``); ``Enforcer`` turns
 each action the bot may carry out into one Helix call and runs the calls one at a time
 in the background (``vbot.helix.Calls``, lane ``moderation``, beside the stream facts'
-lane and sharing their rate-limit bucket); the driver calls ``tick()`` on every turn of
-its loop. From Twitch's API reference (the project's ``twitch-helix.md``):
+lane and sharing their rate-limit bucket). The driver hands it every chat message while
+a filter is on (``check``, before commands) and calls ``tick()`` on every turn of its
+loop. From Twitch's API reference (the project's ``twitch-helix.md``):
 
 * ``delete`` is Delete Chat Messages, ``DELETE /moderation/chat?broadcaster_id=…&
   moderator_id=…&message_id=…`` with the PRIVMSG's ``id`` tag (without ``message_id``
@@ -40,6 +41,7 @@ import re
 import time
 from collections.abc import Callable
 
+from vbot.chat import ChatMessage
 from vbot.helix import Calls, Outcome, Request
 from vbot.moderation import Action, Moderation
 
@@ -52,6 +54,8 @@ LANE = "moderation"
 """The lane of ``vbot.helix.Calls`` the actions run in."""
 MAX_WAITING = 100
 """Actions waiting for Twitch's API at most; beyond, the oldest is dropped."""
+CHECK_EVERY = 0.02
+"""Seconds between two looks at a call under way (``tick``'s answer while one runs)."""
 _USER_ID = re.compile(r"[0-9]{1,20}")
 _MESSAGE_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
 """A message's ``id`` tag: a UUID on Twitch (Twitch docs, "IRC Concepts" > PRIVMSG tags)."""
@@ -94,9 +98,27 @@ class Enforcer:
         self._refused: set[int] = set()  # HTTP statuses warned about since the last success
         moderation.may_act = self.may_act
 
-    def __len__(self) -> int:
+    @property
+    def waiting(self) -> int:
         """Actions waiting or under way."""
         return len(self._waiting) + (self._running is not None)
+
+    @property
+    def is_on(self) -> bool:
+        """True when some filter is on: the driver then hands every chat message to ``check``."""
+        return self.moderation.is_on
+
+    def check(self, message: ChatMessage, say: Callable[[str, str], None]) -> bool:
+        """Run ``message`` through the spam filters (``Moderation.check``); True when it broke one
+        (it then runs no command). The action is queued, and its warning goes to ``say(channel,
+        text)`` when the action is carried out (never in log mode)."""
+        action = self.moderation.check(message)
+        if action is None:
+            return False
+        self.submit(action)
+        if action.warning and not action.log_only:
+            say(action.channel, action.warning)
+        return True
 
     # --- what the driver tells ----------------------------------------------------------------
 
@@ -178,15 +200,22 @@ class Enforcer:
             )
         self._start_next()
 
-    def tick(self) -> None:
-        """Call on every turn of the event loop: collects a finished call, starts the next one. Never blocks."""
+    def tick(self) -> float | None:
+        """Call on every turn of the event loop: collects a finished call, starts the next one. Never
+        blocks. Returns the seconds until it wants to be asked again: CHECK_EVERY while a call runs,
+        the bucket's wait while actions wait for it; None when idle (only ``check`` brings work)."""
         if self._running is not None and self.calls is not None:
             outcome = self.calls.collect(LANE)
             if outcome is None:
-                return
+                return CHECK_EVERY
             job, self._running = self._running, None
             self._settle(job, outcome)
         self._start_next()
+        if self._running is not None:
+            return CHECK_EVERY
+        if self._waiting and self.calls is not None:
+            return self.calls.bucket.wait_time() or 1.0  # else the credentials are not known yet
+        return None
 
     # --- inside -----------------------------------------------------------------------------------
 

@@ -30,10 +30,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+from vbot.config import ConfigError
 from vbot.health import format_duration
 
 if TYPE_CHECKING:
@@ -253,6 +255,21 @@ class TimerSchedule:
             slot.turn = (slot.turn + 1) % len(timer.messages)
             self._posted_at[channel] = now
         return posts
+
+    def post_due(self, chat: Chat, say: Callable[[str, str], None]) -> int:
+        """Post what ``take_due`` gives: ``say(channel, text)``, its variables filled in for
+        ``chat``; one that cannot be filled (``{count}``'s state file) is a WARNING and skipped.
+        Returns how many were posted."""
+        posted = 0
+        for post in self.take_due():
+            try:
+                text = post.text(chat)
+            except (ConfigError, sqlite3.Error) as error:
+                log.warning("timer %r in %s not posted: %s", post.timer.name, post.channel, error)
+                continue
+            say(post.channel, text)
+            posted += 1
+        return posted
 
     def wait_time(self) -> float | None:
         """Seconds until ``take_due`` may return something by time alone; None when every
