@@ -339,3 +339,38 @@ def test_every_call_is_delete_with_a_message_id_or_a_timeout_never_a_ban(world):
         assert (line.startswith(DELETE) and "message_id=msg-" in line and body is None) or (
             line == BAN and 1 <= body["data"]["duration"] <= 1_209_600)
     assert w.helix.answered == [204, 200, 200, 200, 200]
+
+
+# --- what the driver asks ----------------------------------------------------------------------------------
+
+
+def test_check_queues_the_action_and_says_the_warning_only_when_it_is_carried_out(world):
+    said: list[tuple[str, str]] = []
+    w = world(submit=HeldJobs())
+
+    def message(text: str, channel: str = "#test") -> ChatMessage:
+        return ChatMessage(channel, "alice", text, Role.EVERYONE, "Alice", {"id": "m1", "user-id": ALICE})
+
+    assert w.enforcer.is_on and not w.enforcer.check(message("hello"), lambda *reply: said.append(reply))
+    assert w.enforcer.check(message(LINK), lambda *reply: said.append(reply))
+    assert said == [("#test", "@Alice, please ask a moderator before posting links (message deleted)")]
+    assert w.enforcer.waiting == 1
+    w.moderation.set_filters(FilterSettings(filters=(Links(),), mode="log"))
+    w.clock.advance(60)  # past the warning's interval
+    assert w.enforcer.check(message(LINK), lambda *reply: said.append(reply))  # broke it: no command either
+    assert len(said) == 1 and w.enforcer.waiting == 1
+
+
+def test_tick_says_when_to_ask_again(world):
+    held = HeldJobs()
+    w = world(submit=held, points=1, window=30)
+    assert w.enforcer.tick() is None  # idle: only a message brings work
+    w.say(LINK)
+    w.say(LINK, login="bob", user_id="2003")
+    assert w.enforcer.tick() == 0.02  # a call under way
+    held.run()
+    assert w.enforcer.tick() == pytest.approx(30)  # the bucket is empty until its reset; bob's delete waits
+    w.advance(30)
+    held.run()
+    w.enforcer.tick()
+    assert w.enforcer.tick() is None and w.calls_made() == [delete(1), delete(2)]
