@@ -20,9 +20,8 @@ import pytest
 from bench.throughput import FILTERS  # every filter on, at issue 16's settings
 from tests.fake_auth import CHAT_SCOPES, CLIENT_ID, FakeTwitchAuth
 from tests.fake_helix import BANS_SCOPE, DELETE_SCOPE, FakeHelix
-from tests.support import ScriptedServer, run_vbot, wait_until
+from tests.support import ScriptedServer, Vbot, run_vbot, wait_until
 from tests.test_auth import assert_no_secret, bot_env, login_env
-from tests.test_live_tokens import Vbot, vbots  # noqa: F401  (the fixture)
 from vbot.tokens import Tokens, load_tokens, save_tokens
 
 SCOPES = (*CHAT_SCOPES, BANS_SCOPE, DELETE_SCOPE)
@@ -49,7 +48,7 @@ def populate(server: FakeHelix) -> None:
     server.make_moderator("test", USERS["vbot"])
 
 
-def start(vbots, fake: FakeTwitchAuth, chat: ScriptedServer, helix: FakeHelix, tmp_path: Path,  # noqa: F811
+def start(vbots, fake: FakeTwitchAuth, chat: ScriptedServer, helix: FakeHelix, tmp_path: Path,
           commands: str = FILTERS, scopes=SCOPES) -> Vbot:
     """``python -m vbot`` with a token file as ``vbot login`` leaves it and ``commands``; returns once it joined."""
     access, refresh = fake.issue(scopes=scopes)
@@ -98,7 +97,7 @@ def warnings(vbot: Vbot) -> list[str]:
     return [line.split(" WARNING ", 1)[1] for line in vbot.log().splitlines() if " WARNING " in line]
 
 
-def test_a_link_capitals_and_a_blocked_term_acted_on_a_transcript(fake, chat, helix, tmp_path, vbots):  # noqa: F811
+def test_a_link_capitals_and_a_blocked_term_acted_on_a_transcript(fake, chat, helix, tmp_path, vbots):
     vbot = start(vbots, fake, chat, helix, tmp_path)
     start_at = len(chat.received)
     said = [("alice", "cheap viewers at example.com/x"), ("bob", "WHY IS NOBODY ANSWERING MY QUESTION"),
@@ -134,8 +133,7 @@ def test_a_link_capitals_and_a_blocked_term_acted_on_a_transcript(fake, chat, he
     assert_no_secret(fake, vbot.log())
 
 
-def test_escalation_exemptions_permit_and_no_command_from_a_broken_message(fake, chat, helix, tmp_path,
-                                                                           vbots):  # noqa: F811
+def test_escalation_exemptions_permit_and_no_command_from_a_broken_message(fake, chat, helix, tmp_path, vbots):
     vbot = start(vbots, fake, chat, helix, tmp_path)
     first = say(chat, "alice", "see example.com")
     say(chat, "alice", "see example.com")
@@ -156,8 +154,7 @@ def test_escalation_exemptions_permit_and_no_command_from_a_broken_message(fake,
 
 
 @pytest.mark.parametrize("problem", ["not a moderator", "token without the scopes"])
-def test_without_moderator_or_scopes_filters_only_log_with_one_warning(
-        fake, chat, helix, tmp_path, vbots, problem):  # noqa: F811
+def test_without_moderator_or_scopes_filters_only_log_with_one_warning(fake, chat, helix, tmp_path, vbots, problem):
     if problem == "not a moderator":
         chat.userstate_badges = ""
         helix.moderators.clear()
@@ -177,8 +174,7 @@ def test_without_moderator_or_scopes_filters_only_log_with_one_warning(
     assert not [line for line in chat.received if line.startswith("PRIVMSG #test :@Alice")]  # nothing was done
 
 
-def test_log_mode_calls_nothing_then_a_reload_acts_and_a_broken_reload_keeps_it(fake, chat, helix, tmp_path,
-                                                                                vbots):  # noqa: F811
+def test_log_mode_calls_nothing_then_a_reload_acts_and_a_broken_reload_keeps_it(fake, chat, helix, tmp_path, vbots):
     vbot = start(vbots, fake, chat, helix, tmp_path, commands=FILTERS.replace("[filters]", '[filters]\nmode = "log"'))
     say(chat, "alice", "see example.com")
     logged(vbot, "#test: would delete alice's message (links), offence 1")
@@ -195,8 +191,7 @@ def test_log_mode_calls_nothing_then_a_reload_acts_and_a_broken_reload_keeps_it(
     assert warnings(vbot) == [line for line in warnings(vbot) if "reload failed" in line]
 
 
-def test_429_actions_wait_for_the_reset_in_order_and_409_is_no_error(fake, chat, helix, tmp_path,
-                                                                    vbots):  # noqa: F811
+def test_429_actions_wait_for_the_reset_in_order_and_409_is_no_error(fake, chat, helix, tmp_path, vbots):
     vbot = start(vbots, fake, chat, helix, tmp_path)
     helix.fail("/moderation/chat", "429")  # the bucket is said to be empty for a second
     ids = [say(chat, login, "see example.com") for login in ("alice", "bob", "carol")]
@@ -213,7 +208,7 @@ def test_429_actions_wait_for_the_reset_in_order_and_409_is_no_error(fake, chat,
     assert len([line for line in warnings(vbot) if "rate limit reached" in line]) == 1
 
 
-def test_a_full_queue_drops_the_oldest_with_one_warning(fake, chat, tmp_path, vbots):  # noqa: F811
+def test_a_full_queue_drops_the_oldest_with_one_warning(fake, chat, tmp_path, vbots):
     """Twitch's bucket, tiny: 2 points a minute, one for the start's Get Users and one for the first
     delete; then 100 actions wait and the 101st and 102nd push out the oldest."""
     with FakeHelix(accept=fake.is_valid, scopes_of=lambda token: fake.access_tokens[token].scopes, points=2,
