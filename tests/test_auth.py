@@ -110,7 +110,7 @@ def test_validate(fake):
 @pytest.mark.parametrize("fault, status, text", [
     ("500", 500, "Internal Server Error"),
     ("429", 429, "Too Many Requests"),
-    ("hang", None, "/validate: "),  # timed out, or no complete answer within 0.3 s (whichever fires first)
+    ("hang", None, "/validate: no complete answer within 0.3 s"),
     ("bad_json", 200, "the reply is not JSON"),
 ])
 def test_unavailable_service(fake, fault, status, text):
@@ -629,9 +629,8 @@ def test_a_hanging_service_never_blocks_tick(fake, tmp_path, caplog):
         assert keeper.tick() is None
         assert keeper.busy  # returned while the call hangs (it times out after 0.5 s)
         wait_until(lambda: keeper.tick() is None and not keeper.busy, message="the refresh to time out")
-        ended = ("could not renew the token (/token: timed out)",  # the socket's timeout or the deadline,
-                 "could not renew the token (/token: no complete answer")  # whichever fires first
-        assert any(record.getMessage().startswith(ended) for record in caplog.records)
+        assert any("could not renew the token (/token: no complete answer within 0.5 s)" in record.getMessage()
+                   for record in caplog.records)
         clock.advance(60)
         keeper.tick()
         wait_until(lambda: keeper.tick() is None and not keeper.busy and fake.count("token:refresh"))

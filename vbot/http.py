@@ -94,7 +94,7 @@ def exchange(
     except Unavailable:
         raise
     except (OSError, http.client.HTTPException, ValueError) as error:
-        if expired.is_set():
+        if expired.is_set() or isinstance(error, TimeoutError):  # one operation's timeout is the whole deadline
             raise Unavailable(f"no complete answer within {deadline:g} s") from None
         raise Unavailable(_reason(error)) from None
     finally:
