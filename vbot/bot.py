@@ -323,9 +323,9 @@ class VBot(irc.bot.SingleServerIRCBot):
         """A chat line or a /me line (``on_action``): the timers count it; in a channel the bot is in, the spam filters
         check it, then a command is answered (role: Twitch's tags, else channel status; a nick alone proves nothing)."""
         if event.source is None or not irc.client.is_channel(event.target or ""):
+            log.debug("skipping a chat line without a sender or a channel: %s", event.target)
             return
-        channel, login = event.target.lower(), event.source.nick.lower()
-        text = event.arguments[0] if event.arguments else ""
+        channel, login, text = event.target.lower(), event.source.nick.lower(), (event.arguments or [""])[0]
         is_command = event.type == "pubmsg" and self.dispatcher.is_command(text)  # never a /me line
         timers_due = self.timers.note_line(channel, login)
         if (is_command or self.enforcer.is_on) and (members := self.members(channel)) is not None:
