@@ -29,7 +29,10 @@ from vbot.config import Config, ConfigError, load_config, read_settings, unknown
 from vbot.console import Console, ConsoleClock
 from vbot.custom import Counter, Reloader, file_needs, load_file, read_file
 from vbot.dispatch import Cooldowns, Dispatcher
+from vbot.enforcer import LANE as MODERATION_LANE
+from vbot.enforcer import MODERATION_SCOPES, Enforcer
 from vbot.facts import login_scopes
+from vbot.helix import Calls, HelixClient
 from vbot.keeper import CannotLogIn, TokenKeeper
 from vbot.login import DeviceLogin
 from vbot.logs import setup_logging
@@ -38,6 +41,7 @@ from vbot.notify import Notifier
 from vbot.outbox import Outbox
 from vbot.signals import Signals
 from vbot.state import ConsoleCounts, CountStore
+from vbot.streamfacts import LANE as FACTS_LANE
 from vbot.streamfacts import StreamFacts, stream_facts
 from vbot.timers import TimerSchedule
 from vbot.tokens import TokenFileLock, TokenFileMissing, Tokens, load_tokens
@@ -132,6 +136,7 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
     signals.interruptible = True
     keeper = None
     facts = None
+    enforcer = None
     settings: dict[str, str] = {}
     try:
         settings = read_settings(args.env_file)
@@ -146,7 +151,9 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
             with _closed_on_error(store):
                 config, keeper = start_token(config, handler.add_secret)
         if config.uses_helix and keeper is not None:
-            facts = stream_facts(config, keeper, file_needs(dispatcher.table, timers.timers))
+            calls = Calls(HelixClient(config.helix_url), keeper, lanes=(FACTS_LANE, MODERATION_LANE))
+            facts = stream_facts(config, calls, file_needs(dispatcher.table, timers.timers))
+            enforcer = Enforcer(calls, dispatcher.moderation)
     except ConfigError as error:
         print(f"vbot: configuration error: {error}", file=sys.stderr)
         for line in unknown_settings(settings):  # the typo may be the cause
@@ -164,7 +171,7 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
                 return EXIT_OK
             if isinstance(clock, ConsoleClock):
                 return run_console(config, dispatcher, reload, timers, clock)
-            return run_bot(config, dispatcher, reload, timers, signals, keeper, facts)
+            return run_bot(config, dispatcher, reload, timers, signals, keeper, facts, enforcer)
         except KeyboardInterrupt:  # a stop before the bot could take it (see vbot.signals)
             return EXIT_OK
         finally:
@@ -200,6 +207,9 @@ def run_login(env_file: str | None) -> int:
     extra = " ".join(scope for scope in scopes if scope not in CHAT_SCOPES)
     if extra:
         print(f"Asking for {extra} too: {config.commands_file} needs it (docs/stream-facts.md)")
+    if loaded.filters is not None:
+        scopes += MODERATION_SCOPES
+        print(f"Asking for {' '.join(MODERATION_SCOPES)} too: the spam filters need them (docs/filters.md)")
     service = TokenService(config.auth_url, config.client_id)
     login = DeviceLogin(
         service,
@@ -299,11 +309,13 @@ def run_bot(
     signals: Signals,
     keeper: TokenKeeper | None = None,
     facts: StreamFacts | None = None,
+    enforcer: Enforcer | None = None,
 ) -> int:
     """Connect to chat until stopped (SIGINT, SIGTERM, ``!exit``); SIGHUP reloads custom commands.
 
     ``keeper`` (None for a plain IRC server or an anonymous login) keeps the token fresh;
-    ``facts`` (None without Twitch's API) tell stream facts.
+    ``facts`` (None without Twitch's API) tell stream facts; ``enforcer`` (None without
+    Twitch's API: the spam filters then only log) carries out the filters' actions.
     systemd's NOTIFY_SOCKET and WATCHDOG_USEC come from the real environment only (vbot.notify).
     """
     from vbot.bot import VBot  # here, so that the console never imports the irc library
@@ -316,6 +328,7 @@ def run_bot(
         notifier=Notifier.from_environment(os.environ),
         keeper=keeper,
         facts=facts,
+        enforcer=enforcer,
     )
     signals.attach(bot)
     return bot.run()

@@ -50,7 +50,7 @@ from vbot.facts import (
     Subject,
     scope_warnings,
 )
-from vbot.helix import DEADLINE, Answer, Calls, HelixClient, Outcome, Request, TokenSource
+from vbot.helix import DEADLINE, Answer, Calls, Outcome, Request
 from vbot.lines import MAX_CHARACTERS, one_line
 
 log = logging.getLogger(__name__)
@@ -390,10 +390,10 @@ class StreamFacts:
         self._tried = {key: tried for key, tried in self._tried.items() if now - tried[1] < USABLE_FOR}
 
 
-def stream_facts(config: Config, tokens: TokenSource, needs: Iterable[str]) -> StreamFacts:
-    """The StreamFacts of ``config``'s channels from its VBOT_HELIX_URL, with the token of
-    ``tokens`` (the keeper); WARNINGs for the ``needs`` (of the commands file) whose scope is missing."""
-    facts = StreamFacts(Calls(HelixClient(config.helix_url), tokens), config.channels)
+def stream_facts(config: Config, calls: Calls, needs: Iterable[str]) -> StreamFacts:
+    """The StreamFacts of ``config``'s channels, asked with ``calls`` (which must have the lane LANE);
+    WARNINGs for the ``needs`` (of the commands file) whose scope is missing."""
+    facts = StreamFacts(calls, config.channels)
     facts.check_scopes(needs)
     return facts
 
