@@ -1135,6 +1135,21 @@ def test_a_service_message_repeating_the_secret_sent_is_masked():
     assert "\x1b" not in str(caught.value)
 
 
+def test_a_secret_the_message_cut_would_split_is_masked_too():
+    """The service's message is cut to 200 characters: a secret it repeats across the cut is masked
+    before the cut, so not even its first characters reach the log."""
+
+    def hostile(path, form):
+        if path == "/oauth2/token":
+            return 400, {"status": 400, "message": "x" * 190 + f" {form.get('refresh_token')}"}
+        return None
+
+    with HostileAuth(hostile) as fake:
+        with pytest.raises(ServiceRefused) as caught:
+            service_for(fake).refresh("refreshSECRET0123456789")
+    assert "refr" not in str(caught.value)
+
+
 @pytest.mark.parametrize("field, value", [("user_code", "ABCD\x1b[2JEFGH"), ("verification_uri", "https://x\r\ny"),
                                           ("verification_uri", "javascript:alert(1)")])
 def test_a_device_code_reply_with_terminal_controls_is_refused(field, value):

@@ -57,15 +57,17 @@ class ServiceError(Exception):
         self.endpoint = endpoint
         self.status = status
         self.retry_after = retry_after
-        self.message = one_line(message, MAX_MESSAGE_CHARS)
+        self._whole = one_line(message)  # masked whole (``scrub``), then cut: a cut secret would not match
+        self.message = self._whole[:MAX_MESSAGE_CHARS]
         super().__init__(self._describe())
 
     def scrub(self, secrets: list[str]) -> None:
         """Mask each of ``secrets`` (the token or code just sent) wherever the service or the
-        network library repeated it in the message."""
+        network library repeated it in the message, also where the cut would have split it."""
         for secret in secrets:
             if secret:
-                self.message = re.sub(re.escape(secret), "[REDACTED]", self.message, flags=re.IGNORECASE)
+                self._whole = re.sub(re.escape(secret), "[REDACTED]", self._whole, flags=re.IGNORECASE)
+        self.message = self._whole[:MAX_MESSAGE_CHARS]
         self.args = (self._describe(),)
 
     def _describe(self) -> str:
