@@ -21,6 +21,9 @@ CONTROLS = frozenset(map(chr, [*range(0x20), *range(0x7F, 0xA0)]))
 U+009F: NEL, CSI...)."""
 CONTROLS_TO_SPACES = str.maketrans(dict.fromkeys(CONTROLS, " "))
 """A ``str.translate`` table that makes each of CONTROLS a space."""
+CONTROLS_ESCAPED = str.maketrans({char: f"\\x{ord(char):02x}" for char in CONTROLS if char != "\n"})
+"""A ``str.translate`` table that writes each of CONTROLS but LF as ``\\xNN``: for log lines, where
+a chatter's ESC must not reach the terminal, and line breaks only come from tracebacks."""
 MAX_MESSAGE_CHARS = 200
 """A message from a service (Twitch's token service or API, a network error) is cut to this
 many characters before it reaches a log line or an exception."""
