@@ -8,7 +8,7 @@ otherwise. Errors use Twitch's shape, ``{"status": 400, "message": "..."}``.
 
 Faults are scripted per endpoint with ``fail(endpoint, *faults)``, each used by one
 call, in order: ``"500"``, ``"hang"`` (no answer until ``stop()`` or ``hang_for``
-seconds), ``"401"``, ``"refuse"`` (400 ``Invalid refresh token``), ``"slow_down"``,
+seconds, then the connection closes), ``"401"``, ``"refuse"`` (400 ``Invalid refresh token``), ``"slow_down"``,
 ``"429"``, ``"denied"``, ``"bad_json"``, ``"redirect"`` (302 to another path here),
 ``"drip"`` (a 500 answer, one byte every ``drip_every`` seconds: no state changes), ``"retry_after"`` (429
 with ``Retry-After: <retry_after>``), ``"deep_json"`` (200 with arrays nested 10,000 deep),
@@ -219,6 +219,7 @@ def _handler_for(fake: FakeTwitchAuth) -> type[http.server.BaseHTTPRequestHandle
                     fake.requests.append(f"{endpoint}:{fault.partition('=')[0]}")
             if fault == "hang":
                 fake.stopping.wait(fake.hang_for)
+                self.close_connection = True  # then closes without an answer
                 return
             if fault == "bad_json":
                 self.send_json(200, b"<html>not json</html>")
