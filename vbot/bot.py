@@ -17,7 +17,7 @@ import math
 import socket
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import irc.bot
 import irc.client
@@ -107,6 +107,7 @@ class VBot(irc.bot.SingleServerIRCBot):
         super().__init__([], config.username, config.username)
         for event, handler in replaced_handlers(self):
             self.reactor.remove_global_handler(event, handler)
+        self.connection.chat_handler = self.chat_line  # chat lines skip the library's events (vbot.irclib)
         for event, handler, priority in [
             ("all_events", self._on_any_event, -10),
             ("disconnect", self._track_disconnect, -20),
@@ -558,27 +559,34 @@ class VBot(irc.bot.SingleServerIRCBot):
 
     # --- chat ------------------------------------------------------------------
 
-    def on_pubmsg(self, connection, event):
-        if event.source is None:
-            log.debug("skipping a message without a sender in %s", event.target)
-            return
-        text = event.arguments[0]
-        timers_due = self.timers.note_line(event.target.lower(), event.source.nick.lower())
-        if self.dispatcher.is_command(text):
-            members = self.members(event.target)
+    def chat_line(self, channel: str, nick: str, text: str, tags: Mapping[str, str], is_action: bool) -> None:
+        """One chat line in ``channel`` (as the server wrote it) from ``nick``; ``is_action`` for
+        ``/me``. Called by the connection's fast path (``vbot.irclib``, ``tags`` parsed only when
+        read) and by ``on_pubmsg``/``on_action``. Timers count it; a command (not a ``/me``) is answered."""
+        timers_due = self.timers.note_line(channel, nick)
+        # A check of every line (the spam filters) goes here: text, nick and tags, before the command.
+        if not is_action and self.dispatcher.is_command(text):
+            members = self.members(channel)
             if members is not None:
-                message = self._chat_message(event, text, members)
+                message = self._chat_message(channel, nick, text, tags, members)
                 reply = self.dispatcher.handle(message, self)
                 if reply:
                     self.say(message.channel, reply)
         if timers_due:
             self._post_timers()
 
+    def on_pubmsg(self, connection, event):
+        """A chat line the fast path left to the library (an odd but valid line)."""
+        if event.source is None:
+            log.debug("skipping a message without a sender in %s", event.target)
+            return
+        self.chat_line(event.target, event.source.nick, event.arguments[0], tags_to_dict(event.tags), False)
+
     def on_action(self, connection, event):
         """``/me`` lines count as chat for timers (the library reports them as CTCP ACTION)."""
         if event.source is not None and irc.client.is_channel(event.target or ""):
-            if self.timers.note_line(event.target.lower(), event.source.nick.lower()):
-                self._post_timers()
+            text = event.arguments[0] if event.arguments else ""
+            self.chat_line(event.target, event.source.nick, text, tags_to_dict(event.tags), True)
 
     def on_pong(self, connection, event):
         """The answer to our keep-alive PING: its round trip for ``!botstatus``."""
@@ -604,13 +612,14 @@ class VBot(irc.bot.SingleServerIRCBot):
             return None
         return self.keeper.tokens.expires_at - time.time()
 
-    def _chat_message(self, event, text: str, members: Members) -> ChatMessage:
+    def _chat_message(
+        self, channel: str, nick: str, text: str, tags: Mapping[str, str], members: Members
+    ) -> ChatMessage:
         """On Twitch the role comes from the tags; elsewhere only from channel status
         (a plain IRC nick is not authenticated, so the nick equal to the channel name is nobody)."""
-        channel = event.target.lower()
-        login = event.source.nick.lower()
-        tags = tags_to_dict(event.tags)
-        role = role_from_tags(tags, login, channel) if self.is_twitch else members.role(event.source.nick)
+        channel = channel.lower()
+        login = nick.lower()
+        role = role_from_tags(tags, login, channel) if self.is_twitch else members.role(nick)
         return ChatMessage(channel, login, text, role, tags.get("display-name", ""), tags)
 
     def say(self, channel: str, text: str) -> None:
