@@ -18,6 +18,7 @@ import socket
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import irc.bot
 import irc.client
@@ -29,13 +30,15 @@ from vbot.dispatch import Dispatcher, no_reload
 from vbot.health import Health
 from vbot.irclib import GuardedReactor, make_connect_factory, replaced_handlers
 from vbot.joins import MAX_CHANNELS_WARNING, REFUSED_GIVE_UP, Joins
-from vbot.keeper import CannotLogIn, TokenKeeper
 from vbot.modes import Isupport, Members
 from vbot.network import is_twitch
 from vbot.notify import Notifier
 from vbot.outbox import Outbox
 from vbot.session import Action, Backoff, Phase, Session
 from vbot.timers import TimerSchedule
+
+if TYPE_CHECKING:  # the token code is imported only with a token (vbot.cli)
+    from vbot.keeper import CannotLogIn, TokenKeeper
 
 log = logging.getLogger(__name__)
 
@@ -259,6 +262,8 @@ class VBot(irc.bot.SingleServerIRCBot):
         self.session.connecting()
         password = self.config.password
         if self.keeper is not None:
+            from vbot.keeper import CannotLogIn
+
             try:
                 password = self.keeper.before_connect()
             except CannotLogIn as error:

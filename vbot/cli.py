@@ -9,7 +9,6 @@ token file), 3 Twitch refused the login or the token. ``vbot login`` has its own
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import logging
@@ -17,32 +16,59 @@ import os
 import signal
 import sys
 import time
+import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vbot import __version__
-from vbot.auth import TokenService
 from vbot.commands import builtin_table
 from vbot.config import Config, ConfigError, load_config, read_settings, unknown_settings
-from vbot.console import Console, ConsoleClock
 from vbot.custom import Reloader, load_file
 from vbot.dispatch import Cooldowns, Dispatcher
-from vbot.keeper import CannotLogIn, TokenKeeper
-from vbot.login import DeviceLogin
 from vbot.logs import setup_logging
 from vbot.notify import Notifier
-from vbot.outbox import Outbox
 from vbot.signals import Signals
 from vbot.state import CountStore
 from vbot.timers import TimerSchedule
-from vbot.tokens import TokenFileMissing, Tokens, load_tokens
+
+if TYPE_CHECKING:
+    import argparse
+
+    from vbot.console import ConsoleClock
+    from vbot.keeper import TokenKeeper
+    from vbot.tokens import Tokens
+
+# Start-up imports only what the path in use needs: the token service's code (vbot.auth,
+# keeper, tokens, login) when a token is checked or `vbot login` runs, the console's with
+# --console, the irc library's (vbot.bot) only for a live connection.
 
 EXIT_OK, EXIT_CONFIG, EXIT_LOGIN = 0, 2, 3
 log = logging.getLogger(__name__)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """Parse the command line; ``--help`` and ``--version`` exit here, needing no configuration."""
+NO_ARGUMENTS = {"env_file": None, "console": False, "command": None}
+"""What ``parse_args`` gives for an empty command line."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace | types.SimpleNamespace:
+    """Parse the command line; ``--help`` and ``--version`` exit here, needing no configuration.
+
+    An empty command line, the usual start, is answered without argparse (a few ms at start)."""
+    arguments = sys.argv[1:] if argv is None else argv
+    if not arguments:
+        return types.SimpleNamespace(**NO_ARGUMENTS)
+    parser = argument_parser()
+    args = parser.parse_args(arguments)
+    if args.command and args.console:
+        parser.error("--console and login cannot be combined")
+    return args
+
+
+def argument_parser() -> argparse.ArgumentParser:
+    """vbot's command line options (``vbot --help``)."""
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="vbot",
         description="A Twitch chat bot. Configure it with VBOT_* environment variables or a .env file "
@@ -63,10 +89,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="login: log the bot account in with Twitch's device code login and save its "
         "token to VBOT_TOKEN_FILE (needs VBOT_CLIENT_ID)",
     )
-    args = parser.parse_args(argv)
-    if args.command and args.console:
-        parser.error("--console and login cannot be combined")
-    return args
+    return parser
 
 
 def build_dispatcher(
@@ -115,19 +138,27 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
         for line in unknown_settings(settings):
             log.warning("%s", line)
         store = CountStore(config.state_file)
-        clock = ConsoleClock() if args.console else time.monotonic
+        console_clock: ConsoleClock | None = None
+        if args.console:
+            from vbot.console import ConsoleClock
+
+            console_clock = ConsoleClock()
+        clock = console_clock or time.monotonic
         dispatcher, timers, reload = build_dispatcher(config, store, clock)
         if config.validates_token and not args.console:
-            with _closed_on_error(store):
-                config, keeper = start_token(config, handler.add_secret)
+            from vbot.keeper import CannotLogIn
+
+            try:
+                with _closed_on_error(store):
+                    config, keeper = start_token(config, handler.add_secret)
+            except CannotLogIn as error:
+                log.error("cannot log in to Twitch: %s", error)
+                return EXIT_LOGIN
     except ConfigError as error:
         print(f"vbot: configuration error: {error}", file=sys.stderr)
         for line in unknown_settings(settings):  # the typo may be the cause
             print(f"vbot: note: {line}", file=sys.stderr)
         return EXIT_CONFIG
-    except CannotLogIn as error:
-        log.error("cannot log in to Twitch: %s", error)
-        return EXIT_LOGIN
     except KeyboardInterrupt:  # Ctrl-C while the token service is slow to answer
         log.info("stopped before connecting")
         return EXIT_OK
@@ -135,8 +166,8 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
         try:
             if signals.stop_requested:
                 return EXIT_OK
-            if isinstance(clock, ConsoleClock):
-                return run_console(config, dispatcher, reload, timers, clock)
+            if console_clock is not None:
+                return run_console(config, dispatcher, reload, timers, console_clock)
             return run_bot(config, dispatcher, reload, timers, signals, keeper)
         except KeyboardInterrupt:  # a stop before the bot could take it (see vbot.signals)
             return EXIT_OK
@@ -168,6 +199,9 @@ def run_login(env_file: str | None) -> int:
         print(f"vbot: configuration error: {error}", file=sys.stderr)
         return EXIT_CONFIG
     setup_logging(config.log_level)
+    from vbot.auth import TokenService
+    from vbot.login import DeviceLogin
+
     service = TokenService(config.auth_url, config.client_id)
     login = DeviceLogin(
         service, config.token_file, sys.stdout, sys.stderr, is_tty=sys.stdout.isatty(), username=config.username
@@ -182,6 +216,8 @@ def choose_tokens(config: Config) -> tuple[Tokens, Path | None]:
     when VBOT_TOKEN is set too; otherwise VBOT_TOKEN. Raises ConfigError
     (TokenFileError) when the file cannot be read, or neither exists.
     """
+    from vbot.tokens import TokenFileMissing, Tokens, load_tokens
+
     try:
         tokens = load_tokens(config.token_file)
     except TokenFileMissing:
@@ -208,6 +244,9 @@ def start_token(config: Config, on_new_secret: Callable[[str], None]) -> tuple[C
     unreadable token file, VBOT_USERNAME differing from the token's login) and
     CannotLogIn (exit 3). An unreachable token service only logs a WARNING.
     """
+    from vbot.auth import TokenService
+    from vbot.keeper import TokenKeeper
+
     tokens, token_file = choose_tokens(config)
     service = TokenService(config.auth_url, config.client_id)
     keeper = TokenKeeper(
@@ -254,6 +293,9 @@ def run_console(
     config: Config, dispatcher: Dispatcher, reload: Reloader, timers: TimerSchedule, clock: ConsoleClock
 ) -> int:
     """Chat in this terminal until ``/quit``, end of input, ``!exit``, SIGINT or SIGTERM."""
+    from vbot.console import Console
+    from vbot.outbox import Outbox
+
     if hasattr(sys.stdin, "reconfigure"):
         sys.stdin.reconfigure(errors="replace")
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -31,7 +31,6 @@ import logging
 import math
 import re
 import stat
-import tomllib
 import types
 from collections.abc import Callable, Container, Mapping
 from pathlib import Path
@@ -445,6 +444,8 @@ def read_file(path: Path, required: bool, builtins: CommandTable, counter: Count
         raise CommandsFileError(path, "not UTF-8 text; save the file as UTF-8") from None
     except OSError as error:
         raise CommandsFileError(path, f"cannot read it: {error.strerror or error}") from None
+    import tomllib  # here: only a commands file needs it (a few ms saved at start)
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
