@@ -20,5 +20,6 @@ def test_quick_benchmark_prints_the_table():
                     "| latency | ms p50 / p99 / max at 1,000 lines/s",
                     "| latency | ms p50 / p99 / max at 10,000 lines/s",
                     "| memory | bytes per tracked viewer", "| memory | µs per JOIN", "| memory | µs per PART",
-                    "| start-up | ms from launch to JOIN", "| burst | ratio `!enter` / unknown command"):
+                    "| start-up | ms from launch to JOIN", "| start-up | ratio vbot/bare",
+                    "| burst | ratio `!enter` / unknown command"):
         assert heading in table, table
