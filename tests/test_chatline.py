@@ -35,9 +35,11 @@ from jaraco.stream.buffer import LineBuffer
 from parser_tests import data as vectors
 
 from bench.chat import ChatStream, encode
+from tests.support import BotHarness, FakeClock
 from tests.test_fuzz import TWITCH_SAMPLES, parser_test_lines
 from vbot.chat import role_from_tags, tags_to_dict
 from vbot.chatline import LazyTags, decode_line, parse_chat_line, parse_tags
+from vbot.dispatch import CommandTable, Context, Cooldowns, Dispatcher, command
 from vbot.irclib import LIBRARY_EVENTS, MAX_LINE_BYTES, ChatLineBuffer, GuardedReactor
 
 WELCOME = ":tmi.twitch.tv 001 vbot :Welcome, GLHF!"
@@ -103,7 +105,7 @@ class Reader:
         return self.outcomes[start:]
 
 
-def command(line: str) -> str | None:
+def library_command(line: str) -> str | None:
     """The command as the library reads it (lowercased, or named: ``PRIVMSG`` -> ``privmsg``)."""
     match = irc.client._rfc_1459_command_regexp.match(line)
     return irc.events.Command.lookup(match.group("command")) if match else None
@@ -138,7 +140,7 @@ def assert_read_alike(lines, library: Reader, fast: Reader) -> None:
         expected = library.read(line)
         if expected and expected[-1][0] == "raises":
             expected = expected[:-1]
-        if len(line) > MAX_LINE_BYTES or command(line) in LIBRARY_EVENTS:
+        if len(line) > MAX_LINE_BYTES or library_command(line) in LIBRARY_EVENTS:
             expected = []
         assert fast.read(line) == expected, f"read differently: {line!r}"
 
@@ -402,3 +404,34 @@ def test_encode_round_trip_of_the_firehose_is_what_the_buffer_reads():
     buffer = ChatLineBuffer()
     buffer.feed(encode(lines))
     assert buffer.lines() == lines
+
+
+# --- the bot on the fast path ------------------------------------------------------------------
+
+
+@command("echo", cooldown=0, user_cooldown=0)
+def echo(ctx: Context) -> str:
+    return f"{ctx.message.name} ({ctx.message.role.label}) said {ctx.args}"
+
+
+def echo_bot() -> BotHarness:
+    dispatcher = Dispatcher(CommandTable.collect([echo]), "!", cooldowns=Cooldowns(FakeClock()))
+    return BotHarness(dispatcher=dispatcher).welcome()
+
+
+def test_a_line_cut_mid_character_is_answered_without_mojibake():
+    """Issue 18 item 8: a server cutting a chatter's line mid-character made the whole line Latin-1."""
+    harness = echo_bot()
+    harness.feed(":ann!ann@host PRIVMSG #test :!echo ありがとう 😂".encode()[:-2])
+    assert harness.replies() == ["PRIVMSG #test :ann (everyone) said ありがとう \ufffd"]
+    harness.advance(1)  # Twitch's pace: a message per second in a channel where the bot is no moderator
+    harness.feed(b":ann!ann@host PRIVMSG #test :!echo caf\xe9 cr\xe8me")  # a Latin-1 client
+    assert harness.replies() == ["PRIVMSG #test :ann (everyone) said café crème"]
+
+
+def test_the_bot_answers_chat_from_the_fast_path_with_roles_and_names_from_the_tags():
+    harness = echo_bot()
+    harness.say("bob", "!echo hi", tags="badges=moderator/1;display-name=Bob\\sB;mod=1")
+    harness.say("bob", "\x01ACTION !echo waves\x01")  # a /me is chat, never a command
+    harness.say("cy", "!echo x", channel="#elsewhere")  # a channel the bot is not in
+    assert harness.replies() == ["PRIVMSG #test :Bob B (moderator) said hi"]
