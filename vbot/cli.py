@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import logging
 import os
 import signal
@@ -24,13 +25,12 @@ from typing import TYPE_CHECKING
 from vbot import __version__
 from vbot.commands import builtin_table
 from vbot.config import Config, ConfigError, load_config, read_settings, unknown_settings
-from vbot.custom import Reloader, load_file
 from vbot.dispatch import Cooldowns, Dispatcher
 from vbot.logs import setup_logging
 from vbot.notify import Notifier
 from vbot.signals import Signals
 from vbot.state import CountStore
-from vbot.timers import TimerSchedule
+from vbot.timers import Timer, TimerSchedule
 
 if TYPE_CHECKING:
     import argparse
@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 
 # Start-up imports only what the path in use needs: the token service's code (vbot.auth,
 # keeper, tokens, login) when a token is checked or `vbot login` runs, the console's with
-# --console, the irc library's (vbot.bot) only for a live connection.
+# --console, custom commands' (vbot.custom) with a commands file, the irc library's
+# (vbot.bot) only for a live connection.
 
 EXIT_OK, EXIT_CONFIG, EXIT_LOGIN = 0, 2, 3
 log = logging.getLogger(__name__)
@@ -96,20 +97,32 @@ def build_dispatcher(
     config: Config,
     store: CountStore,
     clock: Callable[[], float] = time.monotonic,
-) -> tuple[Dispatcher, TimerSchedule, Reloader]:
+) -> tuple[Dispatcher, TimerSchedule, Callable[[], str]]:
     """From one read of the custom commands file: the dispatcher over built-in plus custom
-    commands, the timers, and the reload callable for ``!reload``/SIGHUP, which swaps both.
+    commands, the timers, and the reload callable for ``!reload``/SIGHUP (``vbot.custom.Reloader``,
+    its reply), which swaps both.
 
     ``clock`` (monotonic seconds) drives cooldowns and timers. Raises ConfigError
     (CommandsFileError, StateError) when the commands file or the state file cannot be used.
+    Without a commands file (none required), vbot.custom loads at the first reload.
     """
     builtins = builtin_table()
-    loaded = load_file(config.commands_file, config.commands_file_required, builtins, store)
-    dispatcher = Dispatcher(loaded.table(builtins), config.prefix, config.owners, Cooldowns(clock))
-    timers = TimerSchedule(loaded.timers, bot_login=config.username, clock=clock)  # the transport sets its channels
-    reload = Reloader(
-        dispatcher, builtins, config.commands_file, config.commands_file_required, store, timers.set_timers
-    )
+    path, required = config.commands_file, config.commands_file_required
+    table = builtins
+    timer_list: tuple[Timer, ...] = ()
+    if required or path.exists():
+        from vbot.custom import load_file
+
+        loaded = load_file(path, required, builtins, store)
+        table, timer_list = loaded.table(builtins), loaded.timers
+    dispatcher = Dispatcher(table, config.prefix, config.owners, Cooldowns(clock))
+    timers = TimerSchedule(timer_list, bot_login=config.username, clock=clock)  # the transport sets its channels
+
+    def reload() -> str:
+        from vbot.custom import Reloader
+
+        return Reloader(dispatcher, builtins, path, required, store, timers.set_timers)()
+
     return dispatcher, timers, reload
 
 
@@ -185,6 +198,15 @@ def _closed_on_error(store: CountStore) -> Iterator[None]:
         raise
 
 
+def started() -> None:
+    """Start-up is over: cyclic garbage is collected again, if ``vbot.__main__`` had turned it
+    off for the start-up (imports make only long-lived objects: collecting among them was about
+    5% of the start-up's time), and what start-up made is left out of later collections."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
 def run_login(env_file: str | None) -> int:
     """``vbot login``: the device code login, saving VBOT_TOKEN_FILE; returns its exit code."""
     try:
@@ -206,6 +228,7 @@ def run_login(env_file: str | None) -> int:
     login = DeviceLogin(
         service, config.token_file, sys.stdout, sys.stderr, is_tty=sys.stdout.isatty(), username=config.username
     )
+    started()
     return login.run()
 
 
@@ -270,7 +293,7 @@ def start_token(config: Config, on_new_secret: Callable[[str], None]) -> tuple[C
 def run_bot(
     config: Config,
     dispatcher: Dispatcher,
-    reload: Reloader,
+    reload: Callable[[], str],
     timers: TimerSchedule,
     signals: Signals,
     keeper: TokenKeeper | None = None,
@@ -286,11 +309,12 @@ def run_bot(
         config, dispatcher, reload=reload, timers=timers, notifier=Notifier.from_environment(os.environ), keeper=keeper
     )
     signals.attach(bot)
+    started()
     return bot.run()
 
 
 def run_console(
-    config: Config, dispatcher: Dispatcher, reload: Reloader, timers: TimerSchedule, clock: ConsoleClock
+    config: Config, dispatcher: Dispatcher, reload: Callable[[], str], timers: TimerSchedule, clock: ConsoleClock
 ) -> int:
     """Chat in this terminal until ``/quit``, end of input, ``!exit``, SIGINT or SIGTERM."""
     from vbot.console import Console
@@ -311,4 +335,5 @@ def run_console(
         timers=timers,
         clock=clock,
     )
+    started()
     return console.run()
