@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 from tests.fake_auth import FakeTwitchAuth
-from tests.support import Ngircd, ScriptedServer
+from tests.support import ScriptedServer, real_ircd
 
 
 @pytest.fixture
-def ngircd():
-    """A real ngircd on a free loopback port (Debian package ``ngircd``)."""
-    server = Ngircd().start()
+def ircd():
+    """A real IRC server on a free loopback port: ngircd, or miniircd where ngircd is missing
+    (``support.real_ircd``), accepting PASS ``oauth:<TOKEN>``."""
+    server = real_ircd().start()
     yield server
     server.stop()
 
@@ -26,7 +27,7 @@ def twitch():
 
 @pytest.fixture
 def servers():
-    """``servers(Ngircd(...))`` starts a server (ngircd or a scripted one); all are stopped after the test."""
+    """``servers(real_ircd())`` starts a server (a real or a scripted one); all are stopped after the test."""
     started: list = []
 
     def start(server):

@@ -22,7 +22,8 @@ import string
 import threading
 import time
 import urllib.parse
-from typing import Self
+
+from tests.loopback import JsonHandler, LoopbackService
 
 CLIENT_ID = "fakeclientid0123456789abcdefgh"
 CHAT_SCOPES = ("chat:read", "chat:edit")
@@ -43,7 +44,7 @@ class DeviceCode:
     scopes: tuple[str, ...]
 
 
-class FakeTwitchAuth:
+class FakeTwitchAuth(LoopbackService):
     """Twitch's token service on a free loopback port; ``url`` is its base (``.../oauth2``).
 
     Every secret it ever issued is in ``secrets`` (to check none leaks into output);
@@ -55,6 +56,7 @@ class FakeTwitchAuth:
     def __init__(self, *, client_id: str = CLIENT_ID, pending_polls: int = 2, token_lifetime: int = 14000,
                  code_lifetime: int = 1800, interval: int = 5, login: str = "vbot", user_id: str = "12345678",
                  scopes: tuple[str, ...] = CHAT_SCOPES, hang_for: float = 60.0):
+        super().__init__()
         self.client_id = client_id
         self.pending_polls = pending_polls
         self.token_lifetime = token_lifetime
@@ -72,36 +74,6 @@ class FakeTwitchAuth:
         self.faults: dict[str, list[str]] = {}
         self.on_access_token = lambda token: None
         self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self._server: http.server.ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # --- running ---------------------------------------------------------------------
-
-    def start(self) -> FakeTwitchAuth:
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}/oauth2"
-
-    def stop(self) -> None:
-        self.stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     # --- what tests set up and look at ----------------------------------------------------
 
@@ -136,6 +108,11 @@ class FakeTwitchAuth:
     def count(self, request: str) -> int:
         """How many calls of one kind (see ``requests``) arrived."""
         return self.requests.count(request)
+
+    base = "/oauth2"
+
+    def handler(self) -> type[http.server.BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     # --- the service ------------------------------------------------------------------------
 
@@ -213,9 +190,7 @@ FAULTS = {
 
 
 def _handler_for(fake: FakeTwitchAuth) -> type[http.server.BaseHTTPRequestHandler]:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(JsonHandler):
         def do_GET(self) -> None:
             self._handle("GET")
 
@@ -238,28 +213,13 @@ def _handler_for(fake: FakeTwitchAuth) -> type[http.server.BaseHTTPRequestHandle
                 fake.stopping.wait(fake.hang_for)
                 return
             if fault == "bad_json":
-                self._send(200, b"<html>not json</html>")
+                self.send_json(200, b"<html>not json</html>")
                 return
             if fault == "redirect":
-                self._send(302, b"{}", {"Location": f"{fake.url}/elsewhere"})
+                self.send_json(302, b"{}", {"Location": f"{fake.url}/elsewhere"})
                 return
             if fault is not None:
                 status, reply = FAULTS[fault]
-            self._send(status, json.dumps(reply).encode())
-
-        def _send(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
-            try:
-                self.send_response(status)
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except OSError:
-                pass
-
-        def log_message(self, format, *args) -> None:
-            """Quiet: tests read ``fake.requests`` instead."""
+            self.send_json(status, json.dumps(reply).encode())
 
     return Handler

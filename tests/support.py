@@ -1,10 +1,12 @@
-"""Real parts for tests: an ngircd server, a scripted Twitch-like server, IRC clients, a bot runner.
+"""Real parts for tests: real IRC servers (ngircd, or miniircd where ngircd is missing), a scripted
+Twitch-like server, IRC clients, a bot runner.
 
 Every wait has a timeout and waits for a condition, never a fixed time.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -148,63 +150,64 @@ class IrcClient(LineSocket):
         return line.split(" :", 1)[1]
 
 
-NGIRCD_MISSING = "ngircd is not installed; the integration tests need it: apt-get install ngircd (Debian, Ubuntu)"
+REQUIRE_NGIRCD = "REQUIRE_NGIRCD"
+"""Set to 1 (``.ci/run`` does): a test that needs ngircd runs, and fails, where ngircd is missing,
+instead of being skipped; every other integration test uses ngircd too, never miniircd."""
+NGIRCD_MISSING = (f"ngircd is not on PATH and {REQUIRE_NGIRCD}=1 asks for it: "
+                  "apt-get install ngircd (Debian, Ubuntu; root's PATH has /usr/sbin)")
+MINIIRCD_MISSING = "miniircd is not installed; the integration tests need it without ngircd: pip install -e '.[test]'"
 
 
 def find_ngircd() -> str | None:
-    """The ngircd program on PATH or in the sbin folders (often not on a user's PATH), or None."""
-    return shutil.which("ngircd") or shutil.which("ngircd", path="/usr/sbin:/usr/local/sbin:/sbin")
+    """The ngircd program on PATH, or None (Debian installs it in /usr/sbin, on root's PATH)."""
+    return shutil.which("ngircd")
 
 
-class Ngircd:
-    """A real ngircd on a free loopback port, configured to accept PASS ``oauth:<TOKEN>``.
+def ngircd_required() -> bool:
+    """True when REQUIRE_NGIRCD asks for ngircd (CI): no skips, no miniircd."""
+    return os.environ.get(REQUIRE_NGIRCD, "") not in ("", "0")
 
-    Options: ``token=None`` for a server without a password (ngircd then refuses any
-    PASS); ``password`` for a plain server password instead of ``oauth:<token>``;
-    ``channels`` for pre-defined channels, name → initial modes as in a MODE command
-    (``{"#locked": "+i", "#keyed": "+k sesame", "#full": "+l 1"}``; ngircd's
-    ``[Channel]`` sections, mode ``+P`` added: nobody gets ops by joining them);
-    ``operator`` = ``(name, password)`` for an IRC operator who may set any channel
-    mode, ``+q``/``+a``/``+h`` included (``OPER``, see ``registered_client``).
-    ``password`` holds what clients must send as PASS, or None. ``binary`` defaults to
-    ``find_ngircd()``; without it ``start`` fails the test with one line saying how to
-    install ngircd.
+
+def needs_ngircd(why: str) -> pytest.MarkDecorator:
+    """Mark a test that needs what among the real servers only ngircd has (channel modes, IRC
+    operators, ERROR before a close, ...); ``why`` says what, e.g. "miniircd has no channel
+    operators". Skipped with that reason when ngircd is not on PATH, unless
+    ``ngircd_required()``: then it runs, and fails with NGIRCD_MISSING. Use it with
+    ``Ngircd(...)``; ``real_ircd()`` serves every other test."""
+    return pytest.mark.skipif(find_ngircd() is None and not ngircd_required(),
+                              reason=f"needs ngircd ({why}), which is not on PATH: apt-get install ngircd")
+
+
+class ServerProcess:
+    """A real IRC server program on a free loopback port, run as a child process.
+
+    ``password`` holds what clients must send as PASS (``oauth:<token>`` by default), or
+    None; ``start`` waits until the server listens and returns it; ``stop`` ends it and
+    removes its files. Subclasses name the program (``name``) and its command line.
     """
 
-    def __init__(self, token: str | None = TOKEN, password: str | None = None,
-                 channels: Mapping[str, str] | None = None, operator: tuple[str, str] | None = None,
-                 binary: str | None = None):
-        self.binary = binary or find_ngircd()
+    name = "server"
+    operator: tuple[str, str] | None = None
+    """An IRC operator's (name, password): only ``Ngircd`` has one."""
+
+    def __init__(self, token: str | None = TOKEN, password: str | None = None):
         self.port = free_port()
-        self.directory = Path(tempfile.mkdtemp(prefix="vbot-ngircd-"))
-        self.config = self.directory / "ngircd.conf"
         self.password = password if password is not None else (f"oauth:{token}" if token else None)
-        self.operator = operator
-        password_line = f"Password = {self.password}\n" if self.password else ""
-        sections = "".join(f"[Channel]\nName = {name}\nModes = {modes}\n" for name, modes in (channels or {}).items())
-        if operator:
-            sections += f"[Operator]\nName = {operator[0]}\nPassword = {operator[1]}\n"
-        self.config.write_text(
-            "[Global]\nName = irc.vbot.test\nInfo = vbot test server\nListen = 127.0.0.1\n"
-            f"Ports = {self.port}\nMotdPhrase = vbot test\n{password_line}"
-            "[Limits]\nMaxNickLength = 30\nMaxConnectionsIP = 0\nMaxPenaltyTime = 0\nPingTimeout = 600\n"
-            "[Options]\nPAM = no\nIdent = no\nDNS = no\n"
-            + ("OperCanUseMode = yes\n" if operator else "") + sections
-        )
+        self.directory = Path(tempfile.mkdtemp(prefix=f"vbot-{self.name}-"))
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> Ngircd:
-        if not self.binary or not os.access(self.binary, os.X_OK):
-            shutil.rmtree(self.directory, ignore_errors=True)
-            pytest.fail(NGIRCD_MISSING, pytrace=False)
-        self.process = subprocess.Popen([self.binary, "-n", "-f", str(self.config)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(self._listening, message=f"ngircd on port {self.port}")
+    def command(self) -> list[str]:
+        """The command line that runs the server in the foreground on ``port``."""
+        raise NotImplementedError
+
+    def start(self) -> ServerProcess:
+        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(self._listening, message=f"{self.name} on port {self.port}")
         return self
 
     def _listening(self) -> bool:
         if self.process.poll() is not None:
-            raise RuntimeError(f"ngircd exited with {self.process.returncode}")
+            raise RuntimeError(f"{self.name} exited with {self.process.returncode}")
         try:
             socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
             return True
@@ -220,6 +223,90 @@ class Ngircd:
                 self.process.kill()
                 self.process.wait(5)
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class Ngircd(ServerProcess):
+    """A real ngircd (Debian package ``ngircd``), configured to accept PASS ``oauth:<TOKEN>``.
+
+    Options: ``token=None`` for a server without a password (ngircd then refuses any
+    PASS); ``password`` for a plain server password instead of ``oauth:<token>``;
+    ``channels`` for pre-defined channels, name → initial modes as in a MODE command
+    (``{"#locked": "+i", "#keyed": "+k sesame", "#full": "+l 1"}``; ngircd's
+    ``[Channel]`` sections, mode ``+P`` added: nobody gets ops by joining them);
+    ``operator`` = ``(name, password)`` for an IRC operator who may set any channel
+    mode, ``+q``/``+a``/``+h`` included (``OPER``, see ``registered_client``).
+    ``binary`` defaults to ``find_ngircd()``; without it ``start`` fails the test with
+    one line saying how to install ngircd (mark such tests ``needs_ngircd``).
+    """
+
+    name = "ngircd"
+
+    def __init__(self, token: str | None = TOKEN, password: str | None = None,
+                 channels: Mapping[str, str] | None = None, operator: tuple[str, str] | None = None,
+                 binary: str | None = None):
+        super().__init__(token, password)
+        self.binary = binary or find_ngircd()
+        self.config = self.directory / "ngircd.conf"
+        self.operator = operator
+        password_line = f"Password = {self.password}\n" if self.password else ""
+        sections = "".join(f"[Channel]\nName = {name}\nModes = {modes}\n" for name, modes in (channels or {}).items())
+        if operator:
+            sections += f"[Operator]\nName = {operator[0]}\nPassword = {operator[1]}\n"
+        self.config.write_text(
+            "[Global]\nName = irc.vbot.test\nInfo = vbot test server\nListen = 127.0.0.1\n"
+            f"Ports = {self.port}\nMotdPhrase = vbot test\n{password_line}"
+            "[Limits]\nMaxNickLength = 30\nMaxConnectionsIP = 0\nMaxPenaltyTime = 0\nPingTimeout = 600\n"
+            "[Options]\nPAM = no\nIdent = no\nDNS = no\n"
+            + ("OperCanUseMode = yes\n" if operator else "") + sections
+        )
+
+    def command(self) -> list[str]:
+        return [self.binary, "-n", "-f", str(self.config)]
+
+    def start(self) -> Ngircd:
+        if not self.binary or not os.access(self.binary, os.X_OK):
+            shutil.rmtree(self.directory, ignore_errors=True)
+            pytest.fail(NGIRCD_MISSING, pytrace=False)
+        super().start()
+        return self
+
+
+class Miniircd(ServerProcess):
+    """A real miniircd (PyPI ``miniircd``, in the test extra), accepting PASS ``oauth:<TOKEN>``.
+
+    Registration, PASS, NICK (433 for a nick in use), JOIN/PART/QUIT with echoes, NAMES,
+    PRIVMSG relayed to a channel, PING, CAP (it refuses every capability). Unlike ngircd
+    it has no channel or user modes but ``+k``, no operators, no ISUPPORT line, relays
+    lines longer than 512 bytes, and answers a wrong PASS with 464 without closing.
+    Options as ``Ngircd``'s ``token`` and ``password`` (without one, it ignores a PASS).
+    """
+
+    name = "miniircd"
+
+    def command(self) -> list[str]:
+        # miniircd refuses to run as root unless told to stay root
+        as_root = ["--setuid", "root"] if os.getuid() == 0 else []
+        password = ["--password", self.password] if self.password else []
+        return [sys.executable, "-m", "miniircd", "--listen", "127.0.0.1", "--ports", str(self.port),
+                *password, *as_root]
+
+    def start(self) -> Miniircd:
+        if importlib.util.find_spec("miniircd") is None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            pytest.fail(MINIIRCD_MISSING, pytrace=False)
+        super().start()
+        return self
+
+
+IrcServer = Ngircd | Miniircd
+
+
+def real_ircd(token: str | None = TOKEN, password: str | None = None) -> IrcServer:
+    """A real IRC server (not started) for what every server does: ngircd when it is on PATH
+    (or ``ngircd_required()``), else miniircd. ``token`` and ``password`` as ``Ngircd``'s."""
+    if find_ngircd() or ngircd_required():
+        return Ngircd(token, password)
+    return Miniircd(token, password)
 
 
 class ScriptedServer:
@@ -495,7 +582,7 @@ class FakeClock:
         self.now += seconds
 
 
-def registered_client(server: Ngircd, nick: str, channel: str | None = None, oper: bool = False) -> IrcClient:
+def registered_client(server: IrcServer, nick: str, channel: str | None = None, oper: bool = False) -> IrcClient:
     """A client registered on ``server`` as ``nick`` (with the server's password, if any):
     it holds the nick, so a bot logging in with it gets 433. ``channel``: joined after
     registering; ``oper``: becomes the server's IRC operator first (``Ngircd(operator=...)``)."""

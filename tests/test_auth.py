@@ -37,7 +37,7 @@ from tests.support import (
     start_vbot,
     wait_until,
 )
-from tests.test_secrets import self_signed_tls_server  # noqa: F401  (a fixture)
+from tests.test_secrets import untrusted_tls_server  # noqa: F401  (a fixture)
 from vbot.auth import ServiceRefused, ServiceUnavailable, TokenService
 from vbot.bot import VBot
 from vbot.commands import builtin_table
@@ -136,8 +136,8 @@ def test_nothing_listening_is_unavailable():
         TokenService(f"http://127.0.0.1:{free_port()}/oauth2", CLIENT_ID).validate("x" * 30)
 
 
-def test_tls_certificate_is_verified(self_signed_tls_server):  # noqa: F811
-    (host, port), received = self_signed_tls_server
+def test_tls_certificate_is_verified(untrusted_tls_server):  # noqa: F811
+    (host, port), received = untrusted_tls_server
     with pytest.raises(ServiceUnavailable, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
         TokenService(f"https://{host}:{port}/oauth2", CLIENT_ID).validate("x" * 30)
     assert received == []  # the token never left

@@ -272,6 +272,14 @@ def test_other_variables_are_ignored():
     ({"VBOT_HOST": "127.0.0.1", "VBOT_TOKEN": f"{SECRET} x"}, "VBOT_TOKEN"),
     ({"VBOT_HOST": "127.0.0.1", "VBOT_TOKEN": f":{SECRET}"}, "VBOT_TOKEN"),
     ({"VBOT_HOST": "127.0.0.1", "VBOT_TOKEN": f"{SECRET}\r\nQUIT"}, "VBOT_TOKEN"),
+    # IRC nicks: accepted off Twitch only, and only as RFC 2812 has them
+    ({"VBOT_USERNAME": "Frank[x]"}, "VBOT_USERNAME"),
+    ({"VBOT_USERNAME": "my-bot"}, "VBOT_USERNAME"),
+    ({"VBOT_OWNERS": "alice,Frank[x]"}, "VBOT_OWNERS"),
+    ({"VBOT_HOST": "127.0.0.1", "VBOT_USERNAME": "-bot"}, "VBOT_USERNAME"),
+    ({"VBOT_HOST": "127.0.0.1", "VBOT_USERNAME": "bot!x"}, "VBOT_USERNAME"),
+    ({"VBOT_HOST": "127.0.0.1", "VBOT_USERNAME": "a" * 65}, "VBOT_USERNAME"),
+    ({"VBOT_HOST": "127.0.0.1", "VBOT_OWNERS": "frank[x],b@d"}, "VBOT_OWNERS"),
 ])
 def test_errors_name_the_variable_in_one_line_without_the_token(overrides, variable):
     with pytest.raises(ConfigError) as caught:
@@ -639,3 +647,10 @@ def test_a_misspelt_setting_is_warned_about(tmp_path):
 def test_a_token_service_url_that_would_misroute_requests_is_refused(url):
     with pytest.raises(ConfigError, match="VBOT_AUTH_URL"):
         load_config(settings(VBOT_AUTH_URL=url))
+
+
+@pytest.mark.parametrize("nick", ["Frank[x]", "my-bot", "a_b^c{d}|e`", "x" * 30, "123bot"])
+def test_an_irc_nick_is_a_username_and_an_owner_off_twitch(nick):
+    """Issue 18: ordinary IRC nicks (RFC 2812 section 2.3.1) were refused off Twitch; Twitch logins still do."""
+    config = load_config(settings(VBOT_HOST="irc.example.org", VBOT_USERNAME=nick, VBOT_OWNERS=f"@{nick},alice"))
+    assert config.username == nick.lower() and config.owners == {nick.lower(), "alice"}

@@ -20,6 +20,7 @@ from vbot.chat import ChatMessage, Role
 from vbot.commands import builtin_table
 from vbot.custom import TIMER_VARIABLES, VARIABLES, CommandsFileError, Reloader, Scope, load_table, read_file, render
 from vbot.dispatch import Cooldowns, Dispatcher
+from vbot.facts import NoFacts
 from vbot.state import CountStore, StateError
 from vbot.timers import TimerSchedule
 
@@ -39,10 +40,11 @@ class Clock:
 class Host:
     """A Chat for in-process tests."""
 
-    def __init__(self, viewers: int = 0, reload=None):
+    def __init__(self, viewers: int = 0, reload=None, facts=None):
         self.viewers = viewers
         self.reload = reload
         self.stopped = False
+        self.facts = facts or NoFacts()
 
     def viewer_count(self, channel: str) -> int:
         return self.viewers
@@ -405,6 +407,19 @@ def test_example_shout_out_works(tmp_path):
     shout_out = say(dispatcher, "!so @CoolStreamer", role=Role.MODERATOR)
     assert "https://twitch.tv/CoolStreamer" in shout_out
     assert "@" not in shout_out.replace("https://twitch.tv/CoolStreamer", "")
+
+
+@pytest.mark.parametrize("typed", [
+    "!so @Cool\u202eremaertS",  # RIGHT-TO-LEFT OVERRIDE: would show another name
+    "!so @\u2067CoolStreamer\u2069",  # an isolate around the name
+    "!so Cool\u200bStreamer",  # ZERO WIDTH SPACE
+    "!so Cool\u200dStreamer\U000e0000",  # ZERO WIDTH JOINER, a tag character
+    "!so \u200b@CoolStreamer",  # before the @
+])
+def test_target_carries_no_bidi_control_or_zero_width_character(tmp_path, typed):
+    dispatcher = dispatcher_for(tmp_path, '[so]\nreply = "Follow {target}: https://twitch.tv/{target}"\n')
+    expected = "CoolStreamer" if "remaert" not in typed else "CoolremaertS"
+    assert say(dispatcher, typed) == f"Follow {expected}: https://twitch.tv/{expected}"
 
 
 def test_the_variables_the_renderer_uses_are_documented():

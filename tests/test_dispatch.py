@@ -14,6 +14,7 @@ from vbot import __version__
 from vbot.chat import ChatMessage, Role, parse_badges, role_from_tags, split_command, tags_to_dict
 from vbot.commands import builtin_table
 from vbot.dispatch import DEFAULT_COOLDOWN, DEFAULT_USER_COOLDOWN, Command, CommandTable, Cooldowns, Dispatcher, command
+from vbot.facts import NoFacts
 
 # Verbatim from Twitch's "IRC Concepts" docs (copied from ../shared/twitch-irc.md).
 LOVINGT3S = ("@badge-info=;badges=broadcaster/1;client-nonce=459e3142897c7a22b7d275178f2259e0;color=#0000FF;"
@@ -41,6 +42,7 @@ class FakeHost:
         self.viewers = viewers or {}
         self.stops = 0
         self.reloads = 0
+        self.facts = NoFacts()
 
     def viewer_count(self, channel: str) -> int:
         return self.viewers.get(channel, 0)
@@ -186,10 +188,11 @@ def test_split_command(text, prefix, expected):
 
 def test_builtin_table():
     table = builtin_table()
-    assert [entry.name for entry in table] == ["version", "count_viewers", "help", "reload", "botstatus", "exit"]
+    names = [entry.name for entry in table]
+    assert names == ["version", "count_viewers", "uptime", "help", "reload", "botstatus", "permit", "exit"]
     assert table.find("commands") is table.find("help")
     assert table.find("exit").role is Role.BROADCASTER
-    assert table.find("reload").role is table.find("botstatus").role is Role.MODERATOR
+    assert table.find("reload").role is table.find("botstatus").role is table.find("permit").role is Role.MODERATOR
     assert "version" in table and "nope" not in table
     assert table.find("nope") is None
     assert all(entry.help for entry in table)
@@ -252,9 +255,10 @@ def test_decorated_duplicates_are_rejected():
 def test_available_to_keeps_table_order():
     table = builtin_table()
     names = lambda role: [entry.name for entry in table.available_to(role)]  # noqa: E731
-    assert names(Role.EVERYONE) == names(Role.SUBSCRIBER) == names(Role.VIP) == ["version", "count_viewers", "help"]
-    assert names(Role.MODERATOR) == ["version", "count_viewers", "help", "reload", "botstatus"]
-    assert names(Role.BROADCASTER) == ["version", "count_viewers", "help", "reload", "botstatus", "exit"]
+    everyone = ["version", "count_viewers", "uptime", "help"]
+    assert names(Role.EVERYONE) == names(Role.SUBSCRIBER) == names(Role.VIP) == everyone
+    assert names(Role.MODERATOR) == [*everyone, "reload", "botstatus", "permit"]
+    assert names(Role.BROADCASTER) == [*everyone, "reload", "botstatus", "permit", "exit"]
 
 
 # --- dispatching -----------------------------------------------------------------------------------
@@ -359,11 +363,11 @@ def listed(reply: str | None) -> list[str]:
     return reply.removeprefix("Commands: ").split(", ")
 
 
-EVERYONE_HELP = "Commands: !version, !count_viewers, !help"  # only what everyone may use, in table order
+EVERYONE_HELP = "Commands: !version, !count_viewers, !uptime, !help"  # only what everyone may use, in table order
 
 
 @pytest.mark.parametrize("role, shown, hidden", [
-    (Role.EVERYONE, ["!version", "!count_viewers", "!help"], ["!reload", "!botstatus", "!exit"]),
+    (Role.EVERYONE, ["!version", "!count_viewers", "!uptime", "!help"], ["!reload", "!botstatus", "!exit"]),
     (Role.SUBSCRIBER, ["!version"], ["!reload", "!exit"]),
     (Role.VIP, ["!version"], ["!reload", "!exit"]),
     (Role.MODERATOR, ["!version", "!reload", "!botstatus"], ["!exit"]),
@@ -390,10 +394,11 @@ def test_help_uses_the_prefix_and_lists_custom_commands(clock, host):
         return "hi"
 
     dispatcher = make_dispatcher(clock, vipzone, prefix="?")
-    assert dispatcher.handle(msg("?help", role=Role.SUBSCRIBER), host) == "Commands: ?version, ?count_viewers, ?help"
+    assert dispatcher.handle(msg("?help", role=Role.SUBSCRIBER), host) == \
+        "Commands: ?version, ?count_viewers, ?uptime, ?help"
     clock.advance(DEFAULT_COOLDOWN)
     assert dispatcher.handle(msg("?help", login="vippy", role=Role.VIP), host) == \
-        "Commands: ?version, ?count_viewers, ?help, ?vipzone"
+        "Commands: ?version, ?count_viewers, ?uptime, ?help, ?vipzone"
 
 
 # --- owner-only and role-gated commands -----------------------------------------------------------

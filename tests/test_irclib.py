@@ -28,6 +28,7 @@ WRITTEN_FOR = {
     "irc.client.SimpleIRCClient.__init__": "fbfc278faa19925c",
     "irc.client.SimpleIRCClient._dispatcher": "a35c144f2d040420",
     "irc.schedule.DefaultScheduler.run": "33ae5bbd66af0690",
+    "irc.bot.ServerSpec": "e81121cc750d989e",
     "irc.bot.SingleServerIRCBot.__init__": "45f80df2524aa39f",
     "irc.bot.SingleServerIRCBot._on_disconnect": "0b075fa3b4b18e23",
     "irc.bot.SingleServerIRCBot._on_join": "383c79d0b592f5c2",
@@ -90,9 +91,10 @@ def test_every_override_in_irclib_is_listed():
                 assert name in listed, f"{cls.__name__}.{name} overrides the library: add it to WRITTEN_FOR"
 
 
-SERVER_COMMANDS = {"cap", "reconnect", "userstate", "roomstate", "globaluserstate", "clearchat", "clearmsg",
+SERVER_COMMANDS = {"cap", "chghost", "reconnect", "userstate", "roomstate", "globaluserstate", "clearchat", "clearmsg",
                    "usernotice", "whisper"}
-"""Commands the library does not name but passes on, lowercased, as the event type (IRCv3 CAP, Twitch's)."""
+"""Commands the library does not name but passes on, lowercased, as the event type (IRCv3 CAP and
+CHGHOST, Twitch's)."""
 
 
 def test_every_on_method_of_the_bot_names_a_real_event():
@@ -107,3 +109,27 @@ def test_every_on_method_of_the_bot_names_a_real_event():
             event = name.removeprefix("on_")
             known = event in irc.events.all or event in SERVER_COMMANDS or event.isdigit()
             assert known or hasattr(irc.bot.SingleServerIRCBot, name), f"VBot.{name}: no event {event!r}"
+
+
+def test_every_event_the_twitch_and_plain_irc_handlers_take_is_a_real_event():
+    """vbot.twitch and vbot.plainirc register their handlers by event name: a misspelt one would never run."""
+    import irc.events
+
+    from tests.support import make_config
+    from vbot.bot import VBot
+    from vbot.commands import builtin_table
+    from vbot.dispatch import Dispatcher
+
+    bot = VBot(make_config(6667), Dispatcher(builtin_table()))
+    for event in [*bot.twitch.events, *bot.plain.events]:
+        assert event in irc.events.all or event in SERVER_COMMANDS or event.isdigit(), f"no event {event!r}"
+
+
+def test_the_bot_keeps_the_librarys_server_list_with_the_password_set_before_each_connect():
+    """VBot uses SingleServerIRCBot's server list (one ServerSpec); its repr never shows the password."""
+    from tests.support import PASSWORD, BotHarness
+
+    harness = BotHarness()
+    server = harness.bot.servers.peek()
+    assert (server.host, server.port, server.password) == ("127.0.0.1", 6667, PASSWORD)
+    assert PASSWORD not in repr(server) and f"PASS {PASSWORD}" in harness.sent()

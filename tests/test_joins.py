@@ -8,6 +8,7 @@ import pytest
 
 from tests.support import TWITCH_WELCOME, BotHarness, FakeClock, make_config
 from vbot.joins import REFUSED_GIVE_UP, Joins
+from vbot.outbox import Outbox
 
 
 def joins_at(clock: FakeClock | None = None) -> tuple[Joins, FakeClock]:
@@ -134,3 +135,22 @@ def test_drop_in_the_middle_of_joining_is_an_ordinary_drop(caplog):
     harness.bot.connection._process_line(":tmi.twitch.tv 001 vbot :Welcome, GLHF!")
     assert not [record for record in caplog.records if record.exc_info]
     assert not harness.bot.connection.is_connected()
+
+
+def test_off_twitch_joins_share_the_flood_rule_with_replies():
+    """A JOIN costs 2 penalty seconds (InspIRCd charges it so): three at once, then one every 2 s,
+    and replies sent meanwhile take their share of the same pace."""
+    clock = FakeClock()
+    outbox = Outbox(clock=clock)
+    joins, _ = joins_at(clock)
+    joins.pace = outbox.use_line_pace(True)
+    joins.want_all([f"#c{i}" for i in range(6)])
+    assert joins.take_ready() == ["#c0", "#c1", "#c2"]
+    assert joins.wait_time() == pytest.approx(1.0)
+    clock.advance(1)
+    assert joins.take_ready() == ["#c3"]
+    outbox.submit("#c0", "a reply")
+    assert outbox.take_ready() == []  # the JOINs used the budget
+    clock.advance(1)
+    assert outbox.take_ready() == [("#c0", "a reply")]
+    assert joins.take_ready() == [] and joins.wait_time() == pytest.approx(2.0)

@@ -253,14 +253,15 @@ def test_notify_datagrams_from_a_live_run(twitch, tmp_path, abstract):
 
 
 def test_failed_connects_update_the_status(tmp_path):
-    """Every failed connect attempt says when the next one is (server down at start, or after a drop)."""
+    """Every failed connect attempt says when the next one is, and before the first login (the
+    server down at start) that the bot is connecting, with the reason, not reconnecting (issue 17)."""
     systemd = Systemd(abstract=False)
     captured = Captured(systemd)
     config = make_config(free_port(), state_file=tmp_path / "state.sqlite3")  # nothing listens there
     run = BotThread(config, notifier=Notifier.from_environment({"NOTIFY_SOCKET": systemd.notify_socket}),
                     reconnect=Backoff(first=0.05, cap=0.1)).start()
     try:
-        captured.wait_for(r"^STATUS=reconnecting in \d+\.\d s$", count=3)
+        captured.wait_for(r"^STATUS=connecting in \d+\.\d s \(the last try: .*Connection refused\)$", count=3)
     finally:
         assert run.stop() == 0
         captured.stop()

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 
+import irc.client
 import pytest
 
 from vbot.chat import Role
-from vbot.modes import Isupport, Members, ModeChange, role_from_modes
+from vbot.modes import Isupport, Members, Membership, ModeChange, Own, role_from_modes
 from vbot.network import is_twitch
 
 CUSTOM = ("PREFIX=(qaohv)~&@%+", "CHANMODES=beI,k,l,imnpst")
@@ -193,3 +194,52 @@ def test_members_store_a_shared_empty_string_for_plain_members():
 ])
 def test_twitch_is_known_by_host_server_name_or_capabilities(host, server_name, capabilities, twitch):
     assert is_twitch(host, server_name, capabilities) is twitch
+
+
+# --- Membership: every channel, fed the server's events ----------------------------------------
+
+
+def event(line_type: str, source: str | None, target: str | None, *arguments: str) -> irc.client.Event:
+    return irc.client.Event(line_type, irc.client.NickMask(source) if source else None, target, list(arguments))
+
+
+def test_membership_follows_events_and_reports_only_the_bots_own_joins_and_leaves():
+    nick = ["vbot"]
+    membership = Membership(lambda: nick[0])
+    membership.isupport = membership.isupport.update(CUSTOM)
+    channels = membership.channels
+    assert membership.feed(event("join", "alice!a@h", "#test")) is None  # not in #test: nothing kept
+    own = membership.feed(event("join", "VBot!~vbot@cloak.example", "#Test"))
+    assert own == Own("#test", joined=True, source="VBot!~vbot@cloak.example")
+    assert membership.feed(event("join", "vbot!~vbot@cloak.example", "#test")) is None  # a duplicate echo
+    membership.feed(event("namreply", "irc.example", "vbot", "=", "#test", "vbot ~&fiona @olga +val"))
+    for line in [event("join", "pat!p@h", "#test"), event("mode", "olga!o@h", "#test", "+v", "pat"),
+                 event("mode", "olga!o@h", "#test", "-q", "fiona"), event("nick", "val!v@h", "valerie"),
+                 event("quit", "olga!o@h", None, "bye"), event("part", "ghost!g@h", "#test")]:
+        assert membership.feed(line) is None
+    members = membership.members("#TEST")
+    assert {name: members.role(name).label for name in members.nicks()} == {
+        "vbot": "everyone", "fiona": "moderator", "valerie": "vip", "pat": "vip"}
+    assert membership.viewer_count("#test") == 3
+    nick[0] = "vbot2"  # the server renamed the bot (the library follows its own nick)
+    membership.feed(event("nick", "vbot!~vbot@h", "vbot2"))
+    assert membership.viewer_count("#test") == 3
+    kicked = membership.feed(event("kick", "fiona!f@h", "#test", "VBOT2", "spam"))
+    assert kicked == Own("#test", joined=False, why="kicked by fiona (spam)")
+    assert membership.members("#test") is None and membership.viewer_count("#test") == 0
+    membership.feed(event("join", "vbot2!~vbot@h", "#other"))
+    assert membership.feed(event("part", "vbot2!~vbot@h", "#other")) == Own(
+        "#other", joined=False, why="parted by the server (no reason)")
+    membership.feed(event("join", "vbot2!~vbot@h", "#other"))
+    membership.clear()
+    assert membership.channels is channels and channels == {}  # the same dict, emptied
+    assert membership.isupport == Isupport()
+
+
+def test_membership_skips_odd_events():
+    membership = Membership(lambda: "vbot")
+    for odd in [event("join", None, "#test"), event("join", "vbot!v@h", None), event("kick", "x!x@h", "#test"),
+                event("namreply", "irc.example", "vbot", "#test"), event("mode", "x!x@h", "#nowhere", "+o", "x"),
+                event("nick", "x!x@h", None), event("part", None, "#test")]:
+        assert membership.feed(odd) is None
+    assert membership.channels == {}

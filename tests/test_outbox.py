@@ -9,13 +9,25 @@ time is a FakeClock.
 
 from __future__ import annotations
 
+import math
+
 import irc.client
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support import FakeClock
-from vbot.outbox import ELLIPSIS, INVISIBLE_SUFFIX, MAX_CHARACTERS, MAX_LINE_BYTES, Limits, Outbox, clean, fit
+from vbot.outbox import (
+    ELLIPSIS,
+    INVISIBLE_SUFFIX,
+    MAX_CHARACTERS,
+    MAX_LINE_BYTES,
+    Limits,
+    LinePace,
+    Outbox,
+    clean,
+    fit,
+)
 
 CONNECTION = irc.client.Reactor().server()  # never connected: only its _prep_message is used
 
@@ -307,6 +319,66 @@ def test_clean_turns_every_control_character_into_a_space(text, expected):
     assert clean(text) == expected
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("next\u0085line", "next line"),  # NEL (C1): a line break to some terminals and clients
+    ("\u009b31mred", "31mred"),  # CSI (C1): a terminal escape in one character
+    ("\u0080a\u009fb", "a b"),
+])
+def test_clean_turns_c1_control_characters_into_spaces(text, expected):
+    assert clean(text) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("twitch.tv/\u202eevil\u202c", "twitch.tv/evil"),  # RIGHT-TO-LEFT OVERRIDE and POP: reorder what is shown
+    ("a\u2066b\u2067c\u2068d\u2069e\u200ef\u200fg\u061ch", "abcdefgh"),  # isolates and marks
+    ("ad\u200bmin", "admin"),  # ZERO WIDTH SPACE
+    ("ad\u200cmin\u2060", "admin"),  # ZERO WIDTH NON-JOINER, WORD JOINER
+    ("\ufeffsoft\u00adware", "software"),  # BOM, SOFT HYPHEN
+    ("hi\U000e0000 \U000e0041", "hi"),  # tag characters outside a flag (U+E0000 is the suffix of chat clients)
+    ("a\u200db", "ab"),  # a ZWJ between letters joins nothing
+    ("\U0001f600\u200d", "\U0001f600"),  # nor one at the end
+])
+def test_clean_removes_bidi_controls_and_zero_width_characters(text, expected):
+    assert clean(text) == expected
+
+
+ENGLAND = "\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f"
+
+
+@pytest.mark.parametrize("emoji", [
+    "\U0001f468\u200d\U0001f469\u200d\U0001f467",  # family: man, woman, girl
+    "\U0001f3f3\ufe0f\u200d\U0001f308",  # rainbow flag: white flag, VS-16, ZWJ, rainbow
+    "\u2764\ufe0f\u200d\U0001f525",  # heart on fire
+    "\U0001f469\U0001f3fd\u200d\U0001f4bb",  # woman technologist: medium skin tone
+    "\U0001f9d1\u200d\U0001faef",  # a ZWJ to an emoji newer than Python's Unicode tables
+    ENGLAND,  # the flag of England: black flag, tags "gbeng", CANCEL TAG
+    "1\ufe0f\u20e3",  # keycap one: nothing to remove
+])
+def test_clean_keeps_what_emoji_sequences_need(emoji):
+    assert clean(f"hype {emoji}!") == f"hype {emoji}!"
+
+
+def test_clean_keeps_tags_only_in_a_whole_flag():
+    assert clean("\U0001f3f4\U000e0067\U000e0062 x") == "\U0001f3f4 x"  # no CANCEL TAG: not a flag
+    assert clean("x\U000e0067\U000e007f") == "x"  # no black flag before them
+
+
+def test_a_slash_me_reply_goes_out_as_text():
+    """vbot never sends a CTCP frame; ``/me`` is text that Twitch turns into an action."""
+    box, _ = outbox()
+    box.submit("#a", "/me waves\u200b at \u0085chat")
+    assert box.take_ready() == [("#a", "/me waves at  chat")]
+
+
+def test_the_outbox_cleans_before_it_adds_its_own_invisible_suffix():
+    box, clock = outbox()
+    box.submit("#a", "same\U000e0000")  # as sent by Chatterino: its own invisible suffix
+    assert box.take_ready() == [("#a", "same")]
+    clock.advance(1)
+    box.submit("#a", "same\U000e0000")
+    assert box.take_ready() == [("#a", "same" + INVISIBLE_SUFFIX)]
+
+
 def test_injection_attempt_becomes_one_line():
     box, _ = outbox()
     box.submit("#a", "ok\r\nPRIVMSG #other :pwned\nJOIN #x\0")
@@ -474,3 +546,54 @@ def test_anything_repeated_can_be_sent(text, channel):
             assert len(line) <= MAX_LINE_BYTES and len(sent) <= MAX_CHARACTERS
             assert not set(sent) & {"\r", "\n", "\0"}
         clock.advance(1)
+
+
+# --- off Twitch: the flood rule (issue 18 item 8) -------------------------------------------
+
+
+def test_line_pace_is_a_burst_then_one_penalty_second_per_second():
+    clock = FakeClock()
+    pace = LinePace(clock=clock)
+    assert pace.room() == 7 and pace.wait_time() == 0
+    for line in ("CAP REQ :twitch.tv/membership", "PASS secret", "NICK vbot", "USER vbot 0 * :vbot", "PONG :x"):
+        pace.sent(line)  # PASS, NICK and PONG cost nothing
+    pace.sent("JOIN #a")  # charged when the join pacing released it, not again
+    pace.sent("PRIVMSG #a :hi")
+    assert pace.room() == 5
+    pace.charge(LinePace.PENALTIES["JOIN"])
+    pace.charge()
+    pace.charge()
+    assert pace.room() == 1 and pace.wait_time() == 0
+    assert pace.wait_time(LinePace.PENALTIES["JOIN"]) == pytest.approx(1.0)
+    clock.advance(0.5)
+    assert pace.wait_time(2) == pytest.approx(0.5)
+    clock.advance(60)
+    assert pace.room() == 7  # drained, never below nothing
+    pace.charge(5)
+    pace.reset()
+    assert pace.room() == 7
+
+
+def test_off_twitch_the_flood_rule_replaces_twitchs_limits():
+    """A plain server has no per-channel 1 s rule, no 20 per 30 s and no msg_duplicate: seven
+    replies go at once, then one per second, the same text included (no invisible suffix)."""
+    box, clock = outbox()
+    box.use_line_pace(True)
+    for _ in range(10):
+        box.submit("#a", "same")
+    assert box.take_ready() == [("#a", "same")] * 7
+    assert box.wait_time() == pytest.approx(1.0)
+    clock.advance(0.99)
+    assert box.take_ready() == []
+    clock.advance(0.01)
+    assert box.take_ready() == [("#a", "same")]
+    box.use_line_pace(False)  # Twitch again (a new login): its limits, and the suffix
+    assert box.pace is None and box.vary_repeats
+
+
+def test_a_budget_of_infinity_paces_nothing():
+    box, _ = outbox(line_budget=math.inf)
+    box.use_line_pace(True)
+    for number in range(40):
+        box.submit("#a", f"reply {number}")
+    assert len(box.take_ready()) == 40 and box.wait_time() is None

@@ -1,7 +1,9 @@
 """vbot on a plain IRC server (not Twitch), end to end: issue 12's cases.
 
-Each case runs against a real ngircd (``Ngircd(...)`` with the options the case needs)
-or, for what ngircd cannot do (custom prefixes and CHANMODES, 417), ``PlainIrcServer``;
+Each case runs against a real server: ``real_ircd()`` (ngircd, or miniircd where ngircd is
+missing) for what every server does, ``Ngircd(...)`` with the options the case needs for what
+only ngircd has (marked ``needs_ngircd``), or, for what ngircd cannot do either (custom prefixes
+and CHANMODES, 417), ``PlainIrcServer``;
 pacing and giving up run in-process (``BotHarness``, fake clock). Every test checks
 what chatters see and what the log says.
 """
@@ -10,7 +12,9 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import re
+import socket
 
 import pytest
 
@@ -18,9 +22,12 @@ from tests.support import (
     BotHarness,
     BotThread,
     IrcClient,
+    IrcServer,
     Ngircd,
     PlainIrcServer,
     make_config,
+    needs_ngircd,
+    real_ircd,
     registered_client,
     wait_until,
 )
@@ -74,7 +81,8 @@ def run_bot():
     bots: list[BotThread] = []
 
     def start(config: Config, joined: bool = True, **options) -> BotThread:
-        options.setdefault("outbox", Outbox(Limits(messages=10_000, channel_interval=0, duplicate_window=0)))
+        unpaced = Limits(messages=10_000, channel_interval=0, duplicate_window=0, line_budget=math.inf)
+        options.setdefault("outbox", Outbox(unpaced))
         bot = BotThread(config, dispatcher(config), **options).start()
         bots.append(bot)
         if joined:
@@ -91,7 +99,7 @@ def clients():
     """``clients(server, nick, channel)``: registered clients, all closed after the test."""
     made: list[IrcClient] = []
 
-    def make(server: Ngircd, nick: str, channel: str | None = CHANNEL, oper: bool = False) -> IrcClient:
+    def make(server: IrcServer, nick: str, channel: str | None = CHANNEL, oper: bool = False) -> IrcClient:
         client = registered_client(server, nick, channel, oper)
         made.append(client)
         return client
@@ -163,7 +171,7 @@ def plain_settings(port: int, **settings: str) -> dict[str, str]:
 def test_a_chatter_named_like_the_channel_is_not_the_broadcaster(servers, clients, run_bot, caplog):
     """Issue 12: anyone who took the nick ``test`` in ``#test`` could ``!exit`` the bot."""
     caplog.set_level(logging.DEBUG, logger="vbot.dispatch")
-    server = servers(Ngircd())
+    server = servers(real_ircd())
     bot = run_bot(make_config(server.port, owners=frozenset({"boss"})))
     mallory = clients(server, "mallory")
     mallory.send("NICK test")
@@ -199,6 +207,7 @@ NGIRCD_STEPS: list[tuple[str | None, dict[str, str]]] = [
 ]
 
 
+@needs_ngircd("miniircd has no IRC operators and no channel modes but +k")
 def test_roles_from_ngircds_prefixes_and_combined_mode_lines(servers, clients, run_bot, caplog):
     """Founder ~, admin &, op @, halfop % are moderators, voice + is VIP, on a real server;
     combined mode lines (-l+o, -l-o, +b-o, +ov) leave every role right."""
@@ -257,7 +266,7 @@ def test_roles_from_custom_prefixes_and_unusual_chanmodes(servers, run_bot, capl
 def test_server_without_password_gets_no_pass(servers, clients, run_bot, caplog):
     """VBOT_TOKEN unset: no PASS (ngircd without a password refuses any), and the bot joins."""
     caplog.set_level(logging.INFO)
-    server = servers(Ngircd(token=None))
+    server = servers(real_ircd(token=None))
     config = load_config(plain_settings(server.port))
     assert config.password is None
     bot = run_bot(config)
@@ -272,7 +281,7 @@ def test_server_without_password_gets_no_pass(servers, clients, run_bot, caplog)
 def test_plain_server_password_is_sent_as_given(servers, clients, run_bot, caplog):
     """VBOT_TOKEN=plain on a server whose password is ``plain``: sent as is, no ``oauth:``."""
     caplog.set_level(logging.INFO)
-    server = servers(Ngircd(password="plain"))
+    server = servers(real_ircd(password="plain"))
     config = load_config(plain_settings(server.port, VBOT_TOKEN="plain"))
     assert config.password == "plain"
     bot = run_bot(config)
@@ -283,6 +292,7 @@ def test_plain_server_password_is_sent_as_given(servers, clients, run_bot, caplo
     assert not records(caplog, logging.WARNING)
 
 
+@needs_ngircd("miniircd answers a wrong PASS with 464 and stays connected")
 def test_wrong_password_gives_one_warning_with_the_servers_reason(servers, run_bot, caplog):
     """ngircd's ERROR, then its close: one line per attempt naming the reason, no "Connection reset"."""
     caplog.set_level(logging.INFO)
@@ -301,9 +311,9 @@ def test_wrong_password_gives_one_warning_with_the_servers_reason(servers, run_b
 
 @pytest.mark.parametrize("kind", sorted(LONG_TEXT))
 def test_long_reply_relayed_by_ngircd_arrives_whole(servers, clients, run_bot, kind):
-    """ngircd cuts a relayed line at 512 bytes (ending it with ``[CUT]``): vbot's reply leaves
-    room for ``:vbot!~vbot@127.0.0.1 `` and arrives with its ``…``."""
-    server = servers(Ngircd())
+    """ngircd cuts a relayed line at 512 bytes (ending it with ``[CUT]``; miniircd relays it
+    whole): vbot's reply leaves room for ``:vbot!~vbot@127.0.0.1 `` and arrives with its ``…``."""
+    server = servers(real_ircd())
     run_bot(make_config(server.port))
     alice = clients(server, "alice")
     start = alice.say(CHANNEL, f"!long {kind}")
@@ -363,6 +373,7 @@ def test_every_refused_reply_is_a_warning(servers, run_bot, caplog):
     assert bot.thread.is_alive() and bot.bot.session.logins == 1
 
 
+@needs_ngircd("miniircd has no moderated channels and no IRC operators")
 def test_reply_to_a_moderated_channel_is_refused_with_a_warning(servers, clients, run_bot, caplog):
     """ngircd answers 404 to a PRIVMSG in a +m channel from someone without voice: a WARNING naming
     the channel; once voiced, the bot's replies arrive."""
@@ -388,7 +399,7 @@ def test_reply_to_a_moderated_channel_is_refused_with_a_warning(servers, clients
 def test_nick_in_use_is_warned_retried_paced_and_taken_once_free(servers, clients, run_bot, caplog):
     """Each refused attempt is one WARNING naming the nick, the server's reason and the wait."""
     caplog.set_level(logging.INFO)
-    server = servers(Ngircd())
+    server = servers(real_ircd())
     holder = clients(server, "vbot", channel=None)
     bot = run_bot(make_config(server.port), joined=False)
     wait_until(lambda: len(records(caplog, logging.WARNING, "refused the nick")) >= 2, message="two refusals")
@@ -396,7 +407,7 @@ def test_nick_in_use_is_warned_retried_paced_and_taken_once_free(servers, client
     wait_until(lambda: bot.bot.members(CHANNEL) is not None, message="the bot to log in and join")
     warnings = records(caplog, logging.WARNING)
     pattern = (rf"not connected to 127\.0\.0\.1:{server.port}: the server refused the nick vbot: "
-               r"Nickname already in use; next attempt in ([\d.]+) s")
+               r"Nickname (?:is )?already in use; next attempt in ([\d.]+) s")
     matches = [re.fullmatch(pattern, line) for line in warnings]
     assert all(matches), warnings
     assert all(float(match[1]) > 0 for match in matches if match)
@@ -429,6 +440,7 @@ JOIN_REFUSALS = [  # (channel modes on ngircd, the reason's mark, as a server se
 ]
 
 
+@needs_ngircd("miniircd cannot preset channel modes")
 @pytest.mark.parametrize(("modes", "reason", "_"), JOIN_REFUSALS)
 def test_join_refused_by_ngircd_is_a_warning_naming_channel_and_reason(servers, clients, run_bot, caplog,
                                                                       modes, reason, _):
@@ -444,6 +456,7 @@ def test_join_refused_by_ngircd_is_a_warning_naming_channel_and_reason(servers, 
     assert bot.bot.members(CHANNEL) is None and bot.bot.session.logins == 1
 
 
+@needs_ngircd("miniircd has no IRC operators and no channel modes but +k")
 def test_join_refused_is_retried_and_succeeds_once_allowed(servers, clients, run_bot, caplog):
     """Invite-only, then opened by an operator: the bot's paced retry gets in (a real wait of 2.5 to 5 s)."""
     caplog.set_level(logging.INFO)
@@ -531,6 +544,7 @@ def test_a_join_that_succeeds_starts_the_refusal_count_over(caplog):
 # --- quiet logs ----------------------------------------------------------------------------------
 
 
+@needs_ngircd("miniircd has no IRC operators to KILL")
 def test_kill_by_an_operator_is_one_warning_with_the_reason_then_a_new_login(servers, clients, run_bot, caplog):
     """ngircd sends ERROR with the KILL's reason and closes: one line says so, then vbot logs in again."""
     caplog.set_level(logging.INFO)
@@ -546,10 +560,10 @@ def test_kill_by_an_operator_is_one_warning_with_the_reason_then_a_new_login(ser
         + records(caplog, logging.WARNING)[0].rsplit("; ", 1)[1]]
 
 
-def test_clean_login_to_ngircd_logs_no_warning(servers, run_bot, caplog):
-    """ngircd refuses Twitch's capabilities (CAP NAK): that is INFO there, and nothing else warns."""
+def test_clean_login_to_a_real_server_logs_no_warning(servers, run_bot, caplog):
+    """ngircd and miniircd refuse Twitch's capabilities (CAP NAK): that is INFO there, and nothing else warns."""
     caplog.set_level(logging.INFO)
-    server = servers(Ngircd())
+    server = servers(real_ircd())
     run_bot(make_config(server.port))
     refusal = records(caplog, logging.INFO, "server refused capabilities")
     assert refusal and "twitch.tv/membership" in refusal[0]
@@ -577,3 +591,146 @@ def test_a_repeated_reply_on_a_plain_server_has_no_invisible_suffix():
     harness.advance(5)
     replies = harness.replies()
     assert len(replies) == 2 and replies[0] == replies[1] and "\U000e0000" not in replies[1]
+
+
+# --- issue 18 item 8: plain servers' own rules --------------------------------------------------
+
+INSPIRCD_PENALTIES = {"JOIN": 2, "PASS": 0, "NICK": 0, "PONG": 0}
+"""Seconds of penalty InspIRCd charges a line (``Penalty`` of its commands; 1 for any other);
+the total drains by 1 at each whole second, and at 10 (``<connect threshold>``'s default)
+a client without fakelag is killed for Excess Flood."""
+
+
+def inspircd_peak(timed_lines: list[tuple[float, str]]) -> float:
+    """The highest penalty InspIRCd would hold for these ``(clock time, line)`` pairs."""
+    penalty, peak, second = 0.0, 0.0, None
+    for at, line in timed_lines:
+        if second is not None:
+            penalty = max(penalty - (int(at) - second), 0.0)
+        second = int(at)
+        penalty += INSPIRCD_PENALTIES.get(line.split(" ", 1)[0], 1)
+        peak = max(peak, penalty)
+    return peak
+
+
+def test_joins_and_replies_stay_under_inspircds_excess_flood_limit():
+    """Issue 18: InspIRCd without fakelag killed vbot right after a login with 5 or more channels
+    (Twitch's 20 JOINs per 10 s), and under a burst of commands."""
+    channels = tuple(f"#c{number}" for number in range(8))
+    config = make_config(6667, channels=channels)
+    harness = BotHarness(config, dispatcher(config))
+    timed = [(harness.clock(), line) for line in harness.sent()]
+    plain_welcome(harness)
+    joined = 0
+    for _ in range(80):  # 40 s: each JOIN echoed; once in, ten chatters ask at once
+        for line in harness.sent():
+            timed.append((harness.clock(), line))
+            if line.startswith("JOIN "):
+                harness.feed(f":vbot!~vbot@127.0.0.1 {line}")
+                joined += 1
+                if joined == len(channels):
+                    harness.feed(*(f":u{n}!~u{n}@127.0.0.1 PRIVMSG #c0 :!ping {n}" for n in range(10)))
+        harness.advance(0.5)
+    timed += [(harness.clock(), line) for line in harness.sent()]
+    assert sorted(line for _, line in timed if line.startswith("JOIN ")) == [f"JOIN {name}" for name in channels]
+    assert len([line for _, line in timed if line.startswith("PRIVMSG #c0 :pong")]) == 10
+    assert inspircd_peak(timed) < 10
+
+
+@pytest.mark.parametrize(("host", "asked"), [
+    ("127.0.0.1", ["CAP REQ multi-prefix", "CAP REQ chghost", "CAP END"]),
+    ("irc.chat.twitch.tv", ["CAP END"]),
+])
+def test_a_plain_server_is_asked_for_multi_prefix_and_chghost_each_in_its_own_request(host, asked):
+    """A REQ is granted or refused whole: one capability a server lacks must not cost the
+    other, and Twitch's never share a REQ with them (Twitch, which grants its own, never sees these)."""
+    harness = BotHarness(make_config(6697, host=host, tls=True))
+    harness.sent()
+    harness.feed(":irc.vbot.test CAP * NAK :twitch.tv/membership twitch.tv/tags twitch.tv/commands")
+    assert harness.sent() == asked
+    harness.feed(":irc.vbot.test CAP * NAK :multi-prefix")  # refusing one of them asks nothing more
+    assert harness.sent() == []
+
+
+@needs_ngircd("miniircd has no IRC operators, no preset channel modes and no multi-prefix")
+def test_a_moderator_who_loses_one_of_two_modes_keeps_the_other(servers, clients, run_bot):
+    """With multi-prefix the bot sees both of gina's @ and +: losing @ leaves her a VIP, not nobody."""
+    server = servers(Ngircd(operator=OPERATOR, channels={CHANNEL: "+l 50"}))
+    gina, boss = clients(server, "gina"), clients(server, "boss", oper=True)
+    boss.send(f"MODE {CHANNEL} +ov gina gina")
+    gina.wait_for(rf"^:boss!\S+ MODE {CHANNEL} \+ov gina gina")
+    run_bot(make_config(server.port))  # joins after: its NAMES shows gina's modes
+    assert role_on_ngircd(gina) == "moderator"
+    start = len(gina.lines)
+    boss.send(f"MODE {CHANNEL} -o gina")
+    gina.wait_for(rf"^:boss!\S+ MODE {CHANNEL} -o gina", start=start)
+    assert role_on_ngircd(gina) == "vip"
+
+
+RENAMES = [  # (what the server sends about the bot after its JOIN echo, the source it relays the bot's lines with)
+    (":vbot!~vbot@127.0.0.1 NICK :vbot_renamed_by_the_services_of_this_network",
+     "vbot_renamed_by_the_services_of_this_network!~vbot@127.0.0.1"),
+    (":vbot!~vbot@127.0.0.1 CHGHOST ~vbot a-rather-long-cloak-given-after-joining.users.vbot.example",
+     "vbot!~vbot@a-rather-long-cloak-given-after-joining.users.vbot.example"),
+    (":irc.vbot.test 396 vbot identified@a-rather-long-cloak.users.vbot.example :is now your displayed host",
+     "vbot!identified@a-rather-long-cloak.users.vbot.example"),
+]
+
+
+@pytest.mark.parametrize(("line", "source"), RENAMES, ids=["NICK", "CHGHOST", "396 user@host"])
+def test_a_reply_fits_the_relayed_line_after_the_bots_own_nick_or_host_changes(line, source):
+    """The reply budget follows the bot's own NICK, CHGHOST and 396, or the server refuses (417) or cuts it."""
+    config = make_config(6667)
+    harness = BotHarness(config, dispatcher(config))
+    plain_welcome(harness)
+    harness.feed(f":vbot!~vbot@127.0.0.1 JOIN {CHANNEL}", line)
+    harness.sent()
+    harness.feed(f":alice!~alice@127.0.0.1 PRIVMSG {CHANNEL} :!long")
+    harness.advance(2)  # the login's lines and the JOIN used the flood rule's budget
+    [reply] = harness.replies()
+    assert reply.endswith("…") and len(f":{source} {reply}\r\n".encode()) <= 512
+
+
+def test_the_servers_reason_is_kept_when_its_close_races_a_write(caplog):
+    """The server sends ERROR and closes while the bot writes (a PING here): the drop names the
+    server's reason, not the failed write's "Connection reset by peer"."""
+    caplog.set_level(logging.INFO)
+    harness = BotHarness()
+    plain_welcome(harness)
+    harness.feed(f":vbot!~vbot@127.0.0.1 JOIN {CHANNEL}")
+    harness.server.sendall(b"ERROR :Closing link: (vbot@127.0.0.1) [Excess Flood]\r\n")
+    harness.server.close()
+    harness.advance(harness.config.ping_interval)  # the PING is written before the ERROR is read
+    assert records(caplog, logging.WARNING) == [
+        "disconnected from 127.0.0.1:6667: server closed the connection: Closing link: (vbot@127.0.0.1) "
+        f"[Excess Flood]; next attempt in {records(caplog, logging.WARNING)[0].rsplit(' in ', 1)[1]}"]
+
+
+def test_the_servers_reason_is_kept_when_a_reply_in_the_same_read_fails(caplog):
+    """A chat line, the ERROR, then the close, all in one read: the reply's write fails first."""
+    caplog.set_level(logging.INFO)
+    config = make_config(6667)
+    harness = BotHarness(config, dispatcher(config))
+    plain_welcome(harness)
+    harness.feed(f":vbot!~vbot@127.0.0.1 JOIN {CHANNEL}")
+    harness.advance(10)  # the flood rule lets a reply go at once
+    harness.bot.connection.socket.shutdown(socket.SHUT_WR)  # as the server's close: the writes fail
+    harness.feed(f":alice!~alice@127.0.0.1 PRIVMSG {CHANNEL} :!ping 1", "ERROR :Closing link: KILLed by boss: bye")
+    assert not harness.bot.connection.is_connected()
+    [warning] = records(caplog, logging.WARNING)
+    assert warning.startswith("disconnected from 127.0.0.1:6667: server closed the connection: Closing link: "
+                              "KILLed by boss: bye; next attempt in ")
+    assert harness.bot.closing_reason == ""  # used for this drop, not left for the next one
+
+
+def test_ordinary_irc_nicks_as_the_bots_nick_and_an_owner(servers, clients, run_bot):
+    """Issue 18: VBOT_USERNAME=Frank[x] and VBOT_OWNERS=my-owner were refused off Twitch."""
+    server = servers(real_ircd(token=None))
+    bot = run_bot(load_config(plain_settings(server.port, VBOT_USERNAME="Frank[x]", VBOT_OWNERS="My-Owner")))
+    owner = clients(server, "my-owner")
+    start = owner.say(CHANNEL, "!ping nick")
+    assert owner.wait_for_reply(CHANNEL, "pong my-owner nick$", start)
+    owner.say(CHANNEL, "!exit")
+    bot.thread.join(10)
+    assert bot.exit_code == 0
+    owner.wait_for(r"^:frank\[x\]!~?frankx@\S+ QUIT ")  # the USER name without what servers refuse

@@ -335,6 +335,25 @@ def test_clear_text_to_twitch_is_warned_about(caplog):
 # --- sending limits -----------------------------------------------------------------------
 
 
+def test_the_loop_waits_no_longer_than_the_soonest_decision_object_asks():
+    """One timing mechanism (issue 17): each tick says when the soonest decision object is due
+    again, so a reply held for Twitch's per-channel second goes out then, not a poll later; and
+    nothing is scheduled with the library's scheduler."""
+    harness = BotHarness().welcome()
+    harness.sent()
+    harness.say("alice", "!version")
+    harness.say("bob", "!help")  # a second reply within the channel's second: held
+    assert len(harness.replies()) == 1
+    harness.clock.advance(0.7)
+    with harness.bot.reactor.mutex:
+        assert harness.bot._step() == pytest.approx(0.3)
+    harness.advance(0.3)
+    assert len(harness.replies()) == 1
+    with harness.bot.reactor.mutex:
+        assert harness.bot._step() == pytest.approx(1.0)  # the timers: asked at least once a second
+    assert not harness.bot.reactor.scheduler.queue
+
+
 def test_burst_of_60_commands_sends_at_most_20_and_pong_is_not_delayed(twitch, run_bot):
     channels = [f"#c{i:02}" for i in range(20)]  # 20 JOINs: all within Twitch's join limit at once
     run_bot(make_config(twitch.port, channels=channels), outbox=Outbox())

@@ -8,9 +8,9 @@ matters: the ``irc`` library logs every line it sends, ``PASS oauth:...`` includ
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
-import shutil
 import socket
 import ssl
 import subprocess
@@ -18,8 +18,9 @@ import sys
 import threading
 
 import pytest
+import trustme
 
-from tests.support import TOKEN, ScriptedServer, make_config, run_vbot, start_vbot
+from tests.support import TOKEN, ScriptedServer, make_config, run_vbot, start_vbot, wait_until
 from vbot.config import ConfigError, load_config
 from vbot.irclib import make_connect_factory
 from vbot.logs import REDACTED, Clipped, RedactingFormatter, setup_logging
@@ -250,18 +251,12 @@ def test_add_secret_is_thread_safe():
 # --- TLS -------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def self_signed_tls_server(tmp_path):
-    """A TLS server on loopback with a self-signed certificate (made with the openssl CLI)."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.fail("the openssl command is needed to make a test certificate (apt-get install openssl)")
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=20)
+@contextlib.contextmanager
+def tls_server_once(ca: trustme.CA):
+    """A TLS server on loopback for one connection, with a certificate for 127.0.0.1 from
+    ``ca``; yields its address and the bytes it received."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
     listener = socket.create_server(("127.0.0.1", 0))
     received: list[bytes] = []
 
@@ -280,13 +275,36 @@ def self_signed_tls_server(tmp_path):
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    yield listener.getsockname(), received
-    listener.close()
-    thread.join(5)
+    try:
+        yield listener.getsockname(), received
+    finally:
+        listener.close()
+        thread.join(5)
 
 
-def test_tls_refuses_an_unverified_certificate(self_signed_tls_server):
-    address, received = self_signed_tls_server
+@pytest.fixture
+def untrusted_tls_server():
+    """A TLS server on loopback whose certificate, for 127.0.0.1, comes from a certificate
+    authority that no system trusts (a throwaway one made by ``trustme``)."""
+    with tls_server_once(trustme.CA()) as server:
+        yield server
+
+
+def test_tls_refuses_an_unverified_certificate(untrusted_tls_server):
+    address, received = untrusted_tls_server
     with pytest.raises(ssl.SSLCertVerificationError):
         make_connect_factory(tls=True)(address)
     assert received == []  # nothing, so no PASS, reached the server
+
+
+def test_a_private_ca_named_by_ssl_cert_file_is_trusted(tmp_path, monkeypatch):
+    """A plain IRC server with a certificate from its own CA: the standard OpenSSL variable
+    SSL_CERT_FILE, naming a PEM file with that CA, makes vbot trust it (issue 18 item 8)."""
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    with tls_server_once(ca) as (address, received):
+        with make_connect_factory(tls=True)(address) as sock:
+            sock.sendall(b"PASS secret\r\n")
+        wait_until(lambda: received, message="the line over TLS")
+    assert received == [b"PASS secret\r\n"]

@@ -8,21 +8,27 @@ import socket
 import pytest
 
 from tests.support import (
+    REQUIRE_NGIRCD,
     WAIT,
     IrcClient,
     LineSocket,
+    Miniircd,
     Ngircd,
     PlainIrcServer,
+    needs_ngircd,
+    real_ircd,
     registered_client,
 )
 
 CUSTOM_ISUPPORT = "PREFIX=(qaohv)~&@%+ CHANMODES=beI,kfL,lj,imnpstz CASEMAPPING=ascii"
+ngircd_itself = needs_ngircd("the test checks ngircd itself")
 
 
 def raw_client(port: int) -> LineSocket:
     return LineSocket(socket.create_connection(("127.0.0.1", port), timeout=WAIT))
 
 
+@ngircd_itself
 def test_ngircd_without_a_password_registers_clients_that_send_none(servers):
     server = servers(Ngircd(token=None))
     assert server.password is None and "Password" not in server.config.read_text()
@@ -41,11 +47,13 @@ def assert_password_refused(port: int, password: str, nick: str) -> None:
     client.close()
 
 
+@ngircd_itself
 def test_ngircd_without_a_password_refuses_a_pass(servers):
     server = servers(Ngircd(token=None))
     assert_password_refused(server.port, "oauth:whatever", "vbot")
 
 
+@ngircd_itself
 def test_ngircd_with_a_plain_password(servers):
     server = servers(Ngircd(password="hunter2"))
     assert server.password == "hunter2"
@@ -53,6 +61,7 @@ def test_ngircd_with_a_plain_password(servers):
     assert_password_refused(server.port, "oauth:hunter2", "bob")
 
 
+@ngircd_itself
 @pytest.mark.parametrize(("modes", "refusal", "join"), [
     ("+i", "473", "JOIN #room"),
     ("+k sesame", "475", "JOIN #room"),
@@ -74,8 +83,9 @@ def test_ngircd_channels_preconfigured_with_modes(servers, modes, refusal, join)
         client.close()
 
 
-def test_a_second_client_holds_the_nick(servers):
-    server = servers(Ngircd())
+@pytest.mark.parametrize("kind", [pytest.param(Ngircd, marks=ngircd_itself), Miniircd])
+def test_a_second_client_holds_the_nick(servers, kind):
+    server = servers(kind())
     holder = registered_client(server, "vbot")
     newcomer = raw_client(server.port)
     newcomer.send(f"PASS {server.password}")
@@ -86,6 +96,7 @@ def test_a_second_client_holds_the_nick(servers):
         client.close()
 
 
+@ngircd_itself
 def test_ngircd_operator_sets_founder_and_admin_seen_by_members(servers):
     server = servers(Ngircd(operator=("boss", "bosspw")))
     member = registered_client(server, "gina", "#test")
@@ -100,11 +111,50 @@ def test_ngircd_operator_sets_founder_and_admin_seen_by_members(servers):
         client.close()
 
 
+@ngircd_itself
 def test_ngircd_advertises_the_prefixes_it_supports(servers):
     server = servers(Ngircd())
     client = registered_client(server, "alice")
     assert client.wait_for(r" 005 alice .*PREFIX=\(qaohv\)~&@%\+")
     client.close()
+
+
+def test_miniircd_without_a_password_registers_clients_that_send_none(servers):
+    server = servers(Miniircd(token=None))
+    assert server.password is None
+    client = registered_client(server, "alice", "#open")
+    assert client.wait_for(r" 353 alice . #open :alice$")
+    client.close()
+
+
+def test_miniircd_with_a_password_refuses_a_wrong_one(servers):
+    server = servers(Miniircd(password="hunter2"))
+    registered_client(server, "alice").close()
+    assert_password_refused(server.port, "oauth:hunter2", "bob")
+
+
+def test_miniircd_relays_chat_and_refuses_twitch_capabilities(servers):
+    server = servers(Miniircd())
+    alice, bob = registered_client(server, "alice", "#test"), registered_client(server, "bob", "#test")
+    assert bob.wait_for_reply("#test", "hi bob", alice.say("#test", "hi bob")) == "hi bob"
+    newcomer = raw_client(server.port)
+    newcomer.send("CAP REQ :twitch.tv/membership")
+    assert newcomer.wait_for(r" CAP \* NAK :twitch\.tv/membership")
+    for client in (alice, bob, newcomer):
+        client.close()
+
+
+def test_real_ircd_is_ngircd_on_path_else_miniircd(monkeypatch, tmp_path):
+    """Where ngircd is missing, miniircd stands in, unless REQUIRE_NGIRCD asks for ngircd."""
+    monkeypatch.delenv(REQUIRE_NGIRCD, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert type(real_ircd()) is Miniircd
+    monkeypatch.setenv(REQUIRE_NGIRCD, "1")
+    assert type(real_ircd()) is Ngircd
+    (tmp_path / "ngircd").write_text("#!/bin/sh\n")
+    (tmp_path / "ngircd").chmod(0o755)
+    monkeypatch.delenv(REQUIRE_NGIRCD)
+    assert real_ircd().binary == str(tmp_path / "ngircd")
 
 
 def test_plain_server_sends_a_custom_isupport_and_names_with_custom_prefixes(servers):

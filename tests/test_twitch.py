@@ -13,7 +13,8 @@ from vbot import __version__
 from vbot.chat import Role
 from vbot.commands import builtin_table
 from vbot.config import load_config
-from vbot.dispatch import CommandTable, Dispatcher, command
+from vbot.dispatch import DEFAULT_COOLDOWN, CommandTable, Dispatcher, command
+from vbot.outbox import INVISIBLE_SUFFIX
 
 CHANNEL = "#test"
 MOD = "badges=moderator/1;mod=1;subscriber=0"
@@ -183,6 +184,23 @@ def test_moderators_bypass_cooldowns(twitch, start_bot):
     assert replies_to(twitch, "pleb", ["!tick"]) == []  # the channel cooldown is running
     assert replies_to(twitch, "modder", ["!tick"], MOD) == ["tick 5"]
     assert replies_to(twitch, "streamer", ["!tick"], "badges=broadcaster/1") == ["tick 6"]
+
+
+def test_a_second_chatter_is_answered_once_the_channel_cooldown_is_over():
+    """README, Commands: within the 3 s channel cooldown the answer already in chat serves
+    everyone who asked; after it, the same answer goes out again, made to differ from the
+    previous one so that Twitch does not drop it as a duplicate (msg_duplicate)."""
+    harness = BotHarness().welcome()
+    harness.sent()
+    version = f"PRIVMSG {CHANNEL} :Version: {__version__}"
+    harness.say("alice", "!version")
+    harness.say("bob", "!version")
+    harness.advance(DEFAULT_COOLDOWN - 0.1)
+    harness.say("carol", "!version")
+    assert harness.replies() == [version]
+    harness.advance(0.1)
+    harness.say("dave", "!version")
+    assert harness.replies() == [version + INVISIBLE_SUFFIX]
 
 
 def test_help_depends_on_role(twitch, start_bot):

@@ -1,9 +1,15 @@
 """The IRC side of vbot: a thin ``irc.bot.SingleServerIRCBot`` subclass for Twitch chat.
 
-Events in, domain calls out: server events arrive as ``on_<event>`` methods (the
-library's convention) and become calls on the Session (connection life cycle),
-the Dispatcher (commands), the Outbox (sending) and the channel tracking. Every
-override of the library's internals lives in ``vbot.irclib``.
+A driver: server events in, calls on the decision objects out. Events arrive as
+``on_<event>`` methods (the library's convention) and become calls on the Session
+(connection life cycle), the Membership (who is in each channel, vbot.modes), the
+Dispatcher (commands) and the Outbox (sending). What only Twitch sends or needs is in
+``vbot.twitch``, what only a plain IRC server needs in ``vbot.plainirc`` (a reader of the
+Twitch path skips it); every override of the library's internals is in ``vbot.irclib``.
+
+One timing mechanism: each turn of ``run``'s loop asks every decision object in
+``tickers`` what is due now and when to ask again, and waits for data at most until then
+(``poll`` at the longest). Nothing is scheduled with the library's scheduler.
 
 Twitch facts used here come from Twitch's "IRC Concepts" and "Chat & Chatbots"
 docs (https://dev.twitch.tv/docs/chat/irc/).
@@ -15,82 +21,54 @@ import functools
 import logging
 import math
 import socket
-import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import irc.bot
 import irc.client
-import irc.modes
 
-from vbot.chat import ChatMessage, Role, role_from_tags, tags_to_dict
-from vbot.config import Config, ConfigError
+from vbot.chat import ChatMessage, role_from_tags, tags_to_dict
+from vbot.config import Config
 from vbot.dispatch import Dispatcher, no_reload
+from vbot.facts import Facts, NoFacts
 from vbot.health import Health
 from vbot.irclib import GuardedReactor, make_connect_factory, replaced_handlers
-from vbot.joins import MAX_CHANNELS_WARNING, REFUSED_GIVE_UP, Joins
-from vbot.modes import Isupport, Members
+from vbot.joins import Joins
+from vbot.modes import Members, Membership
 from vbot.network import is_twitch
-from vbot.notify import Notifier
+from vbot.notify import Notifier, waiting_status
 from vbot.outbox import Outbox
+from vbot.plainirc import PlainIrc
 from vbot.session import Action, Backoff, Phase, Session
 from vbot.timers import TimerSchedule
+from vbot.twitch import TwitchIrc
 
 if TYPE_CHECKING:  # the token code is imported only with a token (vbot.cli)
-    from vbot.keeper import CannotLogIn, TokenKeeper
+    from vbot.keeper import TokenKeeper
 
 log = logging.getLogger(__name__)
+
+
+def soonest(*waits: float | None) -> float | None:
+    """The shortest of ``waits`` (seconds), None when all are None.
+
+    >>> soonest(None, 2.0, 0.5), soonest(None, None)
+    (0.5, None)
+    """
+    return min((wait for wait in waits if wait is not None), default=None)
 
 
 class Stopping(BaseException):
     """Raised by a signal handler to abandon a blocking connect; ends ``VBot.run``."""
 
 
-CAPABILITIES = ("twitch.tv/membership", "twitch.tv/tags", "twitch.tv/commands")
-LOGIN_FAILURES = ("Login authentication failed", "Login unsuccessful", "Improperly formatted auth")
-"""NOTICE texts Twitch sends when it refuses PASS/NICK; retrying cannot help."""
-WARNING_NOTICES = frozenset(
-    {
-        "msg_ratelimit",
-        "msg_duplicate",
-        "msg_banned",
-        "msg_timedout",
-        "msg_channel_suspended",
-        "msg_requires_verified_phone_number",
-    }
-)
-"""NOTICE msg-ids that mean a reply of ours was not delivered (Twitch docs, "IRC Concepts" > NOTICE)."""
-NICK_REFUSALS = ("erroneusnickname", "nicknameinuse", "nickcollision", "unavailresource")
-"""432, 433, 436, 437 (RFC 2812 section 5.2), as the irc library names them."""
-JOIN_REFUSALS = (
-    "channelisfull",
-    "inviteonlychan",
-    "bannedfromchan",
-    "badchannelkey",
-    "nosuchchannel",
-    "toomanychannels",
-    "nochanmodes",
-)
-"""471, 473, 474, 475, 403, 405, 477: the server refused a JOIN (RFC 2812 section 5.2)."""
-REPLY_REFUSALS = ("cannotsendtochan", "417")
-"""404 (RFC 2812) and 417 ERR_INPUTTOOLONG (modern.ircdocs.horse): a PRIVMSG not delivered."""
-
-
 class VBot(irc.bot.SingleServerIRCBot):
-    """vbot's connection to one IRC server (Twitch, or any RFC 1459 server for tests).
-
-    ``dispatcher`` turns chat messages into replies, ``outbox`` paces them, ``session``
-    decides when to connect, PING and give up. ``keeper`` (vbot.keeper; None for a plain IRC
-    server or an anonymous login) keeps the token fresh: it is asked for the PASS before every
-    connect, so a reconnect always sends the current token.
-    ``clock()`` returns monotonic seconds; ``connect_factory((host, port)) -> socket`` opens
-    the connection (TLS as configured by default). ``timers`` post to chat (vbot.timers);
-    ``notifier`` tells systemd how the bot is (vbot.notify). ``run()`` returns the exit code: 0 after a stop
-    request, 3 after Twitch refused the login.
-    """
-
-    reactor_class: Callable[..., GuardedReactor] = GuardedReactor
+    """vbot's connection to one IRC server (Twitch, or any RFC 1459 server); ``run()`` returns
+    the exit code: 0 after a stop request, 3 when the login is refused for good. ``keeper``
+    (None without a token to renew) is asked before every connect for the password of the
+    library's server list. ``clock()`` returns monotonic seconds; ``connect_factory((host,
+    port)) -> socket`` opens the connection (TLS as configured); ``facts`` are stream facts."""
 
     def __init__(
         self,
@@ -104,98 +82,78 @@ class VBot(irc.bot.SingleServerIRCBot):
         timers: TimerSchedule | None = None,
         notifier: Notifier | None = None,
         keeper: TokenKeeper | None = None,
+        facts: Facts | None = None,
     ):
         # Reactor's on_connect runs once the socket is up, before the library sends PASS and NICK.
         self.reactor_class = functools.partial(GuardedReactor, on_connect=self._on_socket_connected)
-        super().__init__([], config.username, config.username)
+        server = irc.bot.ServerSpec(config.host, config.port, config.password)  # its repr hides the password
+        super().__init__([server], config.username, config.username)
         for event, handler in replaced_handlers(self):
             self.reactor.remove_global_handler(event, handler)
+        self.reactor.add_global_handler("all_events", self._on_any_event, -10)
         self.connection.chat_handler = self.chat_line  # chat lines skip the library's events (vbot.irclib)
-        for event, handler, priority in [
-            ("all_events", self._on_any_event, -10),
-            ("disconnect", self._track_disconnect, -20),
-            ("join", self._track_join, -20),
-            ("part", self._track_part, -20),
-            ("quit", self._track_quit, -20),
-            ("kick", self._track_kick, -20),
-            ("nick", self._track_nick, -20),
-            ("mode", self._track_mode, -20),
-            ("namreply", self._track_namreply, -20),
-        ]:
-            self.reactor.add_global_handler(event, handler, priority)
-        for events, handler in [
-            (NICK_REFUSALS, self._nick_refused),
-            (JOIN_REFUSALS, self._join_refused),
-            (REPLY_REFUSALS, self._reply_refused),
-        ]:
-            for event in events:
-                self.reactor.add_global_handler(event, handler)
+        for event in Membership.EVENTS:
+            self.reactor.add_global_handler(event, self._on_membership, -20)
         self.reactor.clock = clock
-        self.config = config
-        self.dispatcher = dispatcher
+        self.config, self.dispatcher, self.reload, self.keeper = config, dispatcher, reload, keeper
         self.outbox = Outbox() if outbox is None else outbox  # an empty Outbox is falsy
         self.session = Session(config.ping_interval, config.ping_timeout, reconnect, clock)
         self.joins = Joins(clock=clock)
-        self.reload = reload
+        self.membership = Membership(self.connection.get_nickname)
+        self.channels = self.membership.channels  # the library's name for them; the same dict, kept there
+        self.connection.pace = self.outbox.line_pace  # every line sent counts for a plain server's flood rule
         self.timers = timers or TimerSchedule((), clock=clock)
         self.timers.bot_login = config.username  # known by now even when learned from the token
+        self.facts = self.timers.facts = facts or NoFacts()  # stream facts (vbot.streamfacts); none by default
         self.notifier = notifier or Notifier()
-        self.started_at = clock()
-        self.sent = 0  # chat messages sent since start
-        self.dropped = 0  # replies dropped since start because too many were waiting
-        self.ping_rtt: float | None = None  # seconds, the last PING's round trip
-        self._ping_sent_at: float | None = None
-        self._timers_check_at = -math.inf
-        self.keeper = keeper
-        self._keeper_tick_at = -math.inf
-        self.channels: dict[str, Members] = {}  # folded channel name -> its members
-        self.isupport = Isupport()  # the server's rules for names and modes, from its 005 lines
+        self.twitch, self.plain = TwitchIrc(self), PlainIrc(self)
         self.is_twitch = config.is_twitch_host  # settled at the welcome (vbot.network.is_twitch)
-        self._acknowledged: set[str] = set()  # capabilities the server acknowledged
-        self._own_source = ""  # the bot's nick!user@host as the server shows it (plain IRC)
-        self._closing_reason = ""  # the server's ERROR, logged with the drop that follows
+        self.started_at = clock()
+        self.sent = self.dropped = 0  # chat messages sent, and replies dropped (too many waiting), since start
+        self.ping_rtt: float | None = None  # seconds, the last PING's round trip
+        self.closing_reason = ""  # the server's ERROR (or a refusal), logged with the drop that follows
         self.exit_code: int | None = None
+        self._ping_sent_at: float | None = None
         self._reload_requested = False
-        self._flush_scheduled = False
         self._connect_factory = connect_factory or make_connect_factory(config.tls)
-        if not config.tls and config.is_twitch_host:
-            log.warning("VBOT_TLS=false: the token travels to Twitch in clear text")
-        if len(config.channels) > MAX_CHANNELS_WARNING:
-            log.warning(
-                "%d channels configured: Twitch limits how many channels one account may join "
-                "(channels where it is broadcaster or moderator do not count); JOINs go out at "
-                "20 per 10 s",
-                len(config.channels),
-            )
-
-    # --- life cycle -------------------------------------------------------
+        # Asked in this order at every tick: each does what is due and returns the seconds until
+        # it is due again (None: only an event can make it due). A new one is one more name here.
+        self.tickers = (self._follow_session, self.twitch.reconnect_if_asked, self._post_timers, self._send)
 
     def run(self, poll: float = 0.2) -> int:
-        """Connect, process events until a stop, send QUIT, and return the exit code.
-
-        ``poll`` is the longest wait for data, in seconds, between two checks of the session.
-        """
+        """Connect, process events until a stop, send QUIT, and return the exit code. ``poll`` is the
+        longest wait for data, in seconds, between two ticks; a tick that says something is due
+        sooner (a reply the outbox releases in 0.3 s) shortens it."""
         while self.exit_code is None:
             try:
                 if self._reload_requested:
                     self._reload_requested = False
                     self.reload()
                 with self.reactor.mutex:
-                    self._step()
-                self.reactor.process_once(timeout=poll)
+                    wait = self._step()
+                self.reactor.process_once(timeout=min(poll, wait))
             except Stopping:
                 break
             except Exception:
                 log.exception("error in the event loop; carrying on")
                 time.sleep(poll)
             self.notifier.keep_alive()
-        log.info(
-            "stopping (exit code %d)%s", self.exit_code or 0, "; sending QUIT" if self.connection.is_connected() else ""
-        )
+        quitting = self.connection.is_connected()
+        log.info("stopping (exit code %d)%s", self.exit_code or 0, "; sending QUIT" if quitting else "")
         self.notifier.stopping("stopping")
-        if self.connection.is_connected():
+        if quitting:
             self.connection.disconnect("Goodbye")
         return self.exit_code if self.exit_code is not None else 0
+
+    def _step(self) -> float:
+        """One tick: each of ``tickers`` does what is due now, and replies the outbox dropped since
+        the last tick are one WARNING; returns the seconds until the soonest is due again."""
+        wait = soonest(*[tick() for tick in self.tickers])
+        if self.outbox.dropped:
+            dropped = self.outbox.take_dropped()
+            self.dropped += dropped
+            log.warning("too many replies waiting: dropped the %d oldest", dropped)
+        return math.inf if wait is None else max(wait, 0.0)
 
     def request_reload(self) -> None:
         """Reload custom commands in the event loop, within ``poll`` seconds (safe from signal handlers)."""
@@ -207,14 +165,17 @@ class VBot(irc.bot.SingleServerIRCBot):
             self.exit_code = exit_code
 
     def stop_from_signal(self, exit_code: int = 0) -> None:
-        """``request_stop`` for a signal handler: also abandons a TCP connect or TLS handshake
-        under way (which could otherwise block for CONNECT_TIMEOUT seconds) by raising Stopping."""
+        """``request_stop`` for a signal handler; also abandons a blocking connect (raises Stopping)."""
         self.request_stop(exit_code)
         if self.session.phase is Phase.CONNECTING:
             raise Stopping
 
-    def _step(self) -> None:
-        """Do what the session says now: connect, PING, or drop a dead connection."""
+    def _follow_session(self) -> float | None:
+        """Do what the session says now: connect, PING, or drop a dead connection; the keeper (it
+        never blocks) collects and starts its background calls."""
+        stop = self.keeper.tick() if self.keeper is not None else None
+        if stop is not None:
+            self.twitch.cannot_log_in(stop)
         step = self.session.check(self.connection.last_received)
         if step.action is Action.CONNECT:
             self._open_connection()
@@ -222,95 +183,70 @@ class VBot(irc.bot.SingleServerIRCBot):
             self._ping_sent_at = self.session.clock()
             self.connection.ping("tmi.twitch.tv")
         elif step.action is Action.DISCONNECT:
-            self._closing_reason = step.why  # logged with the drop, as one line
+            self.closing_reason = step.why  # logged with the drop, as one line
             self.connection.disconnect(step.quit_message)
-        if self.keeper is not None and self.session.clock() >= self._keeper_tick_at:
-            self._keeper_tick_at = self.session.clock() + 1.0
-            stop = self.keeper.tick()  # never blocks: the token service is called in the background
-            if stop is not None:
-                self._cannot_log_in(stop)
-        if self.session.phase is Phase.WELCOMED:
-            self._send_joins()
-            if self.session.clock() >= self._timers_check_at:
-                self._post_timers()
+        wait = self.session.retry_at - self.session.clock() if self.session.phase is Phase.WAITING else math.inf
+        return min(wait, math.inf if self.keeper is None else 1.0)  # the keeper: about once a second
 
-    def _post_timers(self) -> None:
-        """Post what the timers allow now (through the outbox, like any reply); ask again at
-        the timers' wait time, and at least every second (a reload may change them)."""
-        for post in self.timers.take_due():
-            try:
-                text = post.text(self)
-            except (ConfigError, sqlite3.Error) as error:  # {count}'s state file
-                log.warning("timer %r in %s not posted: %s", post.timer.name, post.channel, error)
-                continue
-            self.say(post.channel, text)
+    def _post_timers(self) -> float | None:
+        """Post the replies that waited for stream facts (it never blocks) and what the timers allow
+        now, through the outbox; ask again at the timers' wait time, within a second (a reload)."""
+        for channel, text in self.facts.tick():
+            self.say(channel, text)
+        if self.session.phase is not Phase.WELCOMED:
+            return None
+        self.timers.post_due(self, self.say)
         wait = self.timers.wait_time()
-        self._timers_check_at = self.session.clock() + min(1.0 if wait is None else wait, 1.0)
+        return 1.0 if wait is None else min(wait, 1.0)
 
-    def _send_joins(self) -> None:
-        """JOIN the channels the join pacing releases now (see vbot.joins)."""
+    def _send(self) -> float | None:
+        """Send the JOINs the join pacing releases now, then the replies the outbox releases;
+        the seconds until either releases more."""
+        if self.session.phase is not Phase.WELCOMED:
+            return None  # the welcome sends again
         for channel in self.joins.take_ready():
-            if not self.connection.is_connected():
-                return  # dropped while joining: the next welcome queues every channel again
-            self.connection.join(channel)
+            if self.connection.is_connected():  # else dropped while joining: the next welcome queues them again
+                self.connection.join(channel)
+        for channel, text in self.outbox.take_ready() if self.connection.is_connected() else ():
+            self.sent += 1  # counted first: whoever saw the line arrive sees it counted
+            try:
+                self.connection.privmsg(channel, text)
+            except Exception:
+                self.sent -= 1
+                log.exception("could not send a reply to %s", channel)
+        return soonest(self.joins.wait_time(), self.outbox.wait_time())
 
     def _open_connection(self) -> None:
-        """Before connecting (a fresh token), then connect; a failure waits with backoff.
-
-        Both may block (the token service's timeout, the connect timeout): the session is
-        CONNECTING meanwhile, so a SIGTERM abandons them (``stop_from_signal``)."""
+        """Before connecting (a fresh token), then connect (not the library's ``_connect``: it hides
+        why a connect failed); a failure waits with backoff. SIGTERM abandons both (``stop_from_signal``)."""
         self.session.connecting()
-        password = self.config.password
+        self.closing_reason = ""  # an ERROR handled after the last drop was logged is not this one's
+        server = self.servers.peek()  # the library's server list: one ServerSpec
         if self.keeper is not None:
             from vbot.keeper import CannotLogIn
 
             try:
-                password = self.keeper.before_connect()
+                server.password = self.keeper.before_connect()
             except CannotLogIn as error:
-                self._cannot_log_in(error)
+                self.twitch.cannot_log_in(error)
                 return
             self.notifier.keep_alive()  # the token step and the connect each stay within the watchdog
+        nick, ident, factory = self.config.username, self.config.ident, self._connect_factory
         try:
-            self.connection.connect(
-                self.config.host,
-                self.config.port,
-                self.config.username,
-                password,
-                connect_factory=self._connect_factory,
-            )
+            self.connection.connect(server.host, server.port, nick, server.password, ident, connect_factory=factory)
         except irc.client.ServerConnectionError as error:
-            delay = self.session.connect_failed()
-            log.warning(
-                "could not connect to %s:%s: %s; next attempt in %.1f s",
-                self.config.host,
-                self.config.port,
-                error.__cause__ or error,
-                delay,
-            )
-            self.notifier.status(f"reconnecting in {delay:.1f} s")
+            self._waiting("could not connect to", str(error.__cause__ or error), self.session.connect_failed())
             return
         self.connection.last_received = self.session.clock()
         self.session.connected()
 
     def _on_socket_connected(self, sock: socket.socket) -> None:
-        """Request Twitch's capabilities first: CAP REQ goes before PASS and NICK."""
-        self.connection.cap("REQ", *CAPABILITIES)
+        """The socket is up; PASS and NICK follow: Twitch's capabilities go first. The server
+        counts lines for its flood rule afresh (vbot.outbox.LinePace)."""
+        self.outbox.line_pace.reset()
+        self.twitch.request_capabilities(self.connection)
 
-    def _cannot_log_in(self, error: CannotLogIn) -> None:
-        """The token was revoked or cannot be renewed: QUIT and exit 3 (Twitch requires ending the session)."""
-        log.error("cannot log in to Twitch: %s", error)
-        self.request_stop(3)
-
-    def _reconnect_now(self) -> None:
-        """Close and connect again, at once unless the session paces it (see Session.reconnect_requested)."""
-        if self.exit_code is not None:
-            return
-        if not self.connection.is_connected():
-            return  # the drop has already been handled
-        self.session.reconnect_requested()
-        self.connection.disconnect("Reconnecting")
-
-    # --- server events ------------------------------------------------------
+    # --- server events -----------------------------------------------------------
 
     def _on_any_event(self, connection, event) -> None:
         """Call ``on_<event.type>`` when defined (the library's ``_dispatcher``, without its DEBUG line)."""
@@ -318,270 +254,84 @@ class VBot(irc.bot.SingleServerIRCBot):
         if method is not None:
             method(connection, event)
 
-    def on_cap(self, connection, event):
-        if event.arguments[:1] == ["ACK"] and len(event.arguments) > 1:
-            self._acknowledged.update(event.arguments[1].split())
-        if event.arguments[:1] == ["NAK"]:  # a warning on Twitch, where membership tracking needs them
-            log.log(
-                logging.WARNING if self.is_twitch else logging.INFO,
-                "server refused capabilities: %s",
-                " ".join(event.arguments[1:]),
-            )
-            if self.session.phase is not Phase.WELCOMED:
-                connection.cap("END")  # a standard server holds registration until CAP END
-
     def on_welcome(self, connection, event):
+        """001: logged in. Settle whether this is Twitch (its limits, or the flood rule and vbot.plainirc); JOIN."""
         self.session.welcomed()
         if self.keeper is not None:
             self.keeper.logged_in()
         count = len(self.config.channels)
         status = f"logged in as {self.config.username}, {count} channel{'' if count == 1 else 's'}"
-        if self.session.logins == 1:
-            self.notifier.ready(status)
-        else:
-            self.notifier.status(status)
-        self.is_twitch = is_twitch(self.config.host, str(event.source or ""), self._acknowledged)
-        self.outbox.vary_repeats = self.is_twitch  # the invisible suffix is for Twitch's msg_duplicate only
+        (self.notifier.ready if self.session.logins == 1 else self.notifier.status)(status)
+        self.is_twitch = is_twitch(self.config.host, str(event.source or ""), self.twitch.acknowledged)
+        self.joins.pace = self.outbox.use_line_pace(not self.is_twitch)  # Twitch's limits, or the flood rule
         if not self.is_twitch:
-            self.outbox.set_relay_prefix(connection.get_nickname())  # a margin until the JOIN echo shows ours
+            self.plain.welcomed()
         log.info("logged in to %s:%s as %s", self.config.host, self.config.port, self.config.username)
         self.joins.want_all(self.config.channels)
-        self._send_joins()
-        self._flush()
-
-    def on_reconnect(self, connection, event):
-        """Twitch's RECONNECT: reconnect at once, after the lines of this read are handled."""
-        log.info("server asked us to reconnect")
-        self.reactor.scheduler.execute_after(0, self._reconnect_now)
+        self._send()
 
     def on_error(self, connection, event):
         """The server's ERROR line, sent before it closes the connection (RFC 2812, 3.7.4):
         its reason is logged with the drop that follows, as one line."""
-        self._closing_reason = f"server closed the connection: {event.target or 'no reason given'}"
+        self.closing_reason = f"server closed the connection: {event.target or 'no reason given'}"
 
-    def _nick_refused(self, connection, event) -> None:
-        """433, 432, 436, 437 at login: close, and try again later (the backoff paces it); the
-        nick and the server's reason are logged with the drop, as one line."""
-        if self.session.phase is Phase.WELCOMED:
+    def on_disconnect(self, connection, event):
+        """Forget every channel (rebuilt from the next JOIN/NAMES) and let the session decide the retry."""
+        self.membership.clear()
+        self.timers.set_channels(())
+        self.joins.clear_queue()
+        if self.exit_code is not None:
             return
-        reason = event.arguments[-1] if event.arguments else event.type
-        self._closing_reason = f"the server refused the nick {self.config.username}: {reason}"
-        connection.disconnect("Nick refused")
+        reason = self.closing_reason or " ".join(event.arguments).strip(" .") or "connection closed"
+        self.closing_reason = ""
+        drop = self.session.dropped()
+        if not drop.planned:
+            self._waiting("disconnected from" if drop.was_welcomed else "not connected to", reason, drop.delay)
 
-    def _join_refused(self, connection, event) -> None:
-        """471, 473, 474, 475, 403, 405, 477: say so, and retry through the join pacing, a few times."""
-        channel = (event.arguments[0] if event.arguments else "").lower()
-        if channel not in self.joins:
-            return
-        reason = event.arguments[-1] if len(event.arguments) > 1 else event.type
-        delay = self.joins.rejoin_later(channel, refused=True)
-        if delay is None:
-            log.error("giving up joining %s after %d refusals: %s", channel, REFUSED_GIVE_UP, reason)
-        else:
-            log.warning("the server refused to let the bot join %s: %s; trying again in %.0f s", channel, reason, delay)
+    def _waiting(self, what: str, reason: str, delay: float) -> None:
+        """One WARNING and the systemd STATUS for a failed connect or a drop: why, and the wait."""
+        log.warning("%s %s:%s: %s; next attempt in %.1f s", what, self.config.host, self.config.port, reason, delay)
+        self.notifier.status(waiting_status(delay, reason, self.session.logins))
 
-    def _reply_refused(self, connection, event) -> None:
-        """404 ``<channel> :<reason>``, 417 ``:<reason>`` (no channel) and the like: a reply the
-        server did not deliver."""
-        reason = event.arguments[-1] if event.arguments else event.type
-        if len(event.arguments) > 1:
-            log.warning("the server refused a reply to %s: %s", event.arguments[0], reason)
-        else:
-            log.warning("the server refused a reply: %s", reason)
-
-    def on_396(self, connection, event):
-        """RPL_HOSTHIDDEN (396, not named by the irc library): the host others now see for the bot."""
-        if self.is_twitch or not event.arguments:
-            return
-        nick, user = connection.get_nickname(), f"~{self.config.username}"
-        if "!" in self._own_source:
-            user = self._own_source.split("!", 1)[1].split("@", 1)[0]
-        self._own_source = f"{nick}!{user}@{event.arguments[0]}"
-        self.outbox.set_relay_prefix(self._own_source)
-
-    def on_privnotice(self, connection, event):
-        text = event.arguments[0] if event.arguments else ""
-        from_server = event.source is None or "!" not in event.source  # a server's prefix has no nick!user@host
-        if from_server and self.session.phase is not Phase.WELCOMED and text.startswith(LOGIN_FAILURES):
-            if self.keeper is not None and text.startswith("Login authentication failed"):
-                stop = self.keeper.login_failed()  # None: renew the token before the next attempt
-                if stop is None:
-                    log.warning("Twitch refused the login; renewing the token and logging in again at once")
-                    self.session.retry_at_once()  # the keeper renews the token before the next connect
-                    connection.disconnect("Login refused")  # Twitch closes it too; do not wait for that
-                else:
-                    self._cannot_log_in(stop)
-                return
-            fix = (
-                'run "vbot login" again'
-                if self.keeper is not None
-                else 'check VBOT_TOKEN, or run "vbot login" for a token vbot renews by itself'
-            )
-            log.error(
-                "Twitch refused the login (%s): %s; the token needs the chat:read and chat:edit scopes", text, fix
-            )
-            self.request_stop(3)
-            return
-        self._notice(event)
-
-    def on_pubnotice(self, connection, event):
-        self._notice(event)
-
-    def _notice(self, event) -> None:
-        msg_id = tags_to_dict(event.tags).get("msg-id", "")
-        if msg_id in WARNING_NOTICES:
-            log.warning("%s in %s: %s", msg_id, event.target, event.arguments[0] if event.arguments else "")
-            if msg_id == "msg_ratelimit" and irc.client.is_channel(event.target or ""):
-                self.outbox.pause(event.target.lower())
-        else:
-            log.info("notice %s: %s", msg_id or event.target, " ".join(event.arguments))
-
-    def on_userstate(self, connection, event):
-        """Learn whether the bot is broadcaster, moderator or VIP here (higher send limit)."""
-        channel = (event.target or "").lower()
-        role = role_from_tags(tags_to_dict(event.tags), self.config.username, channel)
-        self.outbox.set_privileged(channel, role >= Role.VIP)
+    def _on_membership(self, connection, event) -> None:
+        """JOIN, PART, KICK, QUIT, NICK, MODE, NAMES: vbot.modes.Membership keeps the members; the
+        bot's own JOIN or leaving goes to the join pacing and the timers."""
+        own = self.membership.feed(event)
+        if own is not None:
+            self.joins.follow(own)
+            self.timers.set_channels(self.membership.channels)
 
     def on_ctcp(self, connection, event):
         """Twitch has no CTCP: ignore it (the library's default replies, and can raise)."""
 
-    # --- membership: who is in each channel, by the server's own rules (vbot.modes) ---------
+    def on_pong(self, connection, event):
+        """The answer to our keep-alive PING: its round trip for ``!botstatus``."""
+        if self._ping_sent_at is not None:
+            self.ping_rtt, self._ping_sent_at = self.session.clock() - self._ping_sent_at, None
 
-    def members(self, channel: str) -> Members | None:
-        """The members of ``channel`` (any case), or None when the bot is not in it."""
-        return self.channels.get(self.isupport.fold(channel))
-
-    def on_featurelist(self, connection, event):
-        """ISUPPORT (005): the server's PREFIX, CHANMODES and CASEMAPPING (Twitch sends none)."""
-        self.isupport = self.isupport.update(event.arguments)
-
-    def _track_disconnect(self, connection, event) -> None:
-        """Forget every channel (rebuilt from the next JOIN/NAMES) and let the session decide the retry."""
-        self.channels = {}
-        self.timers.set_channels(())
-        self.isupport = Isupport()
-        self._acknowledged = set()
-        self.joins.clear_queue()
-        if self.exit_code is not None:
-            return
-        reason = self._closing_reason or " ".join(event.arguments).strip(" .") or "connection closed"
-        self._closing_reason = ""
-        drop = self.session.dropped()
-        if drop.planned:
-            return
-        log.warning(
-            "%s %s:%s: %s; next attempt in %.1f s",
-            "disconnected from" if drop.was_welcomed else "not connected to",
-            self.config.host,
-            self.config.port,
-            reason,
-            drop.delay,
-        )
-        self.notifier.status(f"reconnecting in {drop.delay:.1f} s")
-
-    def _is_me(self, nick: str) -> bool:
-        return self.isupport.fold(nick) == self.isupport.fold(self.connection.get_nickname())
-
-    def _track_join(self, connection, event) -> None:
-        if not event.target or event.source is None:
-            return
-        key = self.isupport.fold(event.target)
-        if self._is_me(event.source.nick):
-            if key in self.channels:
-                return  # a duplicate JOIN of our own would forget everyone
-            self.channels[key] = Members(self.isupport)
-            self.timers.set_channels(self.channels)
-            self.joins.joined(event.target.lower())
-            if not self.is_twitch:
-                self._own_source = str(event.source)
-                self.outbox.set_relay_prefix(self._own_source)
-        members = self.channels.get(key)
-        if members is not None:
-            members.add(event.source.nick)
-
-    def _track_part(self, connection, event) -> None:
-        if event.source is None or not event.target:
-            return
-        reason = event.arguments[0] if event.arguments else ""
-        self._remove(event.target, event.source.nick, f"parted by the server ({reason or 'no reason'})")
-
-    def _track_kick(self, connection, event) -> None:
-        if not event.target or not event.arguments:
-            return
-        reason = event.arguments[1] if len(event.arguments) > 1 else ""
-        who = event.source.nick if event.source else "the server"
-        self._remove(event.target, event.arguments[0], f"kicked by {who} ({reason or 'no reason'})")
-
-    def _remove(self, channel: str, nick: str, why: str) -> None:
-        members = self.members(channel)
-        if members is None:
-            return
-        if not self._is_me(nick):
-            members.remove(nick)
-            return
-        del self.channels[self.isupport.fold(channel)]
-        self.timers.set_channels(self.channels)
-        channel = channel.lower()
-        if channel not in self.joins:
-            log.info("left %s", channel)
-            return
-        delay = self.joins.rejoin_later(channel)
-        log.warning("the bot was %s in %s; rejoining in %.0f s", why, channel, delay)
-
-    def _track_quit(self, connection, event) -> None:
-        if event.source is None:
-            return
-        for members in self.channels.values():
-            members.remove(event.source.nick)
-
-    def _track_nick(self, connection, event) -> None:
-        if event.source is None or not event.target:
-            return
-        for members in self.channels.values():
-            members.rename(event.source.nick, event.target)
-
-    def _track_mode(self, connection, event) -> None:
-        members = self.members(event.target or "")
-        if members is not None:
-            members.apply_modes(self.isupport.parse_modes(event.arguments))
-
-    def _track_namreply(self, connection, event) -> None:
-        """RPL_NAMREPLY (353): ``[type, channel, "nick @op +voiced ..."]``."""
-        if len(event.arguments) != 3:
-            return
-        members = self.members(event.arguments[1])
-        if members is None:
-            return
-        for entry in event.arguments[2].split():
-            modes, nick = self.isupport.split_prefixes(entry)
-            if nick:
-                members.add(nick, modes)
-
-    def viewer_count(self, channel: str) -> int:
-        """Chatters the server has reported in ``channel`` (JOIN/NAMES), the bot excluded."""
-        members = self.members(channel)
-        return 0 if members is None else members.viewer_count(self.connection.get_nickname())
-
-    # --- chat ------------------------------------------------------------------
+    # --- chat --------------------------------------------------------------------
 
     def chat_line(self, channel: str, nick: str, text: str, tags: Mapping[str, str], is_action: bool) -> None:
-        """One chat line in ``channel`` (as the server wrote it) from ``nick``; ``is_action`` for
-        ``/me``. Called by the connection's fast path (``vbot.irclib``, ``tags`` parsed only when
-        read) and by ``on_pubmsg``/``on_action``. Timers count it; a command (not a ``/me``) is answered."""
-        timers_due = self.timers.note_line(channel, nick)
-        # A check of every line (the spam filters) goes here: text, nick and tags, before the command.
-        if not is_action and self.dispatcher.is_command(text):
-            members = self.members(channel)
-            if members is not None:
-                message = self._chat_message(channel, nick, text, tags, members)
-                reply = self.dispatcher.handle(message, self)
-                if reply:
-                    self.say(message.channel, reply)
+        """One chat line in ``channel`` from ``nick`` (``is_action``: a ``/me``), from the connection's
+        fast path (vbot.irclib: ``tags`` are parsed only when read) or from ``on_pubmsg``/``on_action``.
+        The timers count it; a command (not a ``/me``) in a channel the bot is in gets its reply, the
+        role from Twitch's tags, elsewhere from channel status (a nick proves nothing: the channel's
+        name is nobody)."""
+        channel, login = channel.lower(), nick.lower()
+        timers_due = self.timers.note_line(channel, login)
+        # A check of every line (the spam filters) goes here: it has the text, the chatter and the tags.
+        if not is_action and self.dispatcher.is_command(text) and (members := self.members(channel)) is not None:
+            role = role_from_tags(tags, login, channel) if self.is_twitch else members.role(nick)
+            reply = self.dispatcher.handle(
+                ChatMessage(channel, login, text, role, tags.get("display-name", ""), tags), self
+            )
+            if reply:
+                self.say(channel, reply)
         if timers_due:
             self._post_timers()
 
     def on_pubmsg(self, connection, event):
-        """A chat line the fast path left to the library (an odd but valid line)."""
+        """A chat line the fast path left to the library (an odd but valid line): see ``chat_line``."""
         if event.source is None:
             log.debug("skipping a message without a sender in %s", event.target)
             return
@@ -593,66 +343,33 @@ class VBot(irc.bot.SingleServerIRCBot):
             text = event.arguments[0] if event.arguments else ""
             self.chat_line(event.target, event.source.nick, text, tags_to_dict(event.tags), True)
 
-    def on_pong(self, connection, event):
-        """The answer to our keep-alive PING: its round trip for ``!botstatus``."""
-        if self._ping_sent_at is not None:
-            self.ping_rtt, self._ping_sent_at = self.session.clock() - self._ping_sent_at, None
-
-    def health(self) -> Health:
-        """The counters ``!botstatus`` reports (vbot.health)."""
-        welcomed_at = self.session.welcomed_at
-        return Health(
-            uptime=self.session.clock() - self.started_at,
-            connected=None if welcomed_at is None else self.session.clock() - welcomed_at,
-            reconnects=max(self.session.logins - 1, 0),
-            sent=self.sent,
-            dropped=self.dropped + self.outbox.dropped,
-            waiting=len(self.outbox),
-            ping_rtt=self.ping_rtt,
-            token_expires_in=self._token_expires_in(),
-        )
-
-    def _token_expires_in(self) -> float | None:
-        if self.keeper is None or not self.keeper.is_renewable or self.keeper.tokens.expires_at is None:
-            return None
-        return self.keeper.tokens.expires_at - time.time()
-
-    def _chat_message(
-        self, channel: str, nick: str, text: str, tags: Mapping[str, str], members: Members
-    ) -> ChatMessage:
-        """On Twitch the role comes from the tags; elsewhere only from channel status
-        (a plain IRC nick is not authenticated, so the nick equal to the channel name is nobody)."""
-        channel = channel.lower()
-        login = nick.lower()
-        role = role_from_tags(tags, login, channel) if self.is_twitch else members.role(nick)
-        return ChatMessage(channel, login, text, role, tags.get("display-name", ""), tags)
-
     def say(self, channel: str, text: str) -> None:
         """Queue ``text`` for ``channel`` and send what the limits allow now. Never raises."""
         if self.config.is_anonymous:
             log.debug("anonymous login: not sending to %s", channel)
             return
         self.outbox.submit(channel, text)
-        self._flush()
+        self._send()
 
-    def _flush(self) -> None:
-        if not (self.session.phase is Phase.WELCOMED and self.connection.is_connected()):
-            return  # on_welcome flushes again
-        for channel, text in self.outbox.take_ready():
-            try:
-                self.connection.privmsg(channel, text)
-                self.sent += 1
-            except Exception:
-                log.exception("could not send a reply to %s", channel)
-        wait = self.outbox.wait_time()
-        if wait is not None and not self._flush_scheduled:
-            self._flush_scheduled = True
-            self.reactor.scheduler.execute_after(wait, self._scheduled_flush)
+    def members(self, channel: str) -> Members | None:
+        """The members of ``channel`` (any case), or None when the bot is not in it."""
+        return self.membership.members(channel)
 
-    def _scheduled_flush(self) -> None:
-        self._flush_scheduled = False
-        dropped = self.outbox.take_dropped()
-        self.dropped += dropped
-        if dropped:
-            log.warning("too many replies waiting: dropped the %d oldest", dropped)
-        self._flush()
+    def viewer_count(self, channel: str) -> int:
+        """Chatters the server has reported in ``channel`` (JOIN/NAMES), the bot excluded."""
+        return self.membership.viewer_count(channel)
+
+    def health(self) -> Health:
+        """The counters ``!botstatus`` reports (vbot.health)."""
+        welcomed_at, now, keeper = self.session.welcomed_at, self.session.clock(), self.keeper
+        expires_at = keeper.tokens.expires_at if keeper is not None and keeper.is_renewable else None
+        return Health(
+            uptime=now - self.started_at,
+            connected=None if welcomed_at is None else now - welcomed_at,
+            reconnects=max(self.session.logins - 1, 0),
+            sent=self.sent,
+            dropped=self.dropped + self.outbox.dropped,
+            waiting=len(self.outbox),
+            ping_rtt=self.ping_rtt,
+            token_expires_in=None if expires_at is None else expires_at - time.time(),
+        )

@@ -27,6 +27,7 @@ from vbot.commands import builtin_table
 from vbot.config import Config, ConfigError, load_config, read_settings, unknown_settings
 from vbot.dispatch import Cooldowns, Dispatcher
 from vbot.logs import setup_logging
+from vbot.moderation import Moderation
 from vbot.notify import Notifier
 from vbot.signals import Signals
 from vbot.state import CountStore
@@ -37,12 +38,13 @@ if TYPE_CHECKING:
 
     from vbot.console import ConsoleClock
     from vbot.keeper import TokenKeeper
+    from vbot.streamfacts import StreamFacts
     from vbot.tokens import Tokens
 
 # Start-up imports only what the path in use needs: the token service's code (vbot.auth,
-# keeper, tokens, login) when a token is checked or `vbot login` runs, the console's with
-# --console, custom commands' (vbot.custom) with a commands file, the irc library's
-# (vbot.bot) only for a live connection.
+# keeper, tokens, login) when a token is checked or `vbot login` runs, Twitch's API
+# (vbot.streamfacts) when a token allows it, the console's with --console, custom commands'
+# (vbot.custom) with a commands file, the irc library's (vbot.bot) only for a live connection.
 
 EXIT_OK, EXIT_CONFIG, EXIT_LOGIN = 0, 2, 3
 log = logging.getLogger(__name__)
@@ -99,23 +101,24 @@ def build_dispatcher(
     clock: Callable[[], float] = time.monotonic,
 ) -> tuple[Dispatcher, TimerSchedule, Callable[[], str]]:
     """From one read of the custom commands file: the dispatcher over built-in plus custom
-    commands, the timers, and the reload callable for ``!reload``/SIGHUP (``vbot.custom.Reloader``,
-    its reply), which swaps both.
+    commands (its ``moderation`` holding the spam filters), the timers, and the reload
+    callable for ``!reload``/SIGHUP (``vbot.custom.Reloader``, its reply), which swaps all three.
 
-    ``clock`` (monotonic seconds) drives cooldowns and timers. Raises ConfigError
+    ``clock`` (monotonic seconds) drives cooldowns, timers and the filters' memory. Raises ConfigError
     (CommandsFileError, StateError) when the commands file or the state file cannot be used.
     Without a commands file (none required), vbot.custom loads at the first reload.
     """
     builtins = builtin_table()
     path, required = config.commands_file, config.commands_file_required
-    table = builtins
+    table, filters = builtins, None
     timer_list: tuple[Timer, ...] = ()
     if required or path.exists():
         from vbot.custom import load_file
 
         loaded = load_file(path, required, builtins, store)
-        table, timer_list = loaded.table(builtins), loaded.timers
-    dispatcher = Dispatcher(table, config.prefix, config.owners, Cooldowns(clock))
+        table, filters, timer_list = loaded.table(builtins), loaded.filters, loaded.timers
+    moderation = Moderation(filters, clock, config.owners)
+    dispatcher = Dispatcher(table, config.prefix, config.owners, Cooldowns(clock), moderation)
     timers = TimerSchedule(timer_list, bot_login=config.username, clock=clock)  # the transport sets its channels
 
     def reload() -> str:
@@ -143,6 +146,7 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
         return EXIT_OK
     signals.interruptible = True
     keeper = None
+    facts = None
     settings: dict[str, str] = {}
     try:
         settings = read_settings(args.env_file)
@@ -167,6 +171,11 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
             except CannotLogIn as error:
                 log.error("cannot log in to Twitch: %s", error)
                 return EXIT_LOGIN
+        if config.uses_helix and keeper is not None:
+            from vbot.custom import file_needs
+            from vbot.streamfacts import stream_facts
+
+            facts = stream_facts(config, keeper, file_needs(dispatcher.table, timers.timers))
     except ConfigError as error:
         print(f"vbot: configuration error: {error}", file=sys.stderr)
         for line in unknown_settings(settings):  # the typo may be the cause
@@ -181,7 +190,7 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
                 return EXIT_OK
             if console_clock is not None:
                 return run_console(config, dispatcher, reload, timers, console_clock)
-            return run_bot(config, dispatcher, reload, timers, signals, keeper)
+            return run_bot(config, dispatcher, reload, timers, signals, keeper, facts)
         except KeyboardInterrupt:  # a stop before the bot could take it (see vbot.signals)
             return EXIT_OK
         finally:
@@ -209,6 +218,11 @@ def started() -> None:
 
 def run_login(env_file: str | None) -> int:
     """``vbot login``: the device code login, saving VBOT_TOKEN_FILE; returns its exit code."""
+    from vbot.auth import CHAT_SCOPES, TokenService
+    from vbot.custom import file_needs, read_file
+    from vbot.facts import login_scopes
+    from vbot.login import DeviceLogin
+
     try:
         config = load_config(read_settings(env_file), console=True)
         if not config.client_id:
@@ -217,19 +231,38 @@ def run_login(env_file: str | None) -> int:
                 "Twitch's developer console and set VBOT_CLIENT_ID to its Client ID "
                 "(README: Getting a token)"
             )
+        loaded = read_file(config.commands_file, config.commands_file_required, builtin_table(), _Uncounted())
     except ConfigError as error:
         print(f"vbot: configuration error: {error}", file=sys.stderr)
         return EXIT_CONFIG
     setup_logging(config.log_level)
-    from vbot.auth import TokenService
-    from vbot.login import DeviceLogin
-
+    scopes = login_scopes(file_needs(loaded.commands, loaded.timers))
+    extra = " ".join(scope for scope in scopes if scope not in CHAT_SCOPES)
+    if extra:
+        print(f"Asking for {extra} too: {config.commands_file} needs it (docs/stream-facts.md)")
     service = TokenService(config.auth_url, config.client_id)
     login = DeviceLogin(
-        service, config.token_file, sys.stdout, sys.stderr, is_tty=sys.stdout.isatty(), username=config.username
+        service,
+        config.token_file,
+        sys.stdout,
+        sys.stderr,
+        is_tty=sys.stdout.isatty(),
+        username=config.username,
+        scopes=scopes,
     )
     started()
     return login.run()
+
+
+class _Uncounted:
+    """A ``{count}`` store that keeps nothing: ``vbot login`` reads the commands file for the
+    scopes they need, and must not create the state file."""
+
+    def open(self) -> _Uncounted:
+        return self
+
+    def increment(self, name: str) -> int:
+        return 0
 
 
 def choose_tokens(config: Config) -> tuple[Tokens, Path | None]:
@@ -297,16 +330,24 @@ def run_bot(
     timers: TimerSchedule,
     signals: Signals,
     keeper: TokenKeeper | None = None,
+    facts: StreamFacts | None = None,
 ) -> int:
     """Connect to chat until stopped (SIGINT, SIGTERM, ``!exit``); SIGHUP reloads custom commands.
 
-    ``keeper`` (None for a plain IRC server or an anonymous login) keeps the token fresh.
+    ``keeper`` (None for a plain IRC server or an anonymous login) keeps the token fresh;
+    ``facts`` (None without Twitch's API) tell stream facts.
     systemd's NOTIFY_SOCKET and WATCHDOG_USEC come from the real environment only (vbot.notify).
     """
     from vbot.bot import VBot  # here, so that the console never imports the irc library
 
     bot = VBot(
-        config, dispatcher, reload=reload, timers=timers, notifier=Notifier.from_environment(os.environ), keeper=keeper
+        config,
+        dispatcher,
+        reload=reload,
+        timers=timers,
+        notifier=Notifier.from_environment(os.environ),
+        keeper=keeper,
+        facts=facts,
     )
     signals.attach(bot)
     started()

@@ -11,7 +11,9 @@ import logging
 
 from vbot import __version__
 from vbot.chat import Role
+from vbot.config import LOGIN_PATTERN
 from vbot.dispatch import CommandTable, Context, command
+from vbot.facts import STREAM, uptime_text, viewers_text
 from vbot.health import format_health
 
 log = logging.getLogger(__name__)
@@ -23,10 +25,20 @@ def version(ctx: Context) -> str:
     return f"Version: {__version__}"
 
 
-@command("count_viewers", help="chatters seen in this channel")
-def count_viewers(ctx: Context) -> str:
-    """Reply with the number of logged-in chatters Twitch has reported for this channel."""
-    return f"Viewer count: {ctx.chat.viewer_count(ctx.message.channel)}"
+@command("count_viewers", help="live viewers and chatters in this channel")
+def count_viewers(ctx: Context) -> str | None:
+    """Reply with the stream's live viewers, where Twitch's API tells them, and the logged-in
+    chatters Twitch has reported for this channel (the reply may come a moment later: vbot.facts)."""
+    channel = ctx.message.channel
+    return ctx.chat.facts.answer(
+        channel, frozenset({STREAM}), lambda known: viewers_text(known.stream, ctx.chat.viewer_count(channel))
+    )
+
+
+@command("uptime", help="how long the stream has been live")
+def uptime(ctx: Context) -> str | None:
+    """Reply with how long the stream has been live, or that it is offline (vbot.facts)."""
+    return ctx.chat.facts.answer(ctx.message.channel, frozenset({STREAM}), uptime_text)
 
 
 @command("help", aliases=["commands"], help="the commands you may use")
@@ -46,6 +58,19 @@ def reload(ctx: Context) -> str:
 def botstatus(ctx: Context) -> str:
     """One line on the bot's health: uptime, connection, reconnects, replies, PING, token expiry."""
     return format_health(ctx.chat.health())
+
+
+@command("permit", role=Role.MODERATOR, cooldown=0, user_cooldown=0, help="let a chatter post links for a while")
+def permit(ctx: Context) -> str:
+    """``!permit <login>``: that chatter's links pass the links filter for its ``permit_seconds``."""
+    words = ctx.args.split()
+    login = words[0].removeprefix("@").lower() if len(words) == 1 else ""
+    if not LOGIN_PATTERN.fullmatch(login):
+        return f"Usage: {ctx.prefix}permit <login>"
+    seconds = ctx.moderation.permit(ctx.message.channel, login)
+    if seconds is None:
+        return "Links are not filtered here: no permit needed."
+    return f"{login} may post links for the next {seconds} s."
 
 
 @command("exit", role=Role.BROADCASTER, cooldown=0, user_cooldown=0, help="stop the bot")

@@ -24,11 +24,16 @@ from vbot.network import is_twitch_host
 TWITCH_HOST = "irc.chat.twitch.tv"
 TLS_PORT, PLAIN_PORT = 6697, 6667
 TWITCH_AUTH_URL = "https://id.twitch.tv/oauth2"
+TWITCH_HELIX_URL = "https://api.twitch.tv/helix"
 MAX_VALIDATE_INTERVAL = 3600.0
 """Twitch requires validating a kept token at least hourly (docs, "Validating Requests")."""
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOGIN_PATTERN = re.compile(r"[a-z0-9_]{1,25}")
 """A Twitch login: 1 to 25 lowercase letters, digits or underscores."""
+NICK_PATTERN = re.compile(r"[a-z\[\]\\`_^{|}][a-z0-9\[\]\\`_^{|}-]{0,63}")
+"""An IRC nick, lowercased (RFC 2812 section 2.3.1: a letter or one of ``[]\\`_^{|}``, then
+letters, digits, those or ``-``): ``frank[x]``, ``my-bot``. RFC 2812 allows 9 characters,
+servers more (their NICKLEN: 30 on InspIRCd, 32 on Ergo); at most 64 here."""
 _ANONYMOUS = re.compile(r"justinfan[0-9]+")
 _WHOLE = re.compile(r"[0-9]+")
 _DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
@@ -124,6 +129,13 @@ SETTINGS: tuple[Setting, ...] = (
         "seconds between token validations while running (Twitch requires hourly)",
         bounds=(0.1, MAX_VALIDATE_INTERVAL),
     ),
+    Setting(
+        "VBOT_HELIX_URL",
+        TWITCH_HELIX_URL,
+        "base URL of Twitch's API, Helix (stream facts: live viewers, `!uptime`, game, title, followers); "
+        "`https://`, or `http://` to loopback for tests; setting it also turns stream facts on for a "
+        "`VBOT_HOST` other than Twitch's (with `VBOT_AUTH_URL`)",
+    ),
 )
 """Every ``VBOT_*`` variable, in README's order. A new setting is one more row here, plus its
 line in README's table and in ``config.example.env`` (a test compares the three)."""
@@ -170,11 +182,19 @@ class Config:
     auth_url: str = SETTING["VBOT_AUTH_URL"].default
     auth_url_set: bool = False
     validate_interval: float = float(SETTING["VBOT_VALIDATE_INTERVAL"].default)
+    helix_url: str = SETTING["VBOT_HELIX_URL"].default
+    helix_url_set: bool = False
 
     @property
     def is_twitch_host(self) -> bool:
         """True when ``host`` is Twitch's chat server (``vbot.network.is_twitch_host``)."""
         return is_twitch_host(self.host)
+
+    @property
+    def ident(self) -> str:
+        """The user name sent with USER at login: ``username`` without what servers refuse
+        there (ngIRCd: "Invalid user name" for ``frank[x]``), so ``frank[x]`` logs in as ``frankx``."""
+        return re.sub(r"[^a-z0-9_-]", "", self.username) or "vbot"
 
     @property
     def password(self) -> str | None:
@@ -198,6 +218,13 @@ class Config:
         ``auth_url``: the host is Twitch's or VBOT_AUTH_URL is set, and the login is
         not anonymous. Otherwise (a plain IRC server) the token is only sent as PASS."""
         return not self.is_anonymous and (self.is_twitch_host or self.auth_url_set)
+
+    @property
+    def uses_helix(self) -> bool:
+        """True when vbot asks Twitch's API (``helix_url``) for stream facts: the token is validated
+        (a token service gives the client ID and keeps the token fresh), and the host is Twitch's or
+        VBOT_HELIX_URL is set. Otherwise commands answer without stream facts."""
+        return self.validates_token and (self.is_twitch_host or self.helix_url_set)
 
 
 def read_settings(
@@ -283,8 +310,13 @@ def load_config(settings: Mapping[str, str], console: bool = False) -> Config:
         raise ConfigError(
             "VBOT_USERNAME is not set: set it to the bot account's Twitch login, e.g. VBOT_USERNAME=mybot"
         )
-    if username and not LOGIN_PATTERN.fullmatch(username):
-        raise ConfigError("VBOT_USERNAME must be a Twitch login: 1-25 letters, digits or underscores")
+    if username and not _is_login(username, twitch):
+        if twitch:
+            raise ConfigError("VBOT_USERNAME must be a Twitch login: 1-25 letters, digits or underscores")
+        raise ConfigError(
+            "VBOT_USERNAME must be an IRC nick (a letter or one of []\\`_^{|} first, then letters, digits, "
+            "those or '-') or a Twitch login, e.g. VBOT_USERNAME=my-bot"
+        )
     token = _token(get("VBOT_TOKEN"), twitch, required=not console and not validated)
     channels = tuple(dict.fromkeys(_channels(settings.get("VBOT_CHANNEL") or "", required=not console)))
     tls = _boolean(SETTING["VBOT_TLS"], get("VBOT_TLS"))
@@ -295,6 +327,12 @@ def load_config(settings: Mapping[str, str], console: bool = False) -> Config:
     if not prefix.isprintable() or " " in prefix:
         raise ConfigError("VBOT_PREFIX must be printable characters without spaces, e.g. VBOT_PREFIX=!")
     commands_file = get("VBOT_COMMANDS_FILE")
+    helix_url = _service_url(SETTING["VBOT_HELIX_URL"], get("VBOT_HELIX_URL"))
+    if helix_url and not validated and not console:
+        raise ConfigError(
+            "VBOT_HELIX_URL needs a token vbot checks with a token service: set VBOT_AUTH_URL too "
+            "(or VBOT_HOST to Twitch's), or unset VBOT_HELIX_URL"
+        )
     return Config(
         username=username,
         token=token or None,
@@ -303,13 +341,15 @@ def load_config(settings: Mapping[str, str], console: bool = False) -> Config:
         port=int(_number(SETTING["VBOT_PORT"], get("VBOT_PORT"), str(TLS_PORT if tls else PLAIN_PORT), whole=True)),
         tls=tls,
         prefix=prefix,
-        owners=_owners(get("VBOT_OWNERS")),
+        owners=_owners(get("VBOT_OWNERS"), twitch),
         log_level=log_level,
         ping_interval=_number(SETTING["VBOT_PING_INTERVAL"], get("VBOT_PING_INTERVAL")),
         ping_timeout=_number(SETTING["VBOT_PING_TIMEOUT"], get("VBOT_PING_TIMEOUT")),
         commands_file=_path(SETTING["VBOT_COMMANDS_FILE"], commands_file),
         commands_file_required=bool(commands_file),
         state_file=_path(SETTING["VBOT_STATE_FILE"], get("VBOT_STATE_FILE")),
+        helix_url=helix_url or TWITCH_HELIX_URL,
+        helix_url_set=bool(helix_url),
         **auth,
     )
 
@@ -361,12 +401,7 @@ def _auth_settings(get: Callable[[str], str]) -> dict[str, Any]:
             "VBOT_CLIENT_ID must be the Client ID of your Twitch application (letters and digits); "
             "copy it from the application's page in Twitch's developer console"
         )
-    auth_url = get("VBOT_AUTH_URL").rstrip("/")
-    if auth_url and not _is_service_url(auth_url):
-        raise ConfigError(
-            "VBOT_AUTH_URL must be an https:// URL without ?query or #fragment (http:// only to loopback), "
-            f"e.g. VBOT_AUTH_URL={TWITCH_AUTH_URL}"
-        )
+    auth_url = _service_url(SETTING["VBOT_AUTH_URL"], get("VBOT_AUTH_URL"))
     interval = _number(SETTING["VBOT_VALIDATE_INTERVAL"], get("VBOT_VALIDATE_INTERVAL"))
     return {
         "client_id": client_id or None,
@@ -375,6 +410,17 @@ def _auth_settings(get: Callable[[str], str]) -> dict[str, Any]:
         "auth_url_set": bool(auth_url),
         "validate_interval": interval,
     }
+
+
+def _service_url(setting: Setting, value: str) -> str:
+    """``value`` without a trailing ``/`` (``''`` when unset); ConfigError unless ``_is_service_url``."""
+    url = value.rstrip("/")
+    if url and not _is_service_url(url):
+        raise ConfigError(
+            f"{setting.name} must be an https:// URL without ?query or #fragment (http:// only to loopback), "
+            f"e.g. {setting.name}={setting.default}"
+        )
+    return url
 
 
 def _is_service_url(url: str) -> bool:
@@ -396,10 +442,19 @@ def _is_service_url(url: str) -> bool:
     return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
 
 
-def _owners(value: str) -> frozenset[str]:
+def _is_login(name: str, twitch: bool) -> bool:
+    """``name`` (lowercased) is a Twitch login; off Twitch's host an IRC nick will do too."""
+    return LOGIN_PATTERN.fullmatch(name) is not None or (not twitch and NICK_PATTERN.fullmatch(name) is not None)
+
+
+def _owners(value: str, twitch: bool) -> frozenset[str]:
     owners = [name.lstrip("@") for name in _names(value)]
-    if not all(LOGIN_PATTERN.fullmatch(name) for name in owners):
-        raise ConfigError("VBOT_OWNERS must be comma-separated Twitch logins, e.g. VBOT_OWNERS=alice,bob")
+    if not all(_is_login(name, twitch) for name in owners):
+        if twitch:
+            raise ConfigError("VBOT_OWNERS must be comma-separated Twitch logins, e.g. VBOT_OWNERS=alice,bob")
+        raise ConfigError(
+            "VBOT_OWNERS must be comma-separated IRC nicks or Twitch logins, e.g. VBOT_OWNERS=alice,frank[x]"
+        )
     return frozenset(owners)
 
 

@@ -10,6 +10,9 @@ Lines starting with ``/`` that name a console command simulate chat instead:
 * ``/as <login> [everyone|subscriber|vip|moderator|broadcaster]`` speak as someone else;
 * ``/join <login>``, ``/part <login>`` a chatter arrives or leaves (``!count_viewers``);
 * ``/timers`` lists the timers of the commands file and what each is waiting for;
+* ``/live <viewers> [game]`` and ``/offline`` set the stream facts the console pretends
+  Twitch's API gave (``!uptime``, ``!count_viewers``, ``{game}``, timers' ``live_only``);
+  until the first of them they are unknown, as without Twitch's API;
 * ``/wait <seconds>`` lets that much time pass at once on the console's clock
   (``ConsoleClock``): timers due meanwhile post, in order, and cooldowns and send
   limits see the time pass too (``/wait 900`` is 15 minutes);
@@ -18,6 +21,11 @@ Lines starting with ``/`` that name a console command simulate chat instead:
 Every other line counts as a chat line from the current speaker for timers
 (as on Twitch, the bot's own login never counts). Timers are checked after each
 line and during ``/wait``, not while the console waits for input.
+
+The spam filters of the commands file run in log mode: a line that breaks one is
+reported (``* would time out alice for 10 s (links)``) and, as on Twitch, never runs
+a command. The typist starts as the broadcaster, whom no filter applies to: ``/as
+alice`` first.
 
 Notes for the person typing (confirmations, usage) go to the ``notes`` stream
 (stderr), so stdout carries only replies.
@@ -35,6 +43,7 @@ from typing import TextIO
 from vbot.chat import ChatMessage, Role, role_from_tags
 from vbot.config import LOGIN_PATTERN, Config
 from vbot.dispatch import Dispatcher, no_reload
+from vbot.facts import ConsoleFacts
 from vbot.health import Health, format_duration
 from vbot.modes import Members
 from vbot.outbox import Outbox
@@ -46,7 +55,7 @@ CONSOLE_CHANNEL = "#console"
 """The console's channel when VBOT_CHANNEL is not set."""
 USAGE = (
     "console commands: /as <login> [everyone|subscriber|vip|moderator|broadcaster], "
-    "/join <login>, /part <login>, /timers, /wait <seconds>, /quit"
+    "/join <login>, /part <login>, /live <viewers> [game], /offline, /timers, /wait <seconds>, /quit"
 )
 MAX_WAIT = 7 * 86400.0
 """The most seconds one ``/wait`` may skip (a week)."""
@@ -98,7 +107,8 @@ class Console:
     ``sleep(seconds)`` waits for the outbox's rate window. ``timers`` (its bot
     login and channels are set here) is driven by the typed lines and
     ``/wait``, which skips ``clock`` ahead; give the outbox and the
-    dispatcher's cooldowns the same clock.
+    dispatcher's cooldowns the same clock. ``facts`` are what ``/live`` and
+    ``/offline`` set (vbot.facts.ConsoleFacts).
     """
 
     def __init__(
@@ -126,12 +136,15 @@ class Console:
         self.speaker = Speaker.make(self.channel.lstrip("#"), Role.BROADCASTER)
         self.exit_code: int | None = None
         self.outbox.set_privileged(self.channel, True)
+        self.dispatcher.moderation.log_only = True  # offline: say what would be done, do nothing
         self.clock = clock or ConsoleClock()
         self.started = self.clock()
         self.sent = 0
         self.timers = timers or TimerSchedule(clock=self.clock)
         self.timers.bot_login = self.login
         self.timers.set_channels([self.channel])
+        self.facts = ConsoleFacts(self.clock)
+        self.timers.facts = self.facts
 
     # --- Chat ----------------------------------------------------------------
 
@@ -183,6 +196,8 @@ class Console:
         console_command = {
             "/as": self._as,
             "/join": self._join,
+            "/live": self._live,
+            "/offline": self._offline,
             "/part": self._part,
             "/quit": self._quit,
             "/timers": self._timers,
@@ -198,9 +213,14 @@ class Console:
             return
         speaker = self.speaker
         self.timers.note_line(self.channel, speaker.login)
-        if self.dispatcher.is_command(line):
-            role = role_from_tags(speaker.tags, speaker.login, self.channel)
-            message = ChatMessage(self.channel, speaker.login, line, role, speaker.display_name, speaker.tags)
+        role = role_from_tags(speaker.tags, speaker.login, self.channel)
+        message = ChatMessage(self.channel, speaker.login, line, role, speaker.display_name, speaker.tags)
+        action = self.dispatcher.moderation.check(message)
+        if action is not None:
+            self._note(f"* {action.describe()}")
+            if action.warning:
+                self._note(f"* would reply: {action.warning}")
+        elif self.dispatcher.is_command(line):
             reply = self.dispatcher.handle(message, self)
             if reply:
                 self.say(reply)
@@ -208,10 +228,9 @@ class Console:
 
     def post_timers(self) -> int:
         """Post (through ``say``) the timers due now; returns how many."""
-        posts = self.timers.take_due() if self.exit_code is None else []
-        for post in posts:
-            self.say(post.text(self))
-        return len(posts)
+        if self.exit_code is not None:
+            return 0
+        return self.timers.post_due(self, lambda channel, text: self.say(text))
 
     def say(self, text: str) -> None:
         """Pass ``text`` through the outbox and print what it releases, waiting for the rate window if needed."""
@@ -255,6 +274,21 @@ class Console:
         elif login:
             self.members.remove(login)
             self._note(f"* {login} left {self.channel}")
+
+    def _live(self, words: list[str]) -> None:
+        if not words or not re.fullmatch(r"[0-9]{1,9}", words[0]):
+            self._note("usage: /live <viewers> [game], e.g. /live 1234 Just Chatting")
+            return
+        game = " ".join(words[1:])
+        self.facts.go_live(int(words[0]), game)
+        self._note(
+            f"* {self.channel} is live from now with {int(words[0]):,} viewers" + (f", in {game}" if game else "")
+        )
+        self.post_timers()
+
+    def _offline(self, words: list[str]) -> None:
+        self.facts.go_offline()
+        self._note(f"* {self.channel} is offline")
 
     def _quit(self, words: list[str]) -> None:
         self.request_stop(0)

@@ -13,6 +13,10 @@ message = "Drink some water!"   # or messages = ["...", "..."], posted in turn
 interval = 900                  # seconds (15 minutes), at least 60
 min_lines = 5                   # chat lines from others since the last post, default 5
 channels = ["mychannel"]        # default: every joined channel
+live_only = true                # post only while the stream is live (default false)
+
+[filters.links]                 # the top-level key "filters" holds the spam filters (vbot.filters)
+allow = ["twitch.tv"]
 ```
 
 A custom command is an ordinary ``Command`` whose handler fills in the reply
@@ -20,27 +24,33 @@ template, so prefix, roles, cooldowns and the outbox apply to it exactly as to
 a built-in one; a timer is a ``vbot.timers.Timer``. The file is read once and
 validated as a whole: the first problem raises CommandsFileError naming the
 file, the table and the field, and nothing is installed. ``Reloader`` re-reads
-the file for ``!reload`` and SIGHUP and swaps commands and timers together, or
-keeps both when the new file has an error.
+the file for ``!reload`` and SIGHUP and swaps commands, timers and filters
+together, or keeps all three when the new file has an error.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import re
 import stat
 import types
-from collections.abc import Callable, Container, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from vbot.chat import Role
 from vbot.config import ConfigError
 from vbot.dispatch import DEFAULT_COOLDOWN, DEFAULT_USER_COOLDOWN, Chat, Command, CommandTable, Context, Dispatcher
+from vbot.facts import STREAM, Known, Subject, needs_of
+from vbot.outbox import visible
 from vbot.state import StateError
 from vbot.timers import DEFAULT_MIN_LINES, MAX_INTERVAL, MIN_INTERVAL, Timer
+
+if TYPE_CHECKING:
+    from vbot.filters import FilterSettings
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +63,13 @@ MAX_MIN_LINES = 100_000
 """A timer waiting for more chat lines than this would never post: refused as a typo."""
 TIMERS_KEY = "timers"
 """The top-level key whose tables are timers; no command may be called this."""
-TIMER_FIELDS = ("message", "messages", "interval", "min_lines", "channels")
+FILTERS_KEY = "filters"
+"""The top-level key whose tables are the spam filters (``vbot.filters``); no command may be called this."""
+FILTERS_RESERVED = (
+    f"{FILTERS_KEY!r} is reserved for the spam filters: write [{FILTERS_KEY}] and [{FILTERS_KEY}.<name>] tables "
+    f"(docs/filters.md); a command cannot be called {FILTERS_KEY!r}, choose another name"
+)
+TIMER_FIELDS = ("message", "messages", "interval", "min_lines", "channels", "live_only")
 """The keys a timer's table may have."""
 _PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)\}")
 _CHANNEL = re.compile(r"[a-z0-9_]{1,25}")
@@ -106,7 +122,7 @@ class Scope:
 
     ``channel`` has its ``#``; ``count()`` adds one to the count and returns it;
     ``name`` (the sender's display name) and ``args`` (the text after the
-    command) are empty for a timer.
+    command) are empty for a timer; ``known`` holds the stream facts (vbot.facts).
     """
 
     channel: str
@@ -114,6 +130,7 @@ class Scope:
     count: Callable[[], int]
     name: str = ""
     args: str = ""
+    known: Known = Known()
 
 
 def _word(number: int) -> Callable[[Scope], str]:
@@ -126,7 +143,7 @@ def _word(number: int) -> Callable[[Scope], str]:
 
 def _target(scope: Scope) -> str:
     words = scope.args.split(maxsplit=1)
-    target = words[0].removeprefix("@") if words else ""
+    target = visible(words[0]).removeprefix("@") if words else ""
     return target or scope.name
 
 
@@ -139,12 +156,27 @@ VARIABLES: Mapping[str, Callable[[Scope], object]] = types.MappingProxyType(
         "channel": lambda scope: scope.channel.lstrip("#"),
         "count": lambda scope: scope.count(),
         "viewers": lambda scope: scope.chat.viewer_count(scope.channel),
+        "live_viewers": lambda scope: scope.known.live_viewers(),
+        "uptime": lambda scope: scope.known.uptime(),
+        "game": lambda scope: scope.known.game(),
+        "title": lambda scope: scope.known.title(),
+        "followers": lambda scope: scope.known.followers_total(),
+        "followage": lambda scope: scope.known.followage(),
     }
 )
 """Every ``{name}`` a template may use, and how ``render`` computes it; any other
 ``{...}`` is left as typed. README's variables table lists the same names."""
-TIMER_VARIABLES = ("channel", "viewers", "count")
+TIMER_VARIABLES = ("channel", "viewers", "count", "live_viewers", "uptime", "game", "title", "followers")
 """The variables a timer message may use; the others need a chatter's command."""
+
+
+def template_needs(template: str) -> frozenset[str]:
+    """The stream facts ``template`` needs (vbot.facts: ``STREAM``, ``CHANNEL``, ...).
+
+    >>> sorted(template_needs("{user}: live {uptime} with {live_viewers}, in {game}"))
+    ['channel', 'stream']
+    """
+    return needs_of(_PLACEHOLDER.findall(template))
 
 
 def render(template: str, scope: Scope, names: Container[str] = VARIABLES) -> str:
@@ -190,23 +222,42 @@ class TextReply:
         """True when the template contains ``{count}``."""
         return "{count}" in self.template
 
-    def __call__(self, ctx: Context) -> str:
-        scope = Scope(
-            ctx.message.channel, ctx.chat, lambda: self.counter.increment(self.name), ctx.message.name, ctx.args
-        )
-        return render(self.template, scope)
+    @functools.cached_property
+    def needs(self) -> frozenset[str]:
+        """The stream facts the template needs (``template_needs``)."""
+        return template_needs(self.template)
+
+    def __call__(self, ctx: Context) -> str | None:
+        """The reply; None when it waits for stream facts (``Chat.facts`` sends it then)."""
+        message = ctx.message
+
+        def count() -> int:
+            return self.counter.increment(self.name)
+
+        def fill(known: Known) -> str:
+            return render(self.template, Scope(message.channel, ctx.chat, count, message.name, ctx.args, known))
+
+        if not self.needs:
+            return fill(Known())
+        words = ctx.args.split(maxsplit=1)
+        target = words[0].removeprefix("@").lower() if words else ""
+        subject = Subject(target) if target else Subject(message.login, message.tags.get("user-id", ""))
+        return ctx.chat.facts.answer(message.channel, self.needs, fill, subject)
 
 
 @dataclasses.dataclass(frozen=True)
 class TimerText:
-    """A timer's ``fill(message, channel, chat) -> str``: ``{channel}``, ``{viewers}`` and
-    ``{count}`` filled in; the count is kept as ``"timer <name>"`` (no command name has a space)."""
+    """A timer's ``fill(message, channel, chat) -> str``: the variables of TIMER_VARIABLES
+    filled in, stream facts as known now; the count is kept as ``"timer <name>"`` (no command
+    name has a space)."""
 
     name: str
     counter: Counter = dataclasses.field(repr=False, compare=False)
 
     def __call__(self, message: str, channel: str, chat: Chat) -> str:
-        scope = Scope(channel, chat, lambda: self.counter.increment(f"timer {self.name}"))
+        needs = template_needs(message)
+        known = chat.facts.known(channel, needs) if needs else Known()
+        scope = Scope(channel, chat, lambda: self.counter.increment(f"timer {self.name}"), known=known)
         return render(message, scope, TIMER_VARIABLES)
 
 
@@ -215,33 +266,61 @@ class TimerText:
 
 @dataclasses.dataclass(frozen=True)
 class CustomFile:
-    """What one read of the custom commands file gave: commands and timers, in file order."""
+    """What one read of the custom commands file gave: commands and timers, in file order, and
+    the spam filters' settings (None without a ``[filters]`` table)."""
 
     commands: tuple[Command, ...] = ()
     timers: tuple[Timer, ...] = ()
+    filters: FilterSettings | None = None
 
     def table(self, builtins: CommandTable) -> CommandTable:
         """The built-in commands followed by these."""
         return CommandTable([*builtins, *self.commands])
 
     def summary(self) -> str:
-        """E.g. ``"2 custom command(s) and 1 timer(s)"``, for the log."""
-        return f"{len(self.commands)} custom command(s) and {len(self.timers)} timer(s)"
+        """E.g. ``"2 custom command(s) and 1 timer(s)"``, for the log, then the filters when
+        there is a ``[filters]`` table: ``"..., filters: links, caps"``."""
+        text = f"{len(self.commands)} custom command(s) and {len(self.timers)} timer(s)"
+        return text if self.filters is None else f"{text}, filters: {self.filters.summary()}"
+
+
+def file_needs(commands: Iterable[Command], timers: Iterable[Timer]) -> frozenset[str]:
+    """The stream facts the custom ``commands`` and ``timers`` need (vbot.facts), e.g. to know
+    the token scopes to ask for and to warn about."""
+    needs = [entry.handler.needs for entry in commands if isinstance(entry.handler, TextReply)]
+    return frozenset().union(*needs, *(timer.needs for timer in timers))
 
 
 def parse_file(data: Mapping[str, object], file: str | Path, builtins: CommandTable, counter: Counter) -> CustomFile:
-    """The commands and timers described by ``data`` (a parsed TOML document).
+    """The commands, timers and filters described by ``data`` (a parsed TOML document).
 
     Every top-level table is a command, except ``timers``, whose tables are
-    timers. Raises CommandsFileError for the first invalid entry.
+    timers, and ``filters``, the spam filters. Raises CommandsFileError for the
+    first invalid entry.
     """
     timers = data.get(TIMERS_KEY, {})
     if not isinstance(timers, dict) or not all(isinstance(entry, dict) for entry in timers.values()):
         raise CommandsFileError(file, _reserved_problem(), TIMERS_KEY)
-    commands = {key: entry for key, entry in data.items() if key != TIMERS_KEY}
+    filters = None
+    if FILTERS_KEY in data:
+        table = data[FILTERS_KEY]
+        if not isinstance(table, dict):
+            raise CommandsFileError(file, FILTERS_RESERVED, FILTERS_KEY)
+        filters = _parse_filters(table, file)
+    commands = {key: entry for key, entry in data.items() if key not in (TIMERS_KEY, FILTERS_KEY)}
     return CustomFile(
-        tuple(parse_commands(commands, file, builtins, counter)), tuple(parse_timers(timers, file, counter))
+        tuple(parse_commands(commands, file, builtins, counter)), tuple(parse_timers(timers, file, counter)), filters
     )
+
+
+def _parse_filters(table: Mapping[str, object], file: str | Path) -> FilterSettings:
+    """``vbot.filtertable.parse_filters``, imported only for a file with filters (start-up time)."""
+    from vbot.filtertable import FilterSettingError, parse_filters
+
+    try:
+        return parse_filters(table)
+    except FilterSettingError as error:
+        raise CommandsFileError(file, error.problem, error.table, error.field) from None
 
 
 def _reserved_problem() -> str:
@@ -254,10 +333,11 @@ def _reserved_problem() -> str:
 def parse_commands(
     data: Mapping[str, object], file: str | Path, builtins: CommandTable, counter: Counter
 ) -> list[Command]:
-    """The custom commands described by ``data`` (top-level tables other than ``timers``), in file order.
+    """The custom commands described by ``data`` (top-level tables other than ``timers`` and
+    ``filters``), in file order.
 
     Names and aliases are lowercased. Raises CommandsFileError for the first
-    invalid entry, for the name ``timers`` in any case, or for a name or alias
+    invalid entry, for the names ``timers`` and ``filters`` in any case, or for a name or alias
     already used by a built-in command in ``builtins`` or by another custom command.
     """
     commands: list[Command] = []
@@ -272,6 +352,8 @@ def parse_commands(
         name = _command_name(key, fail, None)
         if name == TIMERS_KEY:
             raise fail(_reserved_problem())
+        if name == FILTERS_KEY:
+            raise fail(FILTERS_RESERVED)
         unknown = [field for field in entry if field not in FIELDS]
         if unknown:
             raise fail(f"unknown field; a command may have {', '.join(FIELDS)}", unknown[0])
@@ -368,7 +450,12 @@ def parse_timers(data: Mapping[str, dict], file: str | Path, counter: Counter) -
                 "min_lines",
             )
         channels = _timer_channels(entry.get("channels"), fail)
-        timers.append(Timer(key, tuple(messages), float(interval), min_lines, channels, TimerText(key, counter)))
+        live_only = entry.get("live_only", False)
+        if not isinstance(live_only, bool):
+            raise fail("must be true or false, e.g. live_only = true", "live_only")
+        needs = frozenset({STREAM} if live_only else ()).union(*(template_needs(message) for message in messages))
+        fill = TimerText(key, counter)
+        timers.append(Timer(key, tuple(messages), float(interval), min_lines, channels, fill, live_only, needs))
     return timers
 
 
@@ -476,11 +563,12 @@ def load_table(path: Path, required: bool, builtins: CommandTable, counter: Coun
 class Reloader:
     """Re-reads the custom commands file: ``reloader() -> str``, the reply to ``!reload``.
 
-    On success it installs the new commands in ``dispatcher.table`` and passes
-    the new timers to ``set_timers`` (``TimerSchedule.set_timers``) in the same
-    call, so the event loop never sees commands from one version of the file
-    and timers from another. On any error both stay as they were, the error is
-    logged with the full path, and the reply names at most the file's base name.
+    On success it installs the new commands in ``dispatcher.table``, the new
+    filters in ``dispatcher.moderation`` and passes the new timers to ``set_timers``
+    (``TimerSchedule.set_timers``) in the same call, so the event loop never sees
+    commands, timers or filters from different versions of the file. On any error
+    all stay as they were, the error is logged with the full path, and the reply
+    names at most the file's base name.
     """
 
     def __init__(
@@ -503,25 +591,29 @@ class Reloader:
         try:
             loaded = read_file(self.path, self.required, self.builtins, self.counter)
         except ConfigError as error:
-            log.warning("reload failed, keeping the old commands and timers: %s", error)
+            log.warning("reload failed, keeping the old commands, timers and filters: %s", error)
             reason = error.brief() if isinstance(error, (CommandsFileError, StateError)) else "see the bot's log"
             return f"Reload failed, kept the old commands: {reason}"
         self.dispatcher.table = loaded.table(self.builtins)
+        self.dispatcher.moderation.set_filters(loaded.filters)
         if self.set_timers is not None:
             self.set_timers(loaded.timers)
         if not loaded.commands and not loaded.timers and not self.path.exists():
             log.info("reloaded: no %s, built-in commands only", self.path)
             return f"Reloaded: no {self.path.name}, built-in commands only."
         log.info(
-            "reloaded %d custom command(s) from %s, and %d timer(s)",
+            "reloaded %d custom command(s) from %s, and %d timer(s)%s",
             len(loaded.commands),
             self.path,
             len(loaded.timers),
+            "" if loaded.filters is None else f"; filters: {loaded.filters.summary()}",
         )
-        reply = f"Reloaded {_plural(len(loaded.commands), 'custom command')}"
+        parts = [_plural(len(loaded.commands), "custom command")]
         if loaded.timers:
-            reply += f" and {_plural(len(loaded.timers), 'timer')}"
-        return reply + "."
+            parts.append(_plural(len(loaded.timers), "timer"))
+        if loaded.filters is not None:
+            parts.append(f"filters: {loaded.filters.summary()}")
+        return f"Reloaded {' and '.join([', '.join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)}."
 
 
 def _plural(count: int, noun: str) -> str:

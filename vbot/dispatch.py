@@ -14,10 +14,14 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from vbot.chat import ChatMessage, Role, split_command
 from vbot.health import Health
+from vbot.moderation import Moderation
+
+if TYPE_CHECKING:
+    from vbot.facts import Facts
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +40,15 @@ class Chat(Protocol):
     """The chat a command runs in: what it may ask of the IRC bot, or of the console.
 
     ``reload() -> str`` re-reads the custom commands file (``vbot.custom.Reloader``, or
-    ``no_reload``) and returns a one-line result for chat.
+    ``no_reload``) and returns a one-line result for chat. ``facts`` are the stream facts
+    (``vbot.facts``): Twitch's API, the console's pretend ones, or none.
     """
 
     reload: Callable[[], str]
+
+    @property
+    def facts(self) -> Facts:
+        """The stream facts commands may ask (``vbot.facts.Facts``)."""
 
     def viewer_count(self, channel: str) -> int:
         """Chatters currently known in ``channel``, the bot excluded."""
@@ -128,7 +137,8 @@ class CommandTable:
 
 @dataclasses.dataclass(frozen=True)
 class Context:
-    """What a command handler gets: the message, its arguments, the table and the chat it came from."""
+    """What a command handler gets: the message, its arguments, the table and the chat it came
+    from, and the spam filters' decisions (for ``!permit``)."""
 
     message: ChatMessage
     args: str
@@ -137,6 +147,7 @@ class Context:
     table: CommandTable
     chat: Chat
     prefix: str
+    moderation: Moderation
 
 
 MAX_COOLDOWNS = 100_000
@@ -213,15 +224,23 @@ class Dispatcher:
 
     ``owners`` are logins treated as the broadcaster in every channel; moderators
     and up bypass cooldowns. ``table`` may be replaced (reload) at any time.
+    ``moderation`` holds the spam filters (none by default): the transport asks it
+    about every message before commands; ``!permit`` and reloads change it.
     """
 
     def __init__(
-        self, table: CommandTable, prefix: str = "!", owners: Iterable[str] = (), cooldowns: Cooldowns | None = None
+        self,
+        table: CommandTable,
+        prefix: str = "!",
+        owners: Iterable[str] = (),
+        cooldowns: Cooldowns | None = None,
+        moderation: Moderation | None = None,
     ):
         self.table = table
         self.prefix = prefix
         self.owners = frozenset(owners)
         self.cooldowns = Cooldowns() if cooldowns is None else cooldowns  # an empty one is falsy
+        self.moderation = Moderation(owners=self.owners) if moderation is None else moderation  # also falsy empty
 
     def is_command(self, text: str) -> bool:
         """Cheap pre-check before a message is parsed: does it start with the prefix?"""
@@ -244,7 +263,7 @@ class Dispatcher:
         if role < Role.MODERATOR and not self.cooldowns.try_use(entry, message.channel, message.login):
             log.debug("%r is cooling down in %s", name, message.channel)
             return None
-        context = Context(message, args, role, entry, self.table, chat, self.prefix)
+        context = Context(message, args, role, entry, self.table, chat, self.prefix, self.moderation)
         try:
             return entry.handler(context)
         except Exception:

@@ -4,12 +4,38 @@ Everything else in vbot uses the library only through its public API. An upgrade
 ``irc`` is a review of this one file; ``tests/test_irclib.py`` holds a digest of each
 library method named below and fails, naming the method, when a new release changes one.
 
-What is overridden or replaced, and why:
+What vbot takes from ``irc.bot.SingleServerIRCBot`` (``vbot.bot.VBot`` is one):
+
+* its construction: the reactor (``reactor_class``, here ``GuardedReactor``), the one
+  ``ServerConnection`` (here ``TwitchConnection``), and the server list: one
+  ``ServerSpec`` whose ``password`` the bot sets right before each connect (the token
+  keeper's current token), so a reconnect always sends the current token;
+* ``connection`` and its public API (``connect``, ``cap``, ``join``, ``privmsg``, ``ping``,
+  ``disconnect``, ``get_nickname``: the library follows the bot's own nick);
+* the ``on_<event>`` naming of handlers.
+
+What vbot replaces, and why:
+
+* ``start``/``_connect`` and the ``ReconnectStrategy`` (``recon``): ``VBot.run`` is the loop;
+  ``vbot.session.Session`` decides when to connect (backoff with jitter, RECONNECT pacing,
+  login and PING deadlines). ``_connect`` turns a failed connect into a ``disconnect``
+  event without its reason, which vbot logs; so the bot calls ``connection.connect``
+  with the server list's entry itself.
+* The library's scheduler (``reactor.scheduler``): vbot schedules nothing; everything timed
+  is asked at each turn of ``VBot.run``'s loop. The scheduler still runs inside
+  ``process_once``, so it stays guarded (``GuardedScheduler``).
+* ``channels`` (an ``IRCDict`` of ``Channel``) and the membership handlers: see below;
+  ``VBot.channels`` is ``vbot.modes.Membership``'s dict.
+* ``on_ctcp`` (answers VERSION, PING, DCC): Twitch has no CTCP; vbot ignores it.
+* ``die``, ``jump_server``, ``get_version``: not used.
+
+What is overridden or replaced inside the library, and why:
 
 * ``ServerConnection.process_data``: replaced. The same read, then vbot's line buffer
   (``ChatLineBuffer``: bytes split once, each line decoded once, over-long lines discarded as
   they arrive); remembers ``last_received`` for dead-link detection; logs each line at DEBUG
-  only when DEBUG is on.
+  only when DEBUG is on; drops the connection after the read when a write failed during it
+  (see ``send_raw``).
 * ``ServerConnection._process_line``: the fast path for chat. A PRIVMSG to a channel
   (``vbot.chatline.parse_chat_line``) goes straight to ``chat_handler`` with its tags unparsed:
   no Event objects, no ``all_raw_messages``/``pubmsg``/``ctcp``/``action`` events, no handler
@@ -18,7 +44,10 @@ What is overridden or replaced, and why:
 * ``ServerConnection._handle_other``: a server line whose command is one of the library's
   own event names (``DISCONNECT``, ``PUBMSG``...) is skipped; it would fire their handlers.
 * ``ServerConnection.send_raw``: ``sendall`` instead of ``send``, which may write part of a
-  line when the socket buffer is full.
+  line when the socket buffer is full; when the write fails because the server closed,
+  the connection is dropped only once the lines already received are handled, those still
+  waiting in the socket included: the server's ERROR among them gives the reason the log
+  says (``Excess Flood``, a KILL's), not ``Connection reset by peer``.
 * ``ServerConnection.pong``: a PING token too long to echo is not answered (the library raises).
 * ``ServerConnection.buffer_class``: ``ChatLineBuffer`` instead of jaraco's
   ``LenientDecodingLineBuffer``: a character cut short at the end of a line is U+FFFD and
@@ -38,10 +67,11 @@ What is overridden or replaced, and why:
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import irc.bot
 import irc.client
@@ -50,6 +80,7 @@ import irc.schedule
 
 from vbot.chatline import decode_line, parse_chat_line
 from vbot.logs import Clipped
+from vbot.outbox import LinePace
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +93,8 @@ LIBRARY_EVENTS = frozenset(
 )
 """Event names the ``irc`` library makes up itself; a server line with such a command
 (``DISCONNECT``, ``PUBMSG``...) would fire the library's handlers, so it is skipped."""
+ERROR_LINE = re.compile(r"(?:@\S* +)?(?::\S+ +)?ERROR(?: |$)", re.IGNORECASE)
+"""A server's ERROR line (RFC 2812 section 3.7.4), tags and prefix allowed."""
 MEMBERSHIP_EVENTS = ("disconnect", "join", "kick", "mode", "namreply", "nick", "part", "quit")
 """The events ``SingleServerIRCBot.__init__`` registers its ``_on_<event>`` handlers for."""
 
@@ -144,6 +177,9 @@ class ChatLineBuffer:
                 lines.append(decode_line(raw))
         return lines
 
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.lines())
+
     def __len__(self) -> int:
         return len(self.buffer)
 
@@ -172,17 +208,31 @@ class TwitchConnection(irc.client.ServerConnection):
     decoded by ``ChatLineBuffer`` (set on the class because the buffer is recreated on every
     connect); a line that does not parse, is longer than MAX_LINE_BYTES, or has one of
     LIBRARY_EVENTS as its command is logged at DEBUG and skipped. ``last_received`` is the
-    ``clock()`` time of the last read with data (the reactor's ``clock``).
+    ``clock()`` time of the last read with data (the reactor's ``clock``). ``pace``, when
+    set, is told every line sent (``vbot.outbox.LinePace``: a plain server counts them all).
     """
 
     buffer_class = ChatLineBuffer
     buffer: ChatLineBuffer
     last_received = 0.0
     chat_handler: ChatHandler | None = None
+    _reading = False  # handling the lines of one read (process_data)
+    _write_failed = False  # a write failed: the drop follows once this read is handled
+    pace: LinePace | None = None  # told every line sent (a plain server's flood rule)
 
     def process_data(self) -> None:
-        """Read what the socket has (at most 16 KiB, as the library does) and handle each line."""
+        """Read what the socket has (at most 16 KiB, as the library does) and handle each line;
+        when a write failed meanwhile, drop the connection after the last one (see ``send_raw``)."""
         self.last_received = self.reactor.clock()
+        self._reading = True
+        try:
+            self._read_lines()
+        finally:
+            self._reading = False
+        if self._write_failed:
+            self._drop_after_failed_write()
+
+    def _read_lines(self) -> None:
         try:
             reader = getattr(self.socket, "read", self.socket.recv)
             data = reader(2**14)
@@ -227,14 +277,44 @@ class TwitchConnection(irc.client.ServerConnection):
         super()._handle_other(arguments, command, source, tags)
 
     def send_raw(self, string: str) -> None:
-        """The library's, but with ``sendall``. OSError drops the connection."""
+        """The library's, but with ``sendall``. OSError drops the connection, once the lines
+        already received are handled: the server's ERROR among them says why it closed.
+
+        A write fails like this when the server has closed (it killed the bot: ``Excess
+        Flood``, a KILL): the lines of the read being handled still run (their writes are
+        skipped), then ``_drop_after_failed_write``."""
         if self.socket is None:
             raise irc.client.ServerNotConnectedError("Not connected.")
+        if self._write_failed:
+            return  # the connection is going: dropped once the lines of this read are handled
         try:
             self.socket.sendall(self._prep_message(string))
             log.debug("TO SERVER: %s", string)
+            if self.pace is not None:
+                self.pace.sent(string)
         except OSError:
-            self.disconnect("Connection reset by peer.")
+            if not self.connected:
+                return  # the QUIT of a disconnect under way: nothing more to do
+            self._write_failed = True
+            if not self._reading:
+                self._drop_after_failed_write()
+
+    def _drop_after_failed_write(self) -> None:
+        """Read, without waiting, what the server sent before it closed, handle its ERROR lines
+        (RFC 2812 section 3.7.4: why it closes), and drop the connection (no QUIT: it cannot go)."""
+        received = 0
+        try:
+            self.socket.setblocking(False)
+            while received < 4 * MAX_LINE_BYTES and (data := self.socket.recv(MAX_LINE_BYTES)):
+                received += len(data)
+                self.buffer.feed(data)
+        except (OSError, ValueError, AttributeError):  # nothing more to read; a TLS socket in a bad state; closed
+            pass
+        for line in self.buffer:
+            if ERROR_LINE.match(line):  # other lines are skipped: nothing can be answered any more
+                self._process_line(line)
+        self.disconnect("Connection reset by peer.")
+        self._write_failed = False
 
     def pong(self, target: str, target2: str = "") -> None:
         """Answer a PING; a token too long to echo within 512 bytes is not answered (DEBUG)."""
@@ -286,6 +366,16 @@ class GuardedReactor(irc.client.Reactor):
                     continue
                 if result == "NO MORE":
                     return
+
+
+def add_handlers(reactor: irc.client.Reactor, handlers: Iterable[tuple[str, Callable]]) -> list[str]:
+    """Register each ``(event, handler)`` on ``reactor`` (the public ``add_global_handler``,
+    priority 0); returns the event names, for the contract test to check they exist."""
+    events = []
+    for event, handler in handlers:
+        reactor.add_global_handler(event, handler)
+        events.append(event)
+    return events
 
 
 def replaced_handlers(bot: irc.bot.SingleServerIRCBot) -> Iterator[tuple[str, Callable]]:

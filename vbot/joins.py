@@ -7,18 +7,25 @@ channels it wants (``want``), which it joined (``joined``) and which it lost
 
 Twitch allows 20 JOIN attempts per 10 s per account, a JOIN naming several channels
 counting once per channel (Twitch docs, "Chat & Chatbots" > Rate limits); the window
-spans reconnects, since the limit is per account, not per connection.
+spans reconnects, since the limit is per account, not per connection. Off Twitch that
+limit does not hold: ``pace`` (the outbox's ``LinePace``, shared with the replies)
+replaces it.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import logging
 import math
 import time
 from collections.abc import Callable
 
+from vbot.modes import Own
+from vbot.outbox import LinePace
 from vbot.session import Backoff
+
+log = logging.getLogger(__name__)
 
 JOIN_LIMIT = 20
 """JOIN attempts per JOIN_WINDOW seconds (Twitch, per account)."""
@@ -60,6 +67,7 @@ class Joins:
         self._channels: dict[str, _Channel] = {}
         self._sent_at: collections.deque[float] = collections.deque()
         self._next_check = -math.inf  # take_ready returns [] at once before this clock time
+        self.pace: LinePace | None = None  # off Twitch: the flood rule instead of the join limit
 
     def __contains__(self, channel: str) -> bool:
         """True while ``channel`` is wanted (not forgotten)."""
@@ -119,6 +127,27 @@ class Joins:
         self.want(channel, delay)
         return delay
 
+    def follow(self, own: Own) -> None:
+        """What the server said about the bot itself (``vbot.modes.Membership``): it joined a
+        channel, or lost one it wants (kicked, parted by the server: a WARNING, and a rejoin
+        after ``rejoin_later``'s delay), or left one it no longer wants (INFO)."""
+        if own.joined:
+            self.joined(own.channel)
+        elif own.channel not in self:
+            log.info("left %s", own.channel)
+        else:
+            delay = self.rejoin_later(own.channel)
+            log.warning("the bot was %s in %s; rejoining in %.0f s", own.why, own.channel, delay)
+
+    def refused(self, channel: str, reason: str) -> None:
+        """The server refused the bot's JOIN of ``channel`` for ``reason``: a WARNING and a JOIN
+        after ``rejoin_later``'s delay, or after REFUSED_GIVE_UP refusals an ERROR and no more."""
+        delay = self.rejoin_later(channel, refused=True)
+        if delay is None:
+            log.error("giving up joining %s after %d refusals: %s", channel, REFUSED_GIVE_UP, reason)
+        else:
+            log.warning("the server refused to let the bot join %s: %s; trying again in %.0f s", channel, reason, delay)
+
     def take_ready(self) -> list[str]:
         """Remove from the queue and return the channels to JOIN now, in the order wanted."""
         now = self._clock()
@@ -128,11 +157,13 @@ class Joins:
             self._sent_at.popleft()
         ready = []
         for channel, state in self._channels.items():
-            if len(self._sent_at) >= self.limit:
+            if not self._may_join():
                 break
             if state.queued and state.due_at <= now:
                 state.queued = False
                 self._sent_at.append(now)
+                if self.pace is not None:
+                    self.pace.charge(LinePace.PENALTIES["JOIN"])
                 ready.append(channel)
         wait = self.wait_time()
         self._next_check = math.inf if wait is None else now + wait
@@ -145,9 +176,16 @@ class Joins:
             return None
         now = self._clock()
         at = min(due)
-        if len(self._sent_at) >= self.limit:
+        if self.pace is not None:
+            at = max(at, now + self.pace.wait_time(LinePace.PENALTIES["JOIN"]))
+        elif len(self._sent_at) >= self.limit:
             at = max(at, self._sent_at[len(self._sent_at) - self.limit] + self.window)
         return max(at - now, 0.0)
+
+    def _may_join(self) -> bool:
+        if self.pace is not None:
+            return self.pace.room() >= LinePace.PENALTIES["JOIN"]
+        return len(self._sent_at) < self.limit
 
     def clear_queue(self) -> None:
         """On a drop: nothing is sent until the next welcome (``want_all``)."""

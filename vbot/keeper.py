@@ -244,6 +244,13 @@ class TokenKeeper:
         self._must_refresh = True
         return None
 
+    def token_refused(self, access_token: str) -> None:
+        """Call when Twitch's HTTP API (Helix) answered 401 to ``access_token``: when it is still
+        the current token and can be renewed, the next ``tick()`` renews it (Twitch recommends
+        renewing on a 401)."""
+        if self.is_renewable and access_token == self.tokens.access_token:
+            self._must_refresh = True
+
     def logged_in(self) -> None:
         """Call on Twitch's welcome (001): the token in use works, so a later refusal may be renewed once again."""
         self._login_refused = False
@@ -458,8 +465,8 @@ class TokenKeeper:
             log.warning("VBOT_TOKEN is a pasted token that vbot cannot renew; %s", PASTED_HINT)
 
 
-def in_daemon_thread(job: Callable[[], Any]) -> concurrent.futures.Future[Any]:
-    """Run ``job()`` in a new daemon thread; returns its Future (result or exception).
+def in_daemon_thread(job: Callable[[], Any], name: str = "vbot-token") -> concurrent.futures.Future[Any]:
+    """Run ``job()`` in a new daemon thread called ``name``; returns its Future (result or exception).
 
     A daemon thread, unlike a ThreadPoolExecutor's worker (joined when the interpreter
     exits), never holds up the exit: a stop during a hanging call ends the process at
@@ -475,7 +482,7 @@ def in_daemon_thread(job: Callable[[], Any]) -> concurrent.futures.Future[Any]:
         except BaseException as error:  # handed to the Future, as an executor does
             future.set_exception(error)
 
-    threading.Thread(target=run, name="vbot-token", daemon=True).start()
+    threading.Thread(target=run, name=name, daemon=True).start()
     return future
 
 

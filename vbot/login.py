@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from vbot.auth import (
+    CHAT_SCOPES,
     DeviceCode,
     Grant,
     ServiceRefused,
@@ -54,7 +55,8 @@ class DeviceLogin:
     second (True) or a line per minute (False). ``clock()`` is monotonic
     seconds and ``sleep(seconds)`` waits; ``wall_clock()`` is epoch seconds, for the
     expiry saved in the file. ``username`` is VBOT_USERNAME, if set, to warn about a
-    mismatch.
+    mismatch. ``scopes`` are those to ask Twitch for (the chat scopes, plus what the
+    configured commands need: vbot.facts.login_scopes).
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class DeviceLogin:
         sleep: Callable[[float], None] = time.sleep,
         wall_clock: Callable[[], float] = time.time,
         username: str = "",
+        scopes: tuple[str, ...] = CHAT_SCOPES,
     ):
         self.service = service
         self.token_file = token_file
@@ -79,6 +82,7 @@ class DeviceLogin:
         self.sleep = sleep
         self.wall_clock = wall_clock
         self.username = username
+        self.scopes = scopes
         self._status_shown = False
 
     def _check_token_file(self) -> None:
@@ -123,7 +127,7 @@ class DeviceLogin:
         """Run the whole login and save the token file; returns the saved Tokens. Raises LoginFailed."""
         self._check_token_file()
         try:
-            code = self.service.start_device_login()
+            code = self.service.start_device_login(self.scopes)
         except ServiceRefused as error:
             raise LoginFailed(
                 EXIT_REFUSED,
@@ -161,7 +165,7 @@ class DeviceLogin:
                 self.sleep(max(0.0, min(next_poll, next_line, deadline) - now))
                 continue
             try:
-                grant = self.service.poll_device(code.device_code)
+                grant = self.service.poll_device(code.device_code, self.scopes)
             except ServiceRefused as error:
                 unavailable = 0
                 reason = error.message.lower()

@@ -4,7 +4,9 @@ Pure logic, no ``irc`` import. The server's rules come from its ISUPPORT (005) t
 ``PREFIX``, ``CHANMODES`` and ``CASEMAPPING`` (``Isupport``), with the RFC 1459 defaults
 when it sends none (Twitch sends no 005 at all). ``Isupport.parse_modes`` turns a
 channel MODE line into changes, ``Isupport.split_prefixes`` reads a NAMES (353) entry,
-and ``Members`` keeps one channel's members with their prefix modes.
+``Members`` keeps one channel's members with their prefix modes, and ``Membership``
+keeps every channel the bot is in, fed the server's membership events (JOIN, PART,
+KICK, QUIT, NICK, MODE, NAMES), telling its driver when the bot itself joined or left.
 
 Sources:
 
@@ -23,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from vbot.chat import Role
 
@@ -374,3 +376,123 @@ class Members:
 
     def _merge(self, current: str, added: str) -> str:
         return "".join(mode for mode in self._prefix_modes if mode in current or mode in added)
+
+
+class Source(Protocol):
+    """Who sent an event: ``nick``, and ``str()`` gives ``nick!user@host`` (the ``irc`` library's NickMask)."""
+
+    @property
+    def nick(self) -> str: ...
+
+
+class Event(Protocol):
+    """A server event as the ``irc`` library hands it over: ``type`` (``join``, ``namreply``...),
+    ``source``, ``target`` and ``arguments``, as ``irc.client.Event``."""
+
+    type: str
+    source: Source | None
+    target: str | None
+    arguments: list[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class Own:
+    """What a membership event did to the bot itself: it ``joined`` ``channel`` (``source``
+    is then its ``nick!user@host`` as the server shows it), or left it, ``why`` (``"kicked
+    by alice (spam)"``). ``channel`` is lowercased, as the join pacing names channels."""
+
+    channel: str
+    joined: bool
+    source: str = ""
+    why: str = ""
+
+
+class Membership:
+    """Every channel the bot is in and its members, by the server's ISUPPORT (``isupport``).
+
+    ``feed(event)`` takes the server's JOIN, PART, KICK, QUIT, NICK, MODE and NAMES (353)
+    events (``EVENTS``, the ``irc`` library's names) and returns an ``Own`` when the bot
+    itself joined or left a channel, else None; ``me()`` returns the bot's current nick.
+    ``clear()`` forgets everything (a drop: the next JOIN and NAMES rebuild it). Replaces
+    the ``irc`` library's ``SingleServerIRCBot.channels``; nothing here raises on odd events.
+    """
+
+    EVENTS = ("join", "part", "kick", "quit", "nick", "mode", "namreply")
+
+    def __init__(self, me: Callable[[], str]):
+        self._me = me
+        self.isupport = Isupport()
+        self.channels: dict[str, Members] = {}  # folded channel name -> its members
+
+    def members(self, channel: str) -> Members | None:
+        """The members of ``channel`` (any case), or None when the bot is not in it."""
+        return self.channels.get(self.isupport.fold(channel))
+
+    def viewer_count(self, channel: str) -> int:
+        """Members the server has reported in ``channel`` (JOIN/NAMES), the bot excluded."""
+        members = self.members(channel)
+        return 0 if members is None else members.viewer_count(self._me())
+
+    def clear(self) -> None:
+        """Forget every channel (``channels`` stays the same dict), and the server's rules (a new
+        connection sends them again)."""
+        self.channels.clear()
+        self.isupport = Isupport()
+
+    def feed(self, event: Event) -> Own | None:
+        """Apply one membership event; an ``Own`` when the bot itself joined or left a channel."""
+        source, target, arguments = event.source, event.target or "", event.arguments
+        if event.type == "namreply" and len(arguments) == 3:  # [type, channel, "nick @op +voiced ..."]
+            self._names(arguments[1], arguments[2])
+        elif event.type == "mode" and (members := self.members(target)) is not None:
+            members.apply_modes(self.isupport.parse_modes(arguments))
+        elif source is None:
+            return None
+        elif event.type == "join" and target:
+            return self._joined(target, source)
+        elif event.type == "part" and target:
+            reason = arguments[0] if arguments else ""
+            return self._left(target, source.nick, f"parted by the server ({reason or 'no reason'})")
+        elif event.type == "kick" and target and arguments:
+            reason = arguments[1] if len(arguments) > 1 else ""
+            return self._left(target, arguments[0], f"kicked by {source.nick} ({reason or 'no reason'})")
+        elif event.type == "quit":
+            for members in self.channels.values():
+                members.remove(source.nick)
+        elif event.type == "nick" and target:
+            for members in self.channels.values():
+                members.rename(source.nick, target)
+        return None
+
+    def _is_me(self, nick: str) -> bool:
+        return self.isupport.fold(nick) == self.isupport.fold(self._me())
+
+    def _names(self, channel: str, entries: str) -> None:
+        members = self.members(channel)
+        if members is None:
+            return
+        for entry in entries.split():
+            modes, nick = self.isupport.split_prefixes(entry)
+            if nick:
+                members.add(nick, modes)
+
+    def _joined(self, channel: str, source: Source) -> Own | None:
+        key = self.isupport.fold(channel)
+        own = None
+        if self._is_me(source.nick) and key not in self.channels:  # a duplicate JOIN of ours would forget everyone
+            self.channels[key] = Members(self.isupport)
+            own = Own(channel.lower(), joined=True, source=str(source))
+        members = self.channels.get(key)
+        if members is not None:
+            members.add(source.nick)
+        return own
+
+    def _left(self, channel: str, nick: str, why: str) -> Own | None:
+        members = self.members(channel)
+        if members is None:
+            return None
+        if not self._is_me(nick):
+            members.remove(nick)
+            return None
+        del self.channels[self.isupport.fold(channel)]
+        return Own(channel.lower(), joined=False, why=why)

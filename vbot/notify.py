@@ -141,3 +141,18 @@ class Notifier:
         if self._watchdog_sent_at is None:
             return 0.0
         return max(self._watchdog_sent_at + self.watchdog_interval - self._clock(), 0.0)
+
+
+def waiting_status(delay: float, reason: str, logins: int) -> str:
+    """The STATUS line while the bot waits to connect again: ``connecting`` with the reason
+    of the failed try before its first login (``logins`` is 0), ``reconnecting`` after one;
+    ``delay`` is the seconds until the next attempt.
+
+    >>> waiting_status(2.04, "[Errno 111] Connection refused", 0)
+    'connecting in 2.0 s (the last try: [Errno 111] Connection refused)'
+    >>> waiting_status(1.5, "server closed the connection: Excess Flood", 3)
+    'reconnecting in 1.5 s'
+    """
+    if logins:
+        return f"reconnecting in {delay:.1f} s"
+    return f"connecting in {delay:.1f} s (the last try: {reason})"

@@ -5,7 +5,8 @@ for the messages that may go now and ``wait_time()`` for when to ask again.
 
 Limits, from Twitch's docs ("Chat & Chatbots" > Rate limits): per account 20
 PRIVMSGs per 30 s, 100 per 30 s in channels where the bot is broadcaster,
-moderator or VIP, and in other channels at most 1 per second per channel.
+moderator or VIP, and in other channels at most 1 per second per channel. Off
+Twitch none of these hold: ``LinePace`` (``Outbox.use_line_pace``) replaces them.
 
 Duplicates: Twitch drops a message identical to the previous one the account sent
 to the channel less than 30 s before (``msg_duplicate``), unless the account is
@@ -26,6 +27,7 @@ import dataclasses
 import logging
 import math
 import time
+import unicodedata
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
@@ -54,21 +56,102 @@ class Limits:
     duplicate_window: float = 30.0
     ratelimit_pause: float = 30.0
     queue_size: int = 50
+    line_budget: float = 7.0  # seconds of penalty, off Twitch: see LinePace
 
 
-_CONTROLS = dict.fromkeys([*range(0x20), 0x7F], " ")
+_CONTROLS = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)], " ")
+"""C0 controls, DEL and the C1 controls (U+0080-U+009F: NEL, CSI, ...), each made a space."""
+ZWJ = "\u200d"
+"""ZERO WIDTH JOINER: glues emoji into one (family, rainbow flag); kept only between two emoji."""
+BLACK_FLAG = "\U0001f3f4"
+"""The base of the subdivision flags (England, Scotland, Wales): U+1F3F4, tags, CANCEL TAG."""
+CANCEL_TAG = "\U000e007f"
+_EMOJI_MODIFIERS = frozenset(["\ufe0f", *map(chr, range(0x1F3FB, 0x1F400))])
+"""VARIATION SELECTOR-16 and the five skin tones: may stand between an emoji and a ZWJ."""
+
+
+def is_invisible(char: str) -> bool:
+    """True for a format character (Unicode category Cf: bidi controls, zero-width space, ZWJ,
+    soft hyphen, BOM, ...) or a character of the Tags block (U+E0000-U+E007F).
+
+    >>> [is_invisible(char) for char in "a\\u202e\\u200b\\U000e0000 "]
+    [False, True, True, True, False]
+    """
+    return unicodedata.category(char) == "Cf" or 0xE0000 <= ord(char) <= 0xE007F
+
+
+def visible(text: str) -> str:
+    """``text`` without any invisible character (``is_invisible``), emoji joiners included: for a
+    name, which must read as what it is (``{target}``).
+
+    >>> visible("ali\\u202ece\\u200b")
+    'alice'
+    """
+    if text.isprintable():
+        return text
+    return "".join(char for char in text if not is_invisible(char))
+
+
+def _is_emoji(char: str) -> bool:
+    """A pictographic symbol: category So, or any character of the emoji planes' blocks
+    (U+1F000-U+1FAFF), which newer emoji take before Python's Unicode tables know them."""
+    return unicodedata.category(char) == "So" or 0x1F000 <= ord(char) <= 0x1FAFF
+
+
+def _joins_emoji(text: str, index: int) -> bool:
+    """Whether the ZWJ at ``text[index]`` joins two emoji (modifiers before it skipped)."""
+    before = index - 1
+    while before >= 0 and index - before <= 8 and text[before] in _EMOJI_MODIFIERS:
+        before -= 1
+    return before >= 0 and index + 1 < len(text) and _is_emoji(text[before]) and _is_emoji(text[index + 1])
+
+
+def _flag_tags_end(text: str, index: int) -> int:
+    """When ``text[index:]`` is the tag characters of a flag (U+E0020-U+E007E, then CANCEL TAG)
+    right after BLACK_FLAG, the index after CANCEL TAG; else ``index``."""
+    if index == 0 or text[index - 1] != BLACK_FLAG:
+        return index
+    end = index
+    while end < len(text) and 0xE0020 <= ord(text[end]) <= 0xE007E:
+        end += 1
+    if end > index and end < len(text) and text[end] == CANCEL_TAG:
+        return end + 1
+    return index
 
 
 def clean(text: str) -> str:
-    """Replace control characters (CR, LF, NUL, CTCP's ``\x01``, ESC, DEL...) with spaces,
-    and what UTF-8 cannot encode (lone surrogates) with ``?``; trim the ends.
+    """Make ``text`` safe and honest to send: control characters (C0 such as CR, LF, NUL and
+    CTCP's ``\\x01``, DEL, C1 such as NEL and CSI) become spaces; invisible characters
+    (``is_invisible``: bidi overrides, zero-width spaces, ...) are removed, except a ZWJ
+    between two emoji and the tags of a flag such as England's, which emoji need; what UTF-8
+    cannot encode (lone surrogates) becomes ``?``; the ends are trimmed.
+
+    Source: Unicode Technical Standard #51 (emoji ZWJ and tag sequences). IRC's CTCP frame
+    (``\\x01ACTION ...\\x01``) is never sent: vbot's ``/me`` is the text ``/me ...``, which
+    Twitch turns into an action.
 
     >>> clean('hi\\r\\nQUIT :bye\\x00')
     'hi  QUIT :bye'
     >>> clean('\\x01ACTION waves\\x01')
     'ACTION waves'
+    >>> clean('\\u202egnp.exe\\u200b \\U0001f469\\u200d\\U0001f4bb') == 'gnp.exe \\U0001f469\\u200d\\U0001f4bb'
+    True
     """
-    return text.encode("utf-8", "replace").decode("utf-8").translate(_CONTROLS).strip()
+    if text.isprintable():  # the common case: nothing to remove (controls and Cf are not printable)
+        return text.strip()
+    text = text.encode("utf-8", "replace").decode("utf-8").translate(_CONTROLS)
+    kept: list[str] = []
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char.isprintable() or not is_invisible(char) or (char == ZWJ and _joins_emoji(text, index)):
+            kept.append(char)
+            index += 1
+            continue
+        end = _flag_tags_end(text, index)
+        kept.append(text[index:end])
+        index = max(end, index + 1)
+    return "".join(kept).strip()
 
 
 def fit(text: str, channel: str, tail: str = "", reserve: int = 0) -> str:
@@ -97,8 +180,70 @@ def fit(text: str, channel: str, tail: str = "", reserve: int = 0) -> str:
     return cut + ELLIPSIS + tail
 
 
+class LinePace:
+    """How fast lines may go to a plain IRC server (not Twitch): the classic flood rule.
+
+    Every line the bot sends adds its penalty to a total that drains by one per second; a
+    PRIVMSG or JOIN may go while the total, with it, stays within ``budget`` (default 7).
+    A JOIN costs 2, PASS, NICK and PONG nothing, any other line 1 (``PENALTIES``). After a
+    quiet spell 7 replies go at once, then one per second; JOINs, one every 2 s.
+
+    The rule and its numbers are a server's: RFC 1459 section 8.10 (RFC 2813 section 5.8)
+    holds a client whose message timer runs more than 10 s ahead, and InspIRCd without
+    fakelag kills it ("Excess Flood") once its penalty reaches ``<connect threshold>`` (10 s
+    by default), charging these penalties (``Penalty`` of its commands) and draining
+    ``commandrate`` (1 s per second by default) once a second. Charging the login's lines
+    too (CAP, USER), the budget keeps 3 of those 10 spare: the server drains up to a second
+    later than this pace, and a PING may come on top. Twitch's own limits are ``Limits``.
+
+    The outbox and the join pacing ask ``room``/``wait_time`` and ``charge`` what they
+    release; the connection reports every other line with ``sent`` (vbot.irclib).
+    ``clock()`` returns monotonic seconds; a budget of ``math.inf`` paces nothing.
+    """
+
+    PENALTIES = {"JOIN": 2.0, "PASS": 0.0, "NICK": 0.0, "PONG": 0.0}
+    """Seconds of penalty a line costs by its command (InspIRCd's ``Penalty``); any other, 1."""
+    PACED = frozenset({"PRIVMSG", "JOIN"})
+    """Commands charged when released (the outbox, the join pacing), not again when sent."""
+
+    def __init__(self, budget: float = 7.0, clock: Callable[[], float] = time.monotonic):
+        self.budget = budget
+        self._clock = clock
+        self._total = 0.0  # seconds of penalty at ``_at``
+        self._at = clock()
+
+    def _now_total(self) -> float:
+        now = self._clock()
+        self._total, self._at = max(self._total - (now - self._at), 0.0), now
+        return self._total
+
+    def room(self) -> float:
+        """Seconds of penalty that may go now without passing the budget."""
+        return self.budget - self._now_total()
+
+    def wait_time(self, penalty: float = 1.0) -> float:
+        """Seconds until a line costing ``penalty`` may go (0 when it may go now)."""
+        return max(penalty - self.room(), 0.0)
+
+    def charge(self, penalty: float = 1.0) -> None:
+        """A line costing ``penalty`` seconds was released now."""
+        self._total = self._now_total() + penalty
+
+    def sent(self, line: str) -> None:
+        """The connection sent ``line`` (its command first): count it, unless it was charged when
+        released (``PACED``)."""
+        command = line.split(" ", 1)[0].upper()
+        if command not in self.PACED:
+            self.charge(self.PENALTIES.get(command, 1.0))
+
+    def reset(self) -> None:
+        """A new connection: the server counts from nothing."""
+        self._total, self._at = 0.0, self._clock()
+
+
 class Outbox:
-    """A bounded queue of chat messages released within Twitch's limits.
+    """A bounded queue of chat messages released within Twitch's limits, or off Twitch within
+    the classic flood rule (``use_line_pace``, once the bot knows the server).
 
     ``clock()`` returns monotonic seconds. Nothing here raises on odd text.
     """
@@ -114,6 +259,16 @@ class Outbox:
         self.dropped = 0
         self.relay_reserve = 0
         self.vary_repeats = True  # Twitch's msg_duplicate rule; off on other servers (no such rule)
+        self.line_pace = LinePace(self.limits.line_budget, clock)  # the connection reports every line to it
+        self.pace: LinePace | None = None  # off Twitch: line_pace, instead of Twitch's limits
+
+    def use_line_pace(self, plain: bool) -> LinePace | None:
+        """Off Twitch (``plain``) release replies by ``line_pace`` (the flood rule) instead of
+        Twitch's limits, without the invisible suffix (Twitch's msg_duplicate rule only), and
+        return it, for the join pacing to share; on Twitch return None."""
+        self.pace = self.line_pace if plain else None
+        self.vary_repeats = not plain
+        return self.pace
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -184,6 +339,8 @@ class Outbox:
         """Seconds until ``take_ready`` may return something, or None when the queue is empty."""
         if not self._queue:
             return None
+        if self.pace is not None:
+            return self.pace.wait_time()
         now = self._clock()
         waits = []
         for channel in {channel for channel, _ in self._queue}:
@@ -212,6 +369,8 @@ class Outbox:
         return -math.inf if last is None else last[1]
 
     def _may_send(self, channel: str, now: float) -> bool:
+        if self.pace is not None:  # off Twitch: the flood rule instead of Twitch's limits
+            return self.pace.room() >= 1
         while self._sent_at and self._sent_at[0] <= now - self.limits.window:
             self._sent_at.popleft()
         if self._paused_until.get(channel, now) > now:
@@ -239,5 +398,7 @@ class Outbox:
         return fit(text, channel, INVISIBLE_SUFFIX, self.relay_reserve)
 
     def _record(self, channel: str, text: str, now: float) -> None:
+        if self.pace is not None:
+            self.pace.charge()
         self._sent_at.append(now)
         self._last_sent[channel] = (text, now)

@@ -16,7 +16,10 @@ The rules, from what Nightbot and StreamElements users ask for:
   then the one first in the file;
 * a timer's ``messages`` are posted in turn, separately in each channel;
 * the bot's own lines never count;
-* a reload keeps the clock, line count and turn of each timer whose name stays.
+* a reload keeps the clock, line count and turn of each timer whose name stays;
+* a timer with ``live_only`` posts only while the stream is live, and a timer whose
+  messages use stream facts only once they are known (``facts``, vbot.facts): when
+  they are not, the timer waits, due, and posts as soon as they are.
 
 Each post is logged at INFO; why a timer waits is logged at DEBUG when it
 changes (interval still running, or chat lines missing).
@@ -27,14 +30,17 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+from vbot.config import ConfigError
 from vbot.health import format_duration
 
 if TYPE_CHECKING:
     from vbot.dispatch import Chat
+    from vbot.facts import Facts
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +64,8 @@ class Timer:
 
     ``channels`` are lowercase with ``#``; empty means every joined channel.
     ``fill`` fills in a message's variables (``vbot.custom`` builds it); None
-    posts the messages as written.
+    posts the messages as written. ``live_only``: post only while the stream is
+    live; ``needs``: the stream facts the messages use (vbot.facts).
     """
 
     name: str
@@ -67,6 +74,8 @@ class Timer:
     min_lines: int = DEFAULT_MIN_LINES
     channels: tuple[str, ...] = ()
     fill: Fill | None = dataclasses.field(default=None, repr=False, compare=False)
+    live_only: bool = False
+    needs: frozenset[str] = frozenset()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,6 +126,8 @@ class TimerState:
         if missing > 0:
             waits.append(f"{missing} more chat line{'' if missing == 1 else 's'} ({self.lines}/{self.timer.min_lines})")
         state = f"waiting for {' and '.join(waits)}" if waits else "due now"
+        if self.timer.live_only:
+            state += ", only while live"
         count = len(self.timer.messages)
         if count > 1:
             state += f"; message {self.turn % count + 1} of {count}"
@@ -138,7 +149,8 @@ class TimerSchedule:
 
     ``clock()`` returns monotonic seconds; ``bot_login`` is the bot's own login,
     whose lines never count; ``channels`` the joined channels (lowercase, with
-    ``#``). Nothing here raises on odd input; the driver calls it from one thread.
+    ``#``). ``facts`` (set by the driver; None: none known) say whether the stream
+    is live. Nothing here raises on odd input; the driver calls it from one thread.
     """
 
     def __init__(
@@ -156,6 +168,8 @@ class TimerSchedule:
         self._joined: tuple[str, ...] = ()
         self._slots: dict[tuple[str, str], _Slot] = {}  # (timer name, channel) -> state
         self._posted_at: dict[str, float] = {}  # channel -> time of the last timer post there
+        self._held: set[tuple[str, str]] = set()  # (timer name, channel) due but waiting for stream facts
+        self.facts: Facts | None = None
         self.set_channels(channels)
         self.set_timers(timers)
 
@@ -210,6 +224,7 @@ class TimerSchedule:
         interval and line count in that channel and moves to its next message."""
         now = self._clock()
         posts = []
+        self._held = set()
         for channel in self._joined:
             candidates = []
             for index, timer in enumerate(self._timers):
@@ -217,9 +232,12 @@ class TimerSchedule:
                 if slot is None:
                     continue
                 due_at = slot.since + timer.interval
-                if now >= due_at and slot.lines >= timer.min_lines:
+                if now < due_at or slot.lines < timer.min_lines:
+                    self._explain(timer, channel, slot, now)
+                elif self._facts_allow(timer, channel):
                     candidates.append((due_at, index, timer, slot))
                 else:
+                    self._held.add((timer.name, channel))
                     self._explain(timer, channel, slot, now)
             if not candidates or now < self._posted_at.get(channel, -math.inf) + self.gap:
                 continue
@@ -238,15 +256,31 @@ class TimerSchedule:
             self._posted_at[channel] = now
         return posts
 
+    def post_due(self, chat: Chat, say: Callable[[str, str], None]) -> int:
+        """Post what ``take_due`` gives: ``say(channel, text)``, its variables filled in for
+        ``chat``; one that cannot be filled (``{count}``'s state file) is a WARNING and skipped.
+        Returns how many were posted."""
+        posted = 0
+        for post in self.take_due():
+            try:
+                text = post.text(chat)
+            except (ConfigError, sqlite3.Error) as error:
+                log.warning("timer %r in %s not posted: %s", post.timer.name, post.channel, error)
+                continue
+            say(post.channel, text)
+            posted += 1
+        return posted
+
     def wait_time(self) -> float | None:
         """Seconds until ``take_due`` may return something by time alone; None when every
-        timer still needs chat lines (ask again after ``note_line``) or there is none."""
+        timer still needs chat lines (ask again after ``note_line``), waits for stream facts
+        (ask again within a second), or there is none."""
         now = self._clock()
         waits = []
         for channel in self._joined:
             for timer in self._timers:
                 slot = self._slots.get((timer.name, channel))
-                if slot is not None and slot.lines >= timer.min_lines:
+                if slot is not None and slot.lines >= timer.min_lines and (timer.name, channel) not in self._held:
                     at = max(slot.since + timer.interval, self._posted_at.get(channel, -math.inf) + self.gap)
                     waits.append(at - now)
         return max(min(waits), 0.0) if waits else None
@@ -265,6 +299,14 @@ class TimerSchedule:
                     states.append(TimerState(timer, channel, remaining, slot.lines, slot.turn, channel in self._joined))
         return states
 
+    def _facts_allow(self, timer: Timer, channel: str) -> bool:
+        """True when ``timer`` may post in ``channel`` as far as stream facts go."""
+        if not timer.needs:
+            return True
+        if self.facts is None or not self.facts.ready(channel, timer.needs):
+            return False
+        return not timer.live_only or self.facts.is_live(channel) is True
+
     def _start_slots(self) -> None:
         now = self._clock()
         for timer in self._timers:
@@ -274,7 +316,16 @@ class TimerSchedule:
 
     def _explain(self, timer: Timer, channel: str, slot: _Slot, now: float) -> None:
         """Log at DEBUG why ``timer`` waits in ``channel``, once per change of reason."""
-        if now < slot.since + timer.interval:
+        if (timer.name, channel) in self._held:
+            reason = "facts"
+            if slot.reason != reason:
+                log.debug(
+                    "timer %r in %s: due, waiting for %s",
+                    timer.name,
+                    channel,
+                    "the stream to be live" if timer.live_only else "stream facts",
+                )
+        elif now < slot.since + timer.interval:
             reason = "interval"
             if slot.reason != reason:
                 log.debug(

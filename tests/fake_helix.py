@@ -1,0 +1,238 @@
+"""A loopback fake of Twitch's HTTP API, Helix (``api.twitch.tv/helix``), reached through VBOT_HELIX_URL.
+
+It answers the calls vbot makes with the shapes of Twitch's API reference: ``data``
+arrays, ``total`` and ``pagination`` for followers, ``Ratelimit-Limit``,
+``Ratelimit-Remaining`` and ``Ratelimit-Reset`` (Unix seconds) on every reply, 429 once
+the bucket is empty, and errors as ``{"error", "status", "message"}``:
+
+* ``GET /users?login=...`` (up to 100), ``GET /streams?user_id=...`` (a channel that is
+  offline is absent from ``data``), ``GET /channels?broadcaster_id=...``;
+* ``GET /channels/followers?broadcaster_id=...[&user_id=...]``: ``total``; with ``user_id``
+  the follow, only when the token has ``moderator:read:followers`` and its user is the
+  broadcaster or one of the channel's moderators (otherwise, as Twitch does, only ``total``).
+
+A token is accepted when ``accept(token)`` says so (e.g. the fake token service's
+``is_valid``); its scopes come from ``scopes_of(token)``. Faults are scripted per path
+with ``fail(path, *faults)``, each used by one call, in order: ``"500"``, ``"401"``,
+``"429"``, ``"hang"`` (no answer until ``stop()`` or ``hang_for`` seconds), ``"bad_json"``,
+``"huge"`` (a reply of 1 MB), ``"redirect"`` (302 to another path here). ``requests``
+lists every call as ``"GET /streams?user_id=1001"``, in order of arrival.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import math
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+
+from tests.fake_auth import CLIENT_ID
+from tests.loopback import JsonHandler, LoopbackService
+
+FOLLOWERS_SCOPE = "moderator:read:followers"
+
+
+class FakeHelix(LoopbackService):
+    """Helix on a free loopback port; ``url`` is its base (``.../helix``).
+
+    ``points`` calls are allowed per ``window`` seconds (Twitch: 800 a minute); the
+    bucket refills whole at the reset. ``clock()`` is the epoch time the fake reads.
+    ``bot_user_id`` is the token's user (for the moderator check of followage).
+    """
+
+    def __init__(self, *, client_id: str = CLIENT_ID, accept: Callable[[str], bool] | None = None,
+                 scopes_of: Callable[[str], tuple[str, ...]] | None = None, bot_user_id: str = "12345678",
+                 points: int = 800, window: float = 60.0, hang_for: float = 60.0,
+                 clock: Callable[[], float] = time.time):
+        super().__init__()
+        self.client_id = client_id
+        self.accept = accept or (lambda token: True)
+        self.scopes_of = scopes_of or (lambda token: ("chat:read", "chat:edit", FOLLOWERS_SCOPE))
+        self.bot_user_id = bot_user_id
+        self.points = points
+        self.window = window
+        self.hang_for = hang_for
+        self.clock = clock
+        self.users: dict[str, str] = {}  # login -> user id
+        self.streams: dict[str, dict] = {}  # user id -> live stream entry
+        self.channels: dict[str, dict] = {}  # user id -> game and title
+        self.followers: dict[str, dict[str, str]] = {}  # broadcaster id -> follower id -> followed_at
+        self.moderators: dict[str, set[str]] = {}  # broadcaster id -> moderator user ids
+        self.requests: list[str] = []
+        self.answered: list[int] = []  # the status of each answer, in order
+        self.faults: dict[str, list[str]] = {}
+        self.lock = threading.Lock()
+        self._remaining = points
+        self._reset_at = -math.inf
+
+    base = "/helix"
+
+    def handler(self) -> type[http.server.BaseHTTPRequestHandler]:
+        return _handler_for(self)
+
+    # --- what tests set up and look at --------------------------------------------------------------
+
+    def add_user(self, login: str, user_id: str) -> None:
+        with self.lock:
+            self.users[login] = user_id
+            self.channels.setdefault(user_id, {"game_name": "", "title": ""})
+
+    def go_live(self, login: str, viewers: int, game: str = "Just Chatting", title: str = "Hello chat",
+                started_at: float | None = None) -> None:
+        """``login``'s stream is live since ``started_at`` (epoch seconds; default now)."""
+        with self.lock:
+            user_id = self.users[login]
+            self.channels[user_id] = {"game_name": game, "title": title}
+            self.streams[user_id] = {
+                "id": "40952121085", "user_id": user_id, "user_login": login, "user_name": login,
+                "game_id": "509658", "game_name": game, "type": "live", "title": title, "tags": ["English"],
+                "viewer_count": viewers, "started_at": _rfc3339(self.clock() if started_at is None else started_at),
+                "language": "en", "thumbnail_url": "https://example.invalid/{width}x{height}.jpg", "is_mature": False,
+            }
+
+    def go_offline(self, login: str) -> None:
+        with self.lock:
+            self.streams.pop(self.users[login], None)
+
+    def follow(self, channel: str, follower: str, since: float) -> None:
+        with self.lock:
+            self.followers.setdefault(self.users[channel], {})[self.users[follower]] = _rfc3339(since)
+
+    def make_moderator(self, channel: str, user_id: str) -> None:
+        with self.lock:
+            self.moderators.setdefault(self.users[channel], set()).add(user_id)
+
+    def fail(self, path: str, *faults: str) -> None:
+        """Make the next calls to ``path`` (``/streams``, ``/users``, ...) fail, one fault each."""
+        with self.lock:
+            self.faults.setdefault(path, []).extend(faults)
+
+    def calls(self, path: str) -> list[str]:
+        """The calls that arrived for ``path`` (without the query), in order."""
+        return [line for line in list(self.requests) if line.split(" ", 1)[1].split("?", 1)[0] == path]
+
+    # --- the API -------------------------------------------------------------------------------------
+
+    def _take_point(self) -> bool:
+        now = self.clock()
+        if now >= self._reset_at:
+            self._remaining, self._reset_at = self.points, now + self.window
+        if self._remaining <= 0:
+            return False
+        self._remaining -= 1
+        return True
+
+    def limit_headers(self) -> dict[str, str]:
+        return {"Ratelimit-Limit": str(self.points), "Ratelimit-Remaining": str(max(self._remaining, 0)),
+                "Ratelimit-Reset": str(math.ceil(self._reset_at))}
+
+    def answer(self, path: str, query: dict[str, list[str]], headers) -> tuple[int, object]:
+        """The (status, JSON body) for one GET; runs under ``lock``."""
+        kind, _, token = (headers.get("Authorization") or "").partition(" ")
+        if kind != "Bearer" or not token or not self.accept(token):
+            return _error(401, "Unauthorized", "Invalid OAuth token")
+        if headers.get("Client-Id") != self.client_id:
+            return _error(401, "Unauthorized", "Client ID and OAuth token do not match")
+        if path == "/users":
+            logins = query.get("login", [])
+            if len(logins) > 100:
+                return _error(400, "Bad Request", "The maximum number of login parameters is 100")
+            return 200, {"data": [_user(login, self.users[login]) for login in logins if login in self.users]}
+        if path == "/streams":
+            ids = query.get("user_id", [])
+            first = int(query.get("first", ["20"])[0])
+            if len(ids) > 100 or not 1 <= first <= 100:
+                return _error(400, "Bad Request", "The maximum number of user_id parameters is 100")
+            live = [self.streams[user_id] for user_id in ids if user_id in self.streams][:first]
+            return 200, {"data": live, "pagination": {}}
+        if path == "/channels":
+            ids = query.get("broadcaster_id", [])
+            if not ids:
+                return _error(400, "Bad Request", "Missing required parameter \"broadcaster_id\"")
+            login = {user_id: login for login, user_id in self.users.items()}
+            return 200, {"data": [
+                {"broadcaster_id": user_id, "broadcaster_login": login[user_id], "broadcaster_name": login[user_id],
+                 "broadcaster_language": "en", "game_id": "509658", "tags": [], "delay": 0,
+                 "content_classification_labels": [], "is_branded_content": False, **self.channels[user_id]}
+                for user_id in ids if user_id in self.channels]}
+        if path == "/channels/followers":
+            broadcaster = (query.get("broadcaster_id") or [""])[0]
+            if broadcaster not in self.channels:
+                return _error(400, "Bad Request", "Missing required parameter \"broadcaster_id\"")
+            followers = self.followers.get(broadcaster, {})
+            total = len(followers)
+            may_see = FOLLOWERS_SCOPE in self.scopes_of(token) and (
+                self.bot_user_id == broadcaster or self.bot_user_id in self.moderators.get(broadcaster, set()))
+            if not may_see:
+                return 200, {"total": total, "data": [], "pagination": {}}
+            login = {user_id: login for login, user_id in self.users.items()}
+            wanted = query.get("user_id")
+            rows = [(user_id, since) for user_id, since in followers.items() if not wanted or user_id in wanted]
+            first = int(query.get("first", ["20"])[0])
+            data = [{"user_id": user_id, "user_login": login.get(user_id, ""), "user_name": login.get(user_id, ""),
+                     "followed_at": since} for user_id, since in rows[:first]]
+            pagination = {"cursor": "eyJiIjpudWxsLCJhIjp7Ik9mZnNldCI6MX19"} if len(rows) > first else {}
+            return 200, {"total": total, "data": data, "pagination": pagination}
+        return _error(404, "Not Found", "Not Found")
+
+
+def _user(login: str, user_id: str) -> dict:
+    return {"id": user_id, "login": login, "display_name": login, "type": "", "broadcaster_type": "",
+            "description": "", "profile_image_url": "https://example.invalid/p.png",
+            "offline_image_url": "", "view_count": 0, "created_at": "2016-12-14T20:32:28Z"}
+
+
+def _rfc3339(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def _error(status: int, error: str, message: str) -> tuple[int, dict]:
+    return status, {"error": error, "status": status, "message": message}
+
+
+FAULTS = {
+    "500": _error(500, "Internal Server Error", "Internal Server Error"),
+    "401": _error(401, "Unauthorized", "Invalid OAuth token"),
+    "429": _error(429, "Too Many Requests", "Too Many Requests"),
+}
+
+
+def _handler_for(fake: FakeHelix) -> type[http.server.BaseHTTPRequestHandler]:
+    class Handler(JsonHandler):
+        def do_GET(self) -> None:
+            parts = urllib.parse.urlsplit(self.path)
+            path = parts.path.removeprefix("/helix")
+            query = urllib.parse.parse_qs(parts.query)
+            with fake.lock:
+                fake.requests.append(f"GET {path}" + (f"?{parts.query}" if parts.query else ""))
+                queue = fake.faults.get(path)
+                fault = queue.pop(0) if queue else None
+                if fault is None or fault in FAULTS:
+                    scripted = fault
+                    if not fake._take_point():
+                        fault = "429"
+                    status, reply = FAULTS[fault] if fault else fake.answer(path, query, self.headers)
+                    limits = fake.limit_headers()
+                    if scripted == "429":  # the bucket is said to be empty for a second
+                        limits["Ratelimit-Remaining"] = "0"
+                        limits["Ratelimit-Reset"] = str(math.ceil(fake.clock()) + 1)
+                    fake.answered.append(status)
+            if fault == "hang":
+                fake.stopping.wait(fake.hang_for)
+                return
+            if fault == "bad_json":
+                self.send_json(200, b"<html>not json</html>", {})
+            elif fault == "huge":
+                self.send_json(200, b'{"data": [' + b'{"x": 1},' * 110000 + b'{"x": 1}]}', {})
+            elif fault == "redirect":
+                self.send_json(302, b"{}", {"Location": f"{fake.url}/elsewhere"})
+            else:
+                headers = dict(limits)
+                if status == 429:
+                    headers["Retry-After"] = str(max(1, math.ceil(fake._reset_at - fake.clock())))
+                self.send_json(status, json.dumps(reply).encode(), headers)
+
+    return Handler

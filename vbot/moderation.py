@@ -1,0 +1,203 @@
+"""What to do about a chat message that broke a spam filter: pure, with an injected clock.
+
+The driver (the bot, or the console) asks ``Moderation.check(message)`` for every chat
+message before commands; the answer is None (let it be) or an ``Action``, a small
+immutable record of what to do: delete the message or time the chatter out, and the
+warning to reply with. Nothing here sends or calls anything.
+
+- Exempt: the broadcaster, moderators, VBOT_OWNERS, and the roles of ``exempt`` (each
+  with every role above it).
+- Offences are counted per chatter per channel; the n-th gets ``penalties[n - 1]``
+  (the last entry beyond), and a chatter's count is forgotten ``forget_after`` seconds
+  after their last offence.
+- ``permit(channel, login)`` (``!permit``) lets that chatter's links through for the
+  links filter's ``permit_seconds``.
+- The warning is at most one per ``WARN_INTERVAL`` per channel.
+- In ``mode = "log"`` (or with ``log_only``, as in the console) an action is only
+  described: ``Action.log_only`` is true and the driver must call nothing.
+
+Memory is bounded: offences and permits are forgotten once expired, and at most
+``max_entries`` of each are kept (the oldest go first).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import itertools
+import logging
+import time
+from collections.abc import Callable, Hashable, Iterable
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from vbot.chat import ChatMessage
+
+if TYPE_CHECKING:  # vbot.filters is imported only with a [filters] table (start-up time)
+    from vbot.filters import FilterSettings, Links, Penalty
+
+log = logging.getLogger(__name__)
+
+WARN_INTERVAL = 30.0
+"""Seconds between two warning replies in one channel."""
+MAX_ENTRIES = 100_000
+"""Offences (and permits) remembered at most, each a few hundred bytes."""
+V = TypeVar("V")
+
+
+@dataclasses.dataclass(frozen=True)
+class Action:
+    """What to do about one message: ``penalty`` for the ``offence``-th offence of ``login``
+    (``user_id`` from the ``user-id`` tag) in ``channel`` against the filter ``filter``;
+    ``message_id`` is the ``id`` tag (for Delete Chat Messages). Either id is ``''`` when the
+    message had no such tag (plain IRC, the console). ``reason`` is the text for Ban User;
+    ``warning`` the reply to post in the channel, or None. When ``log_only`` is true, nothing
+    may be done: the action is only reported."""
+
+    channel: str
+    login: str
+    user_id: str
+    message_id: str
+    filter: str
+    penalty: Penalty
+    offence: int
+    reason: str
+    log_only: bool = False
+    warning: str | None = None
+
+    def describe(self) -> str:
+        """``"time out alice for 10 s (links)"``, with ``"would "`` in front when ``log_only``."""
+        text = f"{self.penalty.describe(self.login)} ({self.filter})"
+        return f"would {text}" if self.log_only else text
+
+
+class _Memory(Generic[V]):
+    """Values by key, each forgotten ``lifetime`` seconds after it was put (the caller passes
+    the lifetime, which a reload may change); at most ``max_entries``, the oldest go first."""
+
+    def __init__(self, max_entries: int):
+        self.max_entries = max_entries
+        self._entries: dict[Hashable, tuple[V, float, int]] = {}  # key -> (value, put at, stamp)
+        self._order: collections.deque[tuple[float, int, Hashable]] = collections.deque()
+        self._stamps = itertools.count()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: Hashable, now: float, lifetime: float) -> V | None:
+        """The value put for ``key`` less than ``lifetime`` seconds before ``now``, or None."""
+        entry = self._entries.get(key)
+        if entry is None or now - entry[1] >= lifetime:
+            return None
+        return entry[0]
+
+    def put(self, key: Hashable, value: V, now: float, lifetime: float) -> None:
+        """Remember ``value`` for ``key`` from ``now``; forget what expired meanwhile."""
+        while self._order and now - self._order[0][0] >= lifetime:
+            self._pop()
+        stamp = next(self._stamps)
+        self._entries[key] = (value, now, stamp)
+        self._order.append((now, stamp, key))
+        while len(self._order) > self.max_entries:
+            self._pop()
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._order.clear()
+
+    def _pop(self) -> None:
+        _, stamp, key = self._order.popleft()
+        entry = self._entries.get(key)
+        if entry is not None and entry[2] == stamp:
+            del self._entries[key]
+
+
+class Moderation:
+    """The spam filters' decisions for every channel; see the module's docstring.
+
+    ``settings`` is None while the commands file has no ``[filters]`` table; ``clock()``
+    returns monotonic seconds; ``owners`` are logins exempt everywhere (VBOT_OWNERS).
+    ``log_only`` makes every action a would-be one (the console sets it).
+    """
+
+    def __init__(
+        self,
+        settings: FilterSettings | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        owners: Iterable[str] = (),
+        max_entries: int = MAX_ENTRIES,
+    ):
+        self.settings = settings
+        self.log_only = False
+        self.owners = frozenset(owners)
+        self._clock = clock
+        self._offences: _Memory[int] = _Memory(max_entries)
+        self._permits: _Memory[bool] = _Memory(max_entries)
+        self._warned_at: dict[str, float] = {}
+
+    def __len__(self) -> int:
+        """Chatters remembered (offences and permits): what a flood could grow."""
+        return len(self._offences) + len(self._permits)
+
+    def set_filters(self, settings: FilterSettings | None) -> None:
+        """Use ``settings`` from now on (a reload); offences and permits stay while filters are on."""
+        self.settings = settings
+        if settings is None:
+            self._offences.clear()
+            self._warned_at.clear()
+        if settings is None or settings.links is None:
+            self._permits.clear()
+
+    def check(self, message: ChatMessage) -> Action | None:
+        """What to do about ``message``: None, or the Action for the first filter it breaks.
+        Counts the offence and logs one INFO line (the text only at DEBUG)."""
+        settings = self.settings
+        if settings is None or message.role >= settings.exempt or message.login in self.owners:
+            return None
+        key = (message.channel, message.login)
+        broken = None
+        for rule in settings.filters:
+            if rule.broken_by(message) and not (rule is settings.links and self._is_permitted(key, settings.links)):
+                broken = rule
+                break
+        if broken is None:
+            return None
+        now = self._clock()
+        offence = (self._offences.get(key, now, settings.forget_after) or 0) + 1
+        self._offences.put(key, offence, now, settings.forget_after)
+        penalty = settings.penalty(offence)
+        warning = None
+        warned_at = self._warned_at.get(message.channel)
+        if settings.warn and (warned_at is None or now - warned_at >= WARN_INTERVAL):
+            self._warned_at[message.channel] = now
+            outcome = "message deleted" if penalty.timeout is None else f"{penalty.timeout} s timeout"
+            warning = f"@{message.name}, {broken.warning} ({outcome})"
+        action = Action(
+            channel=message.channel,
+            login=message.login,
+            user_id=message.tags.get("user-id", ""),
+            message_id=message.tags.get("id", ""),
+            filter=broken.name,
+            penalty=penalty,
+            offence=offence,
+            reason=f"spam filter: {broken.name} (offence {offence})",
+            log_only=self.log_only or settings.mode == "log",
+            warning=warning,
+        )
+        log.info("%s: %s, offence %d", message.channel, action.describe(), offence)
+        log.debug("%s: %s's message that broke %s: %r", message.channel, message.login, broken.name, message.text)
+        return action
+
+    def permit(self, channel: str, login: str) -> int | None:
+        """Let ``login``'s links through in ``channel`` from now on for ``permit_seconds``, which
+        is returned; None when the links filter is off (nothing to permit)."""
+        links = self.settings.links if self.settings is not None else None
+        if links is None:
+            return None
+        self._permits.put((channel, login), True, self._clock(), links.permit_seconds)
+        log.info("%s: %s may post links for %d s", channel, login, links.permit_seconds)
+        return links.permit_seconds
+
+    def _is_permitted(self, key: tuple[str, str], links: Links | None) -> bool:
+        if links is None:
+            return False
+        return self._permits.get(key, self._clock(), links.permit_seconds) is not None
