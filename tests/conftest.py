@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.fake_auth import FakeTwitchAuth
-from tests.support import ScriptedServer, real_ircd
+from tests.support import ScriptedServer, Vbot, real_ircd
 
 
 @pytest.fixture
@@ -53,3 +55,18 @@ def chat(fake):
     server.accept = fake.is_valid
     yield server.start()
     server.stop()
+
+
+@pytest.fixture
+def vbots():
+    """``vbots(env, cwd)`` starts a Vbot; every one still running is killed at the end."""
+    started: list[Vbot] = []
+
+    def start(env: dict[str, str], cwd: Path, name: str = "vbot") -> Vbot:
+        started.append(Vbot(env, cwd, name))
+        return started[-1]
+
+    yield start
+    for vbot in started:
+        vbot.process.kill()
+        vbot.process.wait(10)

@@ -9,7 +9,11 @@ otherwise. Errors use Twitch's shape, ``{"status": 400, "message": "..."}``.
 Faults are scripted per endpoint with ``fail(endpoint, *faults)``, each used by one
 call, in order: ``"500"``, ``"hang"`` (no answer until ``stop()`` or ``hang_for``
 seconds), ``"401"``, ``"refuse"`` (400 ``Invalid refresh token``), ``"slow_down"``,
-``"429"``, ``"denied"``, ``"bad_json"``, ``"redirect"`` (302 to another path here).
+``"429"``, ``"denied"``, ``"bad_json"``, ``"redirect"`` (302 to another path here),
+``"drip"`` (a 500 answer, one byte every ``drip_every`` seconds: no state changes), ``"retry_after"`` (429
+with ``Retry-After: <retry_after>``), ``"deep_json"`` (200 with arrays nested 10,000 deep),
+and ``"<field>=<raw JSON>"`` (the real answer with that field's value written as given, e.g.
+``"expires_in=Infinity"`` or a 400-digit number).
 """
 
 from __future__ import annotations
@@ -55,7 +59,8 @@ class FakeTwitchAuth(LoopbackService):
 
     def __init__(self, *, client_id: str = CLIENT_ID, pending_polls: int = 2, token_lifetime: int = 14000,
                  code_lifetime: int = 1800, interval: int = 5, login: str = "vbot", user_id: str = "12345678",
-                 scopes: tuple[str, ...] = CHAT_SCOPES, hang_for: float = 60.0):
+                 scopes: tuple[str, ...] = CHAT_SCOPES, hang_for: float = 60.0, drip_every: float = 0.5,
+                 retry_after: str = "30"):
         super().__init__()
         self.client_id = client_id
         self.pending_polls = pending_polls
@@ -66,6 +71,9 @@ class FakeTwitchAuth(LoopbackService):
         self.user_id = user_id
         self.scopes = scopes
         self.hang_for = hang_for
+        self.drip_every = drip_every
+        self.retry_after = retry_after
+        self.dripped = threading.Event()  # set when a dripping answer ended (sent in full, or cut off)
         self.access_tokens: dict[str, AccessToken] = {}
         self.refresh_tokens: set[str] = set()
         self.device_codes: dict[str, DeviceCode] = {}
@@ -205,10 +213,10 @@ def _handler_for(fake: FakeTwitchAuth) -> type[http.server.BaseHTTPRequestHandle
             with fake.lock:
                 queue = fake.faults.get(endpoint)
                 fault = queue.pop(0) if queue else None
-                if fault is None:
+                if fault is None or "=" in fault:
                     status, reply = fake.answer(method, self.path, form, self.headers)
-                else:
-                    fake.requests.append(f"{endpoint}:{fault}")
+                if fault is not None:
+                    fake.requests.append(f"{endpoint}:{fault.partition('=')[0]}")
             if fault == "hang":
                 fake.stopping.wait(fake.hang_for)
                 return
@@ -218,8 +226,41 @@ def _handler_for(fake: FakeTwitchAuth) -> type[http.server.BaseHTTPRequestHandle
             if fault == "redirect":
                 self.send_json(302, b"{}", {"Location": f"{fake.url}/elsewhere"})
                 return
+            if fault == "drip":
+                self._drip(500, json.dumps(FAULTS["500"][1]).encode())
+                return
+            if fault == "retry_after":
+                self.send_json(429, json.dumps(FAULTS["429"][1]).encode(), {"Retry-After": fake.retry_after})
+                return
+            if fault == "deep_json":
+                self.send_json(200, b"[" * 10_000 + b"]" * 10_000)
+                return
+            if fault is not None and "=" in fault:
+                field, _, raw = fault.partition("=")
+                marker = "\u0000marker"
+                self.send_json(status, json.dumps({**reply, field: marker}).encode().replace(
+                    json.dumps(marker).encode(), raw.encode()))
+                return
             if fault is not None:
                 status, reply = FAULTS[fault]
             self.send_json(status, json.dumps(reply).encode())
+
+        def _drip(self, status: int, data: bytes) -> None:
+            """Headers at once, then the body one byte every ``drip_every`` seconds (until stopped)."""
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.flush()
+                for index in range(len(data)):
+                    if fake.stopping.wait(fake.drip_every):
+                        return
+                    self.wfile.write(data[index:index + 1])
+                    self.wfile.flush()
+            except OSError:
+                pass
+            finally:
+                fake.dripped.set()
 
     return Handler

@@ -568,6 +568,35 @@ def start_vbot(env: dict[str, str], *args: str, cwd: str | os.PathLike | None = 
                             cwd=cwd or tempfile.mkdtemp(prefix="vbot-run-"))
 
 
+class Vbot:
+    """``python -m vbot`` in the background, in ``cwd``, with exactly the VBOT_* variables in ``env``;
+    its log goes to a file (``log()``), so a long DEBUG log can never fill a pipe and stall it."""
+
+    def __init__(self, env: dict[str, str], cwd: Path, name: str = "vbot"):
+        self.log_path = cwd / f"{name}.log"
+        clean = {key: value for key, value in os.environ.items()
+                 if not key.startswith("VBOT_") and key not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
+        with open(self.log_path, "w") as log_file:
+            self.process = subprocess.Popen([sys.executable, "-m", "vbot"], env={**clean, **env}, cwd=cwd,
+                                            stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT)
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def alive(self) -> bool:
+        assert self.process.poll() is None, f"vbot exited with {self.process.returncode}:\n{self.log()[-3000:]}"
+        return True
+
+    def stop(self) -> int:
+        """SIGTERM, then the exit code."""
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            return self.process.wait(15)
+        finally:
+            self.process.kill()
+
+
 class FakeClock:
     """An injected clock for the outbox and cooldowns: ``clock()`` returns ``now`` (seconds),
     which moves only by ``advance(seconds)``. Safe to read from the bot's thread."""
@@ -580,6 +609,22 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class TwoClocks(FakeClock):
+    """A FakeClock (monotonic seconds) with a wall clock beside it: ``wall()`` reads epoch-like
+    seconds that move with ``advance``, and alone with ``jump`` (NTP stepping the clock, a VM
+    resumed). Both read the same until the first jump."""
+
+    def __init__(self, start: float = 1000.0):
+        super().__init__(start)
+        self.offset = 0.0
+
+    def wall(self) -> float:
+        return self.now + self.offset
+
+    def jump(self, seconds: float) -> None:
+        self.offset += seconds
 
 
 def registered_client(server: IrcServer, nick: str, channel: str | None = None, oper: bool = False) -> IrcClient:

@@ -9,7 +9,6 @@ the TokenKeeper's background calls run at once (``run_now``) or when the test sa
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
 import io
 import itertools
 import json
@@ -31,6 +30,7 @@ from tests.support import (
     BotThread,
     FakeClock,
     ScriptedServer,
+    TwoClocks,
     free_port,
     make_config,
     run_vbot,
@@ -39,7 +39,7 @@ from tests.support import (
 )
 from tests.test_secrets import untrusted_tls_server  # noqa: F401  (a fixture)
 from vbot.auth import ServiceRefused, ServiceUnavailable, TokenService
-from vbot.bot import VBot
+from vbot.bot import TOKEN_ASK_EVERY, VBot
 from vbot.commands import builtin_table
 from vbot.config import ConfigError, load_config, read_settings
 from vbot.dispatch import Dispatcher
@@ -110,8 +110,8 @@ def test_validate(fake):
 @pytest.mark.parametrize("fault, status, text", [
     ("500", 500, "Internal Server Error"),
     ("429", 429, "Too Many Requests"),
-    ("hang", None, "timed out"),
-    ("bad_json", 200, "not a JSON object"),
+    ("hang", None, "/validate: no complete answer within 0.3 s"),
+    ("bad_json", 200, "the reply is not JSON"),
 ])
 def test_unavailable_service(fake, fault, status, text):
     access, _ = fake.issue()
@@ -488,13 +488,28 @@ def file_tokens(fake, tmp_path, clock, expires_in=14000, scopes=None) -> tuple[T
 
 
 def make_keeper(fake, tmp_path, expires_in=14000, submit=run_now, pasted=False, **options):
-    clock = options.pop("clock", None) or FakeClock()
-    tokens, path = file_tokens(fake, tmp_path, clock, expires_in)
+    """A keeper on a TwoClocks (``clock()`` monotonic, ``clock.wall()`` the wall clock), over a token
+    file from ``fake``; its refresh retries wait 5 s, 10 s, 20 s, ... up to 60 s (no jitter)."""
+    clock = options.pop("clock", None) or TwoClocks()
+    tokens, path = file_tokens(fake, tmp_path, clock.wall, expires_in)
     if pasted:
-        tokens, path = Tokens(tokens.access_token, None, None), None
+        tokens, path = Tokens(tokens.access_token, None, options.pop("expires_at", None)), None
     options.setdefault("validate_interval", 10**9)
-    keeper = TokenKeeper(service_for(fake, timeout=0.5), tokens, path, clock=clock, submit=submit, **options)
+    options.setdefault("backoff", Backoff(first=5.0, cap=60.0, rng=lambda: 0.999999))
+    keeper = TokenKeeper(service_for(fake, timeout=0.5), tokens, path, clock=clock, wall_clock=clock.wall,
+                         submit=submit, **options)
     return keeper, clock
+
+
+def assert_retried_after(keeper: TokenKeeper, clock: FakeClock, seconds: float, calls) -> None:
+    """The next call (``calls()`` counts them) comes ``seconds`` after now, not a moment earlier."""
+    before = calls()
+    clock.advance(seconds - 0.1)
+    ticks(keeper)
+    assert calls() == before
+    clock.advance(0.1)
+    ticks(keeper)
+    assert calls() == before + 1
 
 
 def ticks(keeper: TokenKeeper, count: int = 3) -> CannotLogIn | None:
@@ -557,12 +572,7 @@ def test_unavailable_validation_is_retried_after_60_s(fake, tmp_path, caplog):
     assert ticks(keeper) is None
     assert fake.requests[-1] == "validate:500"
     assert any("could not validate the token" in record.getMessage() for record in caplog.records)
-    clock.advance(59)
-    ticks(keeper)
-    assert fake.count("validate") == 0
-    clock.advance(1)
-    ticks(keeper)
-    assert fake.count("validate") == 1
+    assert_retried_after(keeper, clock, 60, lambda: fake.count("validate"))
 
 
 def test_401_on_validation_refreshes_and_carries_on(fake, tmp_path):
@@ -585,32 +595,29 @@ def test_revoked_while_running_means_quit(fake, tmp_path):
     assert_no_secret(fake, str(stop))
 
 
-def test_unavailable_refresh_is_retried_after_60_s(fake, tmp_path):
+def test_unavailable_refresh_is_retried_with_backoff(fake, tmp_path):
     keeper, clock = make_keeper(fake, tmp_path, expires_in=1200)
-    fake.fail("token", "500")
+    fake.fail("token", "500", "500")
     clock.advance(600)
     ticks(keeper)
     assert fake.requests == ["token:500"]
-    clock.advance(59)
-    ticks(keeper)
-    assert fake.count("token:refresh") == 0
-    clock.advance(1)
-    ticks(keeper)
+    assert_retried_after(keeper, clock, 5, lambda: len(fake.requests))
+    assert_retried_after(keeper, clock, 10, lambda: len(fake.requests))
     assert fake.count("token:refresh") == 1 and fake.is_valid(keeper.tokens.access_token)
 
 
 def test_only_one_call_at_a_time(fake, tmp_path):
     held = HeldJobs()
-    keeper, clock = make_keeper(fake, tmp_path, expires_in=100, submit=held, connect_wait=0)
+    keeper, clock = make_keeper(fake, tmp_path, expires_in=100, submit=held)
     old = keeper.password
     clock.advance(100)  # expired, and validation due too
     keeper.tick()
     keeper.tick()
     assert len(held.jobs) == 1 and keeper.busy
-    assert keeper.before_connect() == old  # a refresh is in flight: no second one
+    assert keeper.before_connect() is None  # a refresh is in flight: not yet, and no second one
     assert len(held.jobs) == 1 and fake.count("token:refresh") == 0
     held.run()
-    assert keeper.before_connect() != old
+    assert keeper.before_connect() not in (old, None)
     assert fake.count("token:refresh") == 1 and not keeper.busy
 
 
@@ -622,7 +629,7 @@ def test_a_hanging_service_never_blocks_tick(fake, tmp_path, caplog):
         assert keeper.tick() is None
         assert keeper.busy  # returned while the call hangs (it times out after 0.5 s)
         wait_until(lambda: keeper.tick() is None and not keeper.busy, message="the refresh to time out")
-        assert any("could not renew the token (/token: timed out)" in record.getMessage()
+        assert any("could not renew the token (/token: no complete answer within 0.5 s)" in record.getMessage()
                    for record in caplog.records)
         clock.advance(60)
         keeper.tick()
@@ -645,8 +652,9 @@ def test_before_connect_with_the_service_down_uses_the_token_it_has(fake, tmp_pa
     keeper, _ = make_keeper(fake, tmp_path, expires_in=60)
     old = keeper.password
     fake.fail("token", "500")
-    assert keeper.before_connect() == old
-    assert any("could not renew the token before connecting" in record.getMessage() for record in caplog.records)
+    assert keeper.before_connect() == old  # it expires within a minute, but may still work
+    assert [record.getMessage() for record in caplog.records] == [
+        "could not renew the token (/token: HTTP 500: Internal Server Error); trying again in 5 s"]
 
 
 def test_before_connect_with_a_revoked_token_raises(fake, tmp_path):
@@ -667,14 +675,22 @@ def test_login_failed_renews_once(fake, tmp_path):
     assert keeper.login_failed() is None  # a later refusal is renewed once again
 
 
-def test_login_failed_with_the_service_down_does_not_count(fake, tmp_path):
-    keeper, _ = make_keeper(fake, tmp_path)
-    old = keeper.password
-    fake.fail("token", "500")
+def test_login_failed_with_the_service_down_waits_for_the_renewal(fake, tmp_path, caplog):
+    """Issue 18 item 1: a refused token is never sent again; the renewal is retried with its own
+    backoff (5 s, 10 s, ...), one WARNING per attempt, however often the bot asks."""
+    keeper, clock = make_keeper(fake, tmp_path)
+    fake.fail("token", "500", "500")
     assert keeper.login_failed() is None
-    assert keeper.before_connect() == old  # could not renew: try the old one
-    assert keeper.login_failed() is None  # not a second refusal of a renewed token
-    assert keeper.before_connect() != old
+    for _ in range(1000):  # the bot asks on every turn of its loop
+        assert keeper.before_connect() is None
+        clock.advance(0.01)  # 10 s in all
+    assert fake.requests == ["token:500", "token:500"]  # at 0 s and 5 s; the next at 15 s
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(warnings) == 2 and "not logging in until it is renewed; trying again in 10 s" in warnings[1]
+    clock.advance(5)
+    new = keeper.before_connect()
+    assert new == keeper.password and fake.is_valid(keeper.tokens.access_token)
+    assert keeper.login_failed() is not None  # the renewed token refused too: a second refusal
 
 
 def test_login_failed_with_a_pasted_token_says_how_to_get_a_lasting_one(fake, tmp_path):
@@ -702,8 +718,7 @@ def test_renewed_tokens_that_cannot_be_saved_are_kept_and_saved_later(fake, tmp_
 
 
 def test_pasted_token_expiry_is_a_warning_not_a_stop(fake, tmp_path, caplog):
-    keeper, clock = make_keeper(fake, tmp_path, pasted=True, validate_interval=3600)
-    keeper.tokens = dataclasses.replace(keeper.tokens, expires_at=clock() + 100)
+    keeper, clock = make_keeper(fake, tmp_path, pasted=True, validate_interval=3600, expires_at=1100)
     clock.advance(100)
     assert ticks(keeper) is None
     assert [record.getMessage() for record in caplog.records].count(
@@ -770,9 +785,8 @@ def test_start_with_the_service_unavailable_warns_and_goes_on(fake, tmp_path, ca
 @pytest.mark.parametrize("scopes, missing", [(("chat:read",), "chat:edit scope"),
                                              ((), "chat:read and chat:edit scopes")])
 def test_start_names_a_missing_scope(fake, tmp_path, scopes, missing):
-    clock = FakeClock()
-    tokens, path = file_tokens(fake, tmp_path, clock, scopes=scopes or ("user:read:email",))
-    keeper = TokenKeeper(service_for(fake), tokens, path, clock=clock, submit=run_now)
+    tokens, path = file_tokens(fake, tmp_path, time.time, scopes=scopes or ("user:read:email",))
+    keeper = TokenKeeper(service_for(fake), tokens, path, submit=run_now)
     with pytest.raises(CannotLogIn, match=missing):
         keeper.start()
 
@@ -968,7 +982,7 @@ def test_wired_token_expiring_mid_run_then_reconnect(fake, chat, wired):
     chat.send(":tmi.twitch.tv RECONNECT")
     chat.wait_for(r"^JOIN #test$", start=start)
     assert run.exit_code is None and chat.connections == 2
-    assert passwords(chat)[-1] != first and fake.count("token:refresh") >= 2
+    assert passwords(chat)[-1] != first and fake.count("token:refresh") >= 1
 
 
 def test_wired_login_refused_then_renewed(fake, chat, wired):
@@ -1002,6 +1016,7 @@ def test_wired_hanging_token_service_does_not_delay_pong(fake, chat, wired):
 
 KEEP_RENEWING = """
 import sys
+import time
 from pathlib import Path
 from vbot.auth import TokenService
 from vbot.keeper import TokenKeeper
@@ -1010,7 +1025,8 @@ path = Path(sys.argv[2])
 keeper = TokenKeeper(TokenService(sys.argv[1], timeout=5), load_tokens(path), path)
 while True:
     keeper.login_failed()
-    keeper.before_connect()
+    while keeper.before_connect() is None:
+        time.sleep(0.001)
     keeper.logged_in()
     print("renewed", flush=True)
 """
@@ -1088,17 +1104,83 @@ def test_a_device_code_reply_with_terminal_controls_is_refused(field, value):
             service_for(fake).start_device_login()
 
 
-def test_a_refused_login_is_left_and_retried_at_once_even_if_the_server_keeps_it_open(fake, tmp_path):
+def test_a_refused_login_is_left_and_retried_even_if_the_server_keeps_it_open(fake, tmp_path):
     """Trial: the renewal happened, but the bot sat on the refused connection until the login deadline."""
     tokens = saved_tokens(fake, tmp_path)
-    keeper = TokenKeeper(service_for(fake), tokens, tmp_path / "vbot-token.json")
+    keeper = TokenKeeper(service_for(fake), tokens, tmp_path / "vbot-token.json", submit=run_now)
     harness = BotHarness(make_config(6667, token=tokens.access_token), keeper=keeper)
     assert f"PASS oauth:{tokens.access_token}" in harness.sent()
     fake.expire(tokens.access_token)
     harness.feed(":tmi.twitch.tv NOTICE * :Login authentication failed")  # and the server keeps the socket open
-    harness.step()  # the next turn connects again, with the renewed token
+    harness.advance(2)  # the backoff's first wait: then it connects again, with the renewed token
     assert harness.connects == 2 and harness.bot.exit_code is None
     passes = [line for line in harness.sent() if line.startswith("PASS ")]
     assert passes and fake.is_valid(passes[-1].removeprefix("PASS oauth:"))
     assert fake.count("token:refresh") == 1
     keeper.close()
+
+
+def test_no_login_storm_when_twitch_refuses_and_the_token_service_fails(fake, tmp_path, caplog):
+    """Issue 18 item 1: Twitch refuses every login and the token service answers 500. vbot 0.2
+    logged in again at once, thousands of times in 10 s (Twitch allows 20), with as many calls to
+    /token and WARNING lines. Now the refused token is never sent again until it is renewed, and
+    the renewal waits for the service with its own backoff (tests/test_session.py has the window)."""
+    tokens = saved_tokens(fake, tmp_path)
+    keeper = TokenKeeper(service_for(fake), tokens, tmp_path / "vbot-token.json", submit=run_now)
+    harness = BotHarness(make_config(6667, token=tokens.access_token), keeper=keeper)
+    fake.fail("token", *["500"] * 100_000)
+    fake.expire(tokens.access_token)  # e.g. the password was changed: Twitch refuses it
+    refused = 0
+    for _ in range(1000):  # 10 s of the bot's clock, in turns of 10 ms
+        if harness.connects > refused:
+            refused = harness.connects
+            harness.feed(":tmi.twitch.tv NOTICE * :Login authentication failed")
+        harness.advance(0.01)
+    warnings = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    print(f"\nmeasured: logins in 10 s while refused and the token service fails: {harness.connects}; "
+          f"/token calls: {len(fake.requests)}; WARNING lines: {len(warnings)}")
+    assert harness.connects == 1  # the refused token is never sent again; no renewed one yet
+    with harness.bot.reactor.mutex:
+        assert harness.bot._step() == TOKEN_ASK_EVERY  # the loop waits for the keeper, it does not spin
+    assert len(fake.requests) == 1  # the token service's own backoff: the next try is 5 s later (real time)
+    assert len(warnings) == 2  # the refusal (with the drop), the failed renewal
+    assert harness.bot.exit_code is None
+
+
+@pytest.mark.parametrize("jump", [-3600, 3600, -86400 * 365])
+def test_a_wall_clock_that_steps_moves_no_validation_or_renewal(fake, tmp_path, jump):
+    """Issue 18 item 3: after the wall clock stepped back one hour (NTP at boot, a resumed VM), vbot
+    0.2 validated and renewed nothing for the next 80 s. The schedule is on the monotonic clock; the
+    wall clock only converts the expiry saved in the file."""
+    keeper, clock = make_keeper(fake, tmp_path, expires_in=1200, validate_interval=60)
+    clock.jump(jump)
+    for minute in (1, 2, 3):
+        clock.advance(60)
+        assert ticks(keeper) is None
+        assert fake.count("validate") == minute
+    renewing, clock = make_keeper(fake, tmp_path, expires_in=1200)  # no validation to correct the expiry
+    clock.jump(jump)
+    clock.advance(599)
+    assert ticks(renewing) is None and fake.count("token:refresh") == 0
+    clock.advance(1)  # 600 s before expiry: the refresh ahead of expiry is due
+    assert ticks(renewing) is None and fake.count("token:refresh") == 1
+    assert renewing.expires_in() == 14000
+    assert load_tokens(tmp_path / "vbot-token.json").expires_at == clock.wall() + 14000  # in the file: wall time
+
+
+@pytest.mark.parametrize("change, says", [
+    ("login", "the token now belongs to someoneelse, but the bot is logged in to chat as vbot; "
+              'run "vbot login" again as vbot, or set VBOT_USERNAME=someoneelse and restart'),
+    ("scope", 'the token now lacks the chat:edit scope (needed for chat); run "vbot login" again'),
+])
+def test_a_validation_naming_another_login_or_lacking_a_scope_ends_the_session(fake, tmp_path, change, says):
+    """Issue 18 item 6: vbot 0.2 read only the expiry of a mid-run validation and chatted on."""
+    keeper, clock = make_keeper(fake, tmp_path, validate_interval=3600)
+    keeper.chat_login = "vbot"
+    if change == "login":
+        fake.login = "someoneelse"
+    else:
+        fake.access_tokens[keeper.tokens.access_token].scopes = ("chat:read",)
+    clock.advance(3600)
+    stop = ticks(keeper)
+    assert isinstance(stop, CannotLogIn) and str(stop) == says

@@ -17,9 +17,8 @@ import pytest
 
 from tests.fake_auth import CHAT_SCOPES, CLIENT_ID, FakeTwitchAuth
 from tests.fake_helix import FOLLOWERS_SCOPE, FakeHelix
-from tests.support import ScriptedServer, wait_until
+from tests.support import ScriptedServer, Vbot, wait_until
 from tests.test_auth import assert_no_secret, bot_env
-from tests.test_live_tokens import Vbot, vbots  # noqa: F401  (the fixture)
 from vbot.tokens import Tokens, save_tokens
 
 DAY = 86400
@@ -53,7 +52,7 @@ def helix(fake):
         yield server
 
 
-def start(vbots, fake: FakeTwitchAuth, chat: ScriptedServer, helix: FakeHelix, tmp_path: Path,  # noqa: F811
+def start(vbots, fake: FakeTwitchAuth, chat: ScriptedServer, helix: FakeHelix, tmp_path: Path,
           scopes=(*CHAT_SCOPES, FOLLOWERS_SCOPE)) -> Vbot:
     """``python -m vbot`` with a token file as ``vbot login`` leaves it and COMMANDS; returns once it joined."""
     access, refresh = fake.issue(scopes=scopes)
@@ -72,7 +71,7 @@ def ask(chat: ScriptedServer, text: str, pattern: str, tags: str = ALICE, login:
     return chat.wait_for(rf"^PRIVMSG #test :{pattern}", start=start).split(" :", 1)[1]
 
 
-def test_live_then_offline_a_transcript(fake, chat, helix, tmp_path, vbots):  # noqa: F811
+def test_live_then_offline_a_transcript(fake, chat, helix, tmp_path, vbots):
     vbot = start(vbots, fake, chat, helix, tmp_path)
     chat.send(":alice!alice@alice.tmi.twitch.tv JOIN #test")
     transcript = [
@@ -103,7 +102,7 @@ def test_live_then_offline_a_transcript(fake, chat, helix, tmp_path, vbots):  # 
     assert_no_secret(fake, vbot.log())
 
 
-def test_twenty_uptimes_in_ten_seconds_make_one_get_streams(fake, chat, helix, tmp_path, vbots):  # noqa: F811
+def test_twenty_uptimes_in_ten_seconds_make_one_get_streams(fake, chat, helix, tmp_path, vbots):
     start(vbots, fake, chat, helix, tmp_path)
     replies = []
     for _ in range(20):
@@ -114,7 +113,7 @@ def test_twenty_uptimes_in_ten_seconds_make_one_get_streams(fake, chat, helix, t
     assert helix.calls("/users") == ["GET /users?login=test"]  # the broadcaster's ID, once, at start
 
 
-def test_an_empty_bucket_holds_the_next_call_until_its_reset(fake, chat, tmp_path, vbots):  # noqa: F811
+def test_an_empty_bucket_holds_the_next_call_until_its_reset(fake, chat, tmp_path, vbots):
     """Twitch's bucket, small: 2 points per 2 s. The third call waits for the reset; Twitch never says 429."""
     with FakeHelix(accept=fake.is_valid, points=2, window=2) as helix:
         helix.add_user("test", "1001")
@@ -126,7 +125,7 @@ def test_an_empty_bucket_holds_the_next_call_until_its_reset(fake, chat, tmp_pat
         assert 429 not in helix.answered
 
 
-def test_a_hanging_helix_never_delays_pong_or_other_replies(fake, chat, helix, tmp_path, vbots):  # noqa: F811
+def test_a_hanging_helix_never_delays_pong_or_other_replies(fake, chat, helix, tmp_path, vbots):
     vbot = start(vbots, fake, chat, helix, tmp_path)
     helix.hang_for = 30
     helix.fail("/streams", "hang")
@@ -144,7 +143,7 @@ def test_a_hanging_helix_never_delays_pong_or_other_replies(fake, chat, helix, t
     assert "Twitch's API is not answering (GET /streams: no complete answer within 5 s)" in vbot.log()
 
 
-def test_a_401_renews_the_token_once_and_the_reply_comes(fake, chat, helix, tmp_path, vbots):  # noqa: F811
+def test_a_401_renews_the_token_once_and_the_reply_comes(fake, chat, helix, tmp_path, vbots):
     vbot = start(vbots, fake, chat, helix, tmp_path)
     wait_until(lambda: helix.calls("/users"), message="the broadcaster's ID")
     fake.expire(next(iter(fake.access_tokens)))  # Twitch no longer takes the token (e.g. it expired early)
@@ -156,7 +155,7 @@ def test_a_401_renews_the_token_once_and_the_reply_comes(fake, chat, helix, tmp_
 
 
 def test_a_missing_scope_warns_once_at_start_and_followage_is_not_available(fake, chat, helix, tmp_path,
-                                                                             vbots):  # noqa: F811
+                                                                             vbots):
     vbot = start(vbots, fake, chat, helix, tmp_path, scopes=CHAT_SCOPES)
     assert ask(chat, "!followage", "Followage") == "Followage of Alice: (not available)"
     assert ask(chat, "!uptime", "Live for") == "Live for 2h 14m"  # nothing else changes

@@ -13,7 +13,6 @@ VBOT_VALIDATE_INTERVAL fractional, so each test takes seconds.
 from __future__ import annotations
 
 import concurrent.futures
-import os
 import signal
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_auth import CHAT_SCOPES, CLIENT_ID, FakeTwitchAuth
-from tests.support import FakeClock, ScriptedServer, wait_until
+from tests.support import FakeClock, ScriptedServer, Vbot, wait_until
 from tests.test_auth import assert_no_secret, bot_env, passwords
 from vbot.tokens import Tokens, load_tokens, save_tokens
 
@@ -44,50 +43,6 @@ def save(fake: FakeTwitchAuth, tmp_path: Path, lifetime: int) -> Tokens:
     tokens = Tokens(access, refresh, time.time() + lifetime, CHAT_SCOPES, "vbot", "12345678", CLIENT_ID)
     save_tokens(tmp_path / "vbot-token.json", tokens)
     return tokens
-
-
-class Vbot:
-    """``python -m vbot`` in the background, in ``cwd``, with exactly the VBOT_* variables in ``env``;
-    its log goes to a file (``log()``), so a long DEBUG log can never fill a pipe and stall it."""
-
-    def __init__(self, env: dict[str, str], cwd: Path, name: str = "vbot"):
-        self.log_path = cwd / f"{name}.log"
-        clean = {key: value for key, value in os.environ.items()
-                 if not key.startswith("VBOT_") and key not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
-        with open(self.log_path, "w") as log_file:
-            self.process = subprocess.Popen([sys.executable, "-m", "vbot"], env={**clean, **env}, cwd=cwd,
-                                            stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT)
-
-    def log(self) -> str:
-        return self.log_path.read_text()
-
-    def alive(self) -> bool:
-        assert self.process.poll() is None, f"vbot exited with {self.process.returncode}:\n{self.log()[-3000:]}"
-        return True
-
-    def stop(self) -> int:
-        """SIGTERM, then the exit code."""
-        if self.process.poll() is None:
-            self.process.terminate()
-        try:
-            return self.process.wait(15)
-        finally:
-            self.process.kill()
-
-
-@pytest.fixture
-def vbots():
-    """``vbots(env, cwd)`` starts a Vbot; every one still running is killed at the end."""
-    started: list[Vbot] = []
-
-    def start(env: dict[str, str], cwd: Path, name: str = "vbot") -> Vbot:
-        started.append(Vbot(env, cwd, name))
-        return started[-1]
-
-    yield start
-    for vbot in started:
-        vbot.process.kill()
-        vbot.process.wait(10)
 
 
 def reconnect(chat: ScriptedServer, vbot: Vbot) -> float:
@@ -157,7 +112,7 @@ def test_login_refused_then_renewed_and_logged_in(fake, chat, tmp_path, vbots):
     measured("refresh calls", fake.count("token:refresh"), "calls")
     assert chat.connections == 3  # refused once, then in
     assert fake.count("token:refresh") == 1 and fake.is_valid(passwords(chat)[-1])
-    assert "Twitch refused the login; renewing the token and logging in again at once" in log
+    assert "Twitch refused the login; renewing the token before the next attempt; next attempt in " in log
     assert_no_secret(fake, log + status)
 
 
@@ -323,3 +278,19 @@ def test_a_failed_validation_says_when_it_is_tried_again(fake, tmp_path, caplog,
     keeper.tick()  # starts the validation (run at once)
     keeper.tick()  # collects its failure
     assert f"could not validate the token (/validate: HTTP 500: Internal Server Error); {says}" in caplog.text
+
+
+def test_a_token_now_of_another_login_quits_and_exits_3(fake, chat, tmp_path, vbots):
+    """Issue 18 item 6, as the user runs it: the token file was replaced by one of another account."""
+    save(fake, tmp_path, lifetime=14000)
+    vbot = vbots(bot_env(fake, chat, tmp_path, VBOT_VALIDATE_INTERVAL="0.5"), tmp_path)
+    chat.wait_for(JOINED)
+    start = len(chat.received)
+    fake.login = "otherbot"
+    chat.wait_for(r"^QUIT", start=start, timeout=15)
+    assert vbot.process.wait(15) == 3
+    log = vbot.log()
+    assert ("ERROR vbot.twitch: cannot log in to Twitch: the token now belongs to otherbot, but the bot is "
+            "logged in to chat as vbot") in log
+    assert chat.connections == 1
+    assert_no_secret(fake, log)

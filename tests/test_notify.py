@@ -143,3 +143,13 @@ def test_a_receiver_that_went_away_is_a_warning(systemd, caplog):
     with caplog.at_level(logging.WARNING, logger="vbot.notify"):
         assert notifier.status("two") is False
     assert "could not notify systemd" in caplog.text
+
+
+@pytest.mark.parametrize("usec", ["9" * 400, "0", "-5", "1e6", str(2**64 - 1), "٣٠"])
+def test_a_watchdog_usec_that_is_not_a_duration_is_one_warning(usec, caplog):
+    """Issue 18 item 5: 400 digits gave an OverflowError traceback and exit 1."""
+    with caplog.at_level(logging.WARNING, logger="vbot.notify"):
+        notifier = Notifier.from_environment({"NOTIFY_SOCKET": "/run/vbot-test/notify", "WATCHDOG_USEC": usec})
+    assert notifier.enabled and notifier.watchdog_interval is None
+    assert len(caplog.records) == 1 and "is not a number of microseconds" in caplog.records[0].getMessage()
+    assert len(caplog.records[0].getMessage()) < 200

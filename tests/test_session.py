@@ -140,16 +140,57 @@ def test_reconnect_that_cannot_connect_falls_back_to_backoff():
     assert session.backoff.attempt == 1
 
 
-def test_retry_at_once_after_a_refused_login_skips_the_reconnect_pacing():
+def test_a_refused_login_is_a_drop_like_any_other():
+    """Issue 18 item 1: a login Twitch refused is retried through the backoff, never at once."""
     session, clock = make(first=2.0)
-    welcomed(session)
-    session.reconnect_requested()
-    assert session.dropped().planned  # RECONNECT: at once
+    delays = []
+    for _ in range(4):
+        session.connecting()
+        session.connected()  # PASS and NICK sent; the server answers "Login authentication failed"
+        drop = session.dropped()
+        assert not drop.planned and not drop.was_welcomed
+        delays.append(drop.delay)
+        clock.advance(drop.delay)
+    assert delays == pytest.approx([2.0, 4.0, 8.0, 16.0], rel=1e-5)
+
+
+@pytest.mark.parametrize("cause", ["refused", "reconnect", "connect failed"])
+def test_never_more_than_20_logins_in_10_s(cause):
+    """Issue 18 item 1: a hard sliding window on top of the backoff, whatever asks for the login
+    (here a backoff of 0 s, the worst a bug elsewhere could make of it)."""
+    clock = FakeClock()
+    session = Session(60.0, 10.0, Backoff(first=0.0, cap=0.0), clock, reconnect_at_once_every=0.0)
+    attempts = []
+    for _ in range(6000):  # 60 s in turns of 10 ms
+        if session.check(clock()).action is Action.CONNECT:
+            attempts.append(clock())
+            session.connecting()
+            if cause == "connect failed":
+                session.connect_failed()
+            else:
+                session.connected()
+                if cause == "reconnect":
+                    session.welcomed()
+                    session.reconnect_requested()
+                session.dropped()
+        clock.advance(0.01)
+    most = max(sum(1 for at in attempts if start <= at < start + 10.0) for start in attempts)
+    assert most == 20
+    assert len(attempts) >= 100  # the window paces, it does not stop the retries
+
+
+def test_wait_time_until_the_backoff_or_the_login_window_allows_a_connect():
+    clock = FakeClock()
+    session = Session(60.0, 10.0, Backoff(first=4.0, cap=4.0, rng=lambda: 0.999999), clock, login_limit=2)
+    assert session.wait_time() == 0.0
     session.connecting()
-    session.connected()
-    session.retry_at_once()  # the login was refused, the token renewed: once more at once
-    drop = session.dropped()
-    assert drop.planned and drop.delay == 0.0
-    session.connecting()
-    session.connected()
-    assert not session.dropped().planned  # anything after that waits as usual
+    assert session.connect_failed() == pytest.approx(4.0, rel=1e-5)
+    assert session.wait_time() == pytest.approx(4.0, rel=1e-5)
+    clock.advance(4.0)
+    session.connecting()  # the second attempt within 10 s: the window is full until 10 s after the first
+    session.connect_failed()
+    clock.advance(4.0)
+    assert session.check(clock()).action is Action.NOTHING
+    assert session.wait_time() == pytest.approx(2.0)
+    clock.advance(2.0)
+    assert session.wait_time() == 0.0 and session.check(clock()).action is Action.CONNECT

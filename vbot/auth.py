@@ -1,7 +1,9 @@
 """Twitch's token service (``id.twitch.tv/oauth2``): device-code login, refresh, validate.
 
-Four small HTTP calls over the standard library's ``urllib.request``: TLS verified
-(the system CAs), a timeout on every call, and Twitch's error shape understood.
+Four small HTTP calls through ``vbot.http.exchange`` (the one HTTP code path, shared with
+the Helix client): TLS verified, no redirects, a total deadline on every call however
+slowly the bytes arrive, a bounded reply read by the bounded ``parse_json``, and
+Twitch's error shape understood.
 Facts from Twitch's docs ("Authentication" > "Getting OAuth Access Tokens" > "Device
 code grant flow", "Refreshing Access Tokens", "Validating Requests"), collected in
 the project's ``twitch-auth.md``:
@@ -21,25 +23,24 @@ answer). No secret is ever part of an exception message.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import http
-import json
 import re
-import ssl
+import time
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
 from vbot import __version__
+from vbot.http import Reply, Unavailable, exchange, parse_json, retry_after
 
 CHAT_SCOPES = ("chat:read", "chat:edit")
 """The scopes an IRC chat login needs (Twitch docs, "Chat & Chatbots" > "Authenticating")."""
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 """RFC 8628's grant type, as Twitch's device code flow expects it."""
 TIMEOUT = 10.0
-"""Default seconds for connecting and for each read of one HTTP call."""
-MAX_REPLY_BYTES = 65536
-"""Replies longer than this are not Twitch's; they count as unavailable."""
+"""Default seconds for one whole HTTP call, connect to last byte (``vbot.http.exchange``'s deadline)."""
+MAX_SECONDS = 366 * 86400
+"""A duration (``expires_in``, ``interval``) above this is not Twitch's: it counts as unknown."""
 MAX_MESSAGE_CHARS = 200
 """Twitch's ``message`` is cut to this many characters before it reaches an exception."""
 
@@ -49,12 +50,14 @@ class ServiceError(Exception):
 
     ``endpoint`` is ``device``, ``token`` or ``validate``; ``status`` the HTTP status,
     or None when no HTTP answer came; ``message`` Twitch's ``message`` field (or a
-    description of the failure), at most MAX_MESSAGE_CHARS characters, one line.
+    description of the failure), at most MAX_MESSAGE_CHARS characters, one line;
+    ``retry_after`` the seconds the service asked to wait (``Retry-After``), or None.
     """
 
-    def __init__(self, endpoint: str, status: int | None, message: str):
+    def __init__(self, endpoint: str, status: int | None, message: str, retry_after: float | None = None):
         self.endpoint = endpoint
         self.status = status
+        self.retry_after = retry_after
         self.message = " ".join("".join(char if char.isprintable() else " " for char in message).split())
         self.message = self.message[:MAX_MESSAGE_CHARS]
         super().__init__(self._describe())
@@ -81,8 +84,9 @@ class ServiceRefused(ServiceError):
 
 
 class ServiceUnavailable(ServiceError):
-    """No usable answer: network error, timeout, HTTP 429 or 5xx (or any status but
-    200/400/401), or a reply that is not the JSON Twitch documents. Trying again later may work."""
+    """No usable answer: network error, the deadline passed, HTTP 429 or 5xx (or any status but
+    200/400/401), or a reply that is not the JSON Twitch documents. Trying again later may work
+    (after ``retry_after`` seconds, when the service said so)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,7 +95,7 @@ class DeviceCode:
 
     ``device_code`` is secret (polling with it yields the tokens); ``user_code`` is
     what the person types at ``verification_uri`` (which already carries it).
-    ``expires_in`` and ``interval`` are seconds.
+    ``expires_in`` and ``interval`` are seconds (``interval`` 5 when the reply has none).
     """
 
     device_code: str = dataclasses.field(repr=False)
@@ -105,7 +109,8 @@ class DeviceCode:
 class Grant:
     """New tokens from ``POST /token`` (device code approved, or a refresh).
 
-    ``expires_in`` is the access token's lifetime in seconds (about 4 hours today).
+    ``expires_in`` is the access token's lifetime in seconds (about 4 hours today); 0 when
+    unknown (missing, or a number no token lives for: the tokens are kept all the same).
     """
 
     access_token: str = dataclasses.field(repr=False)
@@ -119,7 +124,8 @@ class Validation:
     """What ``GET /validate`` says about a valid access token.
 
     ``expires_in`` is seconds left; 0 means the token does not expire by itself
-    (old tokens). ``client_id`` is the application that the token was issued to.
+    (old tokens), or that the reply's number was not a usable one. ``client_id`` is the
+    application that the token was issued to.
     """
 
     client_id: str
@@ -137,9 +143,9 @@ class TokenService:
     """A client of Twitch's token service at ``base_url`` (no trailing slash needed).
 
     ``client_id`` is the operator's application (client type Public: no secret);
-    ``timeout`` is seconds for connecting and for each read. The calls block for
-    at most about ``timeout`` seconds per phase (connect, each read); run them off
-    the chat loop. Every method raises ServiceRefused or ServiceUnavailable, and
+    ``timeout`` is the total seconds one call may take, however slowly the service
+    answers (``vbot.http.exchange``'s deadline); run the calls off the chat loop.
+    Every method raises ServiceRefused or ServiceUnavailable, and
     ValueError when it needs ``client_id`` and none was given. Redirects are not
     followed (they count as unavailable), so a token never goes to another URL.
     """
@@ -163,7 +169,7 @@ class TokenService:
                 user_code=_text(reply["user_code"], _USER_CODE),
                 verification_uri=_text(reply["verification_uri"], _HTTPS_URL),
                 expires_in=_seconds(reply["expires_in"]),
-                interval=max(1, _seconds(reply.get("interval", 5))),
+                interval=max(1, _seconds(reply.get("interval", 5)) or 5),
             ),
         )
 
@@ -234,77 +240,49 @@ class TokenService:
         """One request; the decoded JSON object of a 200 reply. POST when ``form`` is given."""
         data = urllib.parse.urlencode(form).encode() if form is not None else None
         headers = {"Accept": "application/json", "User-Agent": f"vbot/{__version__}", **(headers or {})}
+        if data is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
         try:
-            status, body = _exchange(endpoint, f"{self.base_url}/{endpoint}", data, headers, self.timeout)
-            return _decode(endpoint, status, body)
+            try:
+                reply = exchange(
+                    "GET" if data is None else "POST",
+                    f"{self.base_url}/{endpoint}",
+                    headers,
+                    data,
+                    deadline=self.timeout,
+                )
+            except Unavailable as error:
+                raise ServiceUnavailable(endpoint, None, str(error)) from None
+            return _decode(endpoint, reply)
         except ServiceError as error:
             sent = [(form or {}).get(field, "") for field in ("device_code", "refresh_token")]
             error.scrub([*sent, headers.get("Authorization", "").removeprefix("OAuth ")])
             raise
 
 
-def _exchange(
-    endpoint: str, url: str, data: bytes | None, headers: dict[str, str], timeout: float
-) -> tuple[int, bytes]:
-    """Send one request; the reply's HTTP status and body (at most MAX_REPLY_BYTES + 1 bytes).
+def _decode(endpoint: str, reply: Reply) -> dict[str, Any]:
+    """A 200 reply's JSON object; otherwise the matching ServiceError with Twitch's ``message``
+    (and the wait its ``Retry-After`` asks for).
 
-    Raises ServiceUnavailable when no HTTP answer came. ``urllib.request`` is imported
-    here, not at the top: with ``http.client`` and the ``email`` package it costs about
-    30 ms at start, which a bot on a plain IRC server should not pay.
-    """
-    import http.client
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET", headers=headers)
+    A number no JSON parser should turn into a float or a huge int (``Infinity``, 400 digits)
+    becomes None, so a grant with an absurd ``expires_in`` still yields its tokens."""
+    status = reply.status
     try:
-        with _opener().open(request, timeout=timeout) as response:
-            return response.status, response.read(MAX_REPLY_BYTES + 1)
-    except urllib.error.HTTPError as error:
-        try:
-            return error.code, error.read(MAX_REPLY_BYTES + 1)
-        except (OSError, http.client.HTTPException, AttributeError, ValueError):
-            return error.code, b""
-        finally:
-            error.close()
-    except urllib.error.URLError as error:
-        raise ServiceUnavailable(endpoint, None, _reason(error.reason)) from None
-    except (OSError, http.client.HTTPException, ValueError) as error:
-        raise ServiceUnavailable(endpoint, None, _reason(error)) from None
-
-
-@functools.cache
-def _opener():
-    """urllib's opener with TLS verified against the system CAs, and no redirects: Twitch
-    does not redirect these calls, and following one would send the token to another URL
-    (the 3xx becomes an HTTPError, so ServiceUnavailable)."""
-    import urllib.request
-
-    class NoRedirects(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, req, fp, code, msg, headers, newurl):
-            return None
-
-    return urllib.request.build_opener(urllib.request.HTTPSHandler(context=ssl.create_default_context()), NoRedirects())
-
-
-def _decode(endpoint: str, status: int, body: bytes) -> dict[str, Any]:
-    """A 200 reply's JSON object; otherwise the matching ServiceError with Twitch's ``message``."""
-    reply: Any = None
-    if len(body) <= MAX_REPLY_BYTES:
-        try:
-            reply = json.loads(body)
-        except ValueError:
-            reply = None
+        value: Any = parse_json(reply.body, odd_numbers_as_none=True)
+    except ValueError as error:
+        value, problem = None, str(error)
+    else:
+        problem = "not a JSON object"
     if status == 200:
-        if not isinstance(reply, dict):
-            raise ServiceUnavailable(endpoint, status, "the reply is not a JSON object")
-        return reply
-    message = reply.get("message") if isinstance(reply, dict) else None
+        if not isinstance(value, dict):
+            raise ServiceUnavailable(endpoint, status, f"the reply is {problem}")
+        return value
+    message = value.get("message") if isinstance(value, dict) else None
     if not isinstance(message, str) or not message.strip():
         message = _phrase(status)
     if status in (400, 401):
         raise ServiceRefused(endpoint, status, message)
-    raise ServiceUnavailable(endpoint, status, message)
+    raise ServiceUnavailable(endpoint, status, message, retry_after(reply.headers, time.time()))
 
 
 def _phrase(status: int) -> str:
@@ -317,15 +295,6 @@ def _phrase(status: int) -> str:
         return http.HTTPStatus(status).phrase
     except ValueError:
         return "unexpected status"
-
-
-def _reason(error: object) -> str:
-    """A short description of a network error: its strerror, or its class name."""
-    if isinstance(error, TimeoutError):
-        return "timed out"
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror
-    return str(error) or type(error).__name__
 
 
 def _record(endpoint: str, kind: type, build):
@@ -356,9 +325,18 @@ def _text(value: object, shape: re.Pattern[str]) -> str:
 
 
 def _seconds(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+    """A duration from a reply, whole seconds; 0 (unknown, not an error: a grant's tokens are
+    kept) for None (a number ``parse_json`` would not read), a negative number, or one above
+    MAX_SECONDS, which no token or code lives for. Raises TypeError for what is not a number.
+
+    >>> _seconds(14400.5), _seconds(None), _seconds(10**20), _seconds(-1)
+    (14400, 0, 0, 0)
+    """
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError("not a number of seconds")
-    return int(value)
+    return int(value) if 0 <= value <= MAX_SECONDS else 0
 
 
 def _scopes(value: object) -> tuple[str, ...]:

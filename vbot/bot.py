@@ -49,6 +49,9 @@ if TYPE_CHECKING:  # the token code is imported only with a token (vbot.cli)
 
 log = logging.getLogger(__name__)
 
+TOKEN_ASK_EVERY = 0.2
+"""Seconds between two questions to the keeper while a login waits for the token's renewal."""
+
 
 def soonest(*waits: float | None) -> float | None:
     """The shortest of ``waits`` (seconds), None when all are None.
@@ -185,7 +188,9 @@ class VBot(irc.bot.SingleServerIRCBot):
         elif step.action is Action.DISCONNECT:
             self.closing_reason = step.why  # logged with the drop, as one line
             self.connection.disconnect(step.quit_message)
-        wait = self.session.retry_at - self.session.clock() if self.session.phase is Phase.WAITING else math.inf
+        wait = self.session.wait_time() if self.session.phase is Phase.WAITING else math.inf
+        if wait == 0.0:  # due, but the keeper renews the token first: ask it again shortly
+            wait = TOKEN_ASK_EVERY
         return min(wait, math.inf if self.keeper is None else 1.0)  # the keeper: about once a second
 
     def _post_timers(self) -> float | None:
@@ -218,19 +223,24 @@ class VBot(irc.bot.SingleServerIRCBot):
 
     def _open_connection(self) -> None:
         """Before connecting (a fresh token), then connect (not the library's ``_connect``: it hides
-        why a connect failed); a failure waits with backoff. SIGTERM abandons both (``stop_from_signal``)."""
-        self.session.connecting()
-        self.closing_reason = ""  # an ERROR handled after the last drop was logged is not this one's
+        why a connect failed); a failure waits with backoff. The keeper never blocks: while the
+        token must be renewed first it answers None, nothing connects, and the session says
+        CONNECT again on a later tick. SIGTERM abandons the connect (``stop_from_signal``)."""
         server = self.servers.peek()  # the library's server list: one ServerSpec
         if self.keeper is not None:
             from vbot.keeper import CannotLogIn
 
             try:
-                server.password = self.keeper.before_connect()
+                password = self.keeper.before_connect()
             except CannotLogIn as error:
                 self.twitch.cannot_log_in(error)
                 return
-            self.notifier.keep_alive()  # the token step and the connect each stay within the watchdog
+            if password is None:
+                return  # not yet: the token is being renewed in the background
+            server.password = password
+        self.session.connecting()
+        self.closing_reason = ""  # an ERROR handled after the last drop was logged is not this one's
+        self.notifier.keep_alive()  # the connect may block for its timeout: start it with a fresh ping
         nick, ident, factory = self.config.username, self.config.ident, self._connect_factory
         try:
             self.connection.connect(server.host, server.port, nick, server.password, ident, connect_factory=factory)
@@ -362,7 +372,6 @@ class VBot(irc.bot.SingleServerIRCBot):
     def health(self) -> Health:
         """The counters ``!botstatus`` reports (vbot.health)."""
         welcomed_at, now, keeper = self.session.welcomed_at, self.session.clock(), self.keeper
-        expires_at = keeper.tokens.expires_at if keeper is not None and keeper.is_renewable else None
         return Health(
             uptime=now - self.started_at,
             connected=None if welcomed_at is None else now - welcomed_at,
@@ -371,5 +380,5 @@ class VBot(irc.bot.SingleServerIRCBot):
             dropped=self.dropped + self.outbox.dropped,
             waiting=len(self.outbox),
             ping_rtt=self.ping_rtt,
-            token_expires_in=None if expires_at is None else expires_at - time.time(),
+            token_expires_in=keeper.expires_in() if keeper is not None and keeper.is_renewable else None,
         )

@@ -296,17 +296,28 @@ def start_token(config: Config, on_new_secret: Callable[[str], None]) -> tuple[C
     """Validate (and if needed renew) the token before the bot is built.
 
     Returns the Config with the current token and the login learned from Twitch,
-    and the TokenKeeper that keeps the token fresh. Raises ConfigError (no token,
-    unreadable token file, VBOT_USERNAME differing from the token's login) and
-    CannotLogIn (exit 3). An unreachable token service only logs a WARNING.
+    and the TokenKeeper that keeps the token fresh (holding the token file's lock, if
+    any, until its ``close()``). Raises ConfigError (no token, unreadable token file,
+    the token file in use by another vbot, VBOT_USERNAME differing from the token's
+    login) and CannotLogIn (exit 3). An unreachable token service only logs a WARNING.
     """
     from vbot.auth import TokenService
     from vbot.keeper import TokenKeeper
+    from vbot.tokens import TokenFileLock
 
+    lock = None
+    if os.path.lexists(config.token_file):
+        lock = TokenFileLock(config.token_file)
+        lock.acquire()  # before reading: it adopts a renewed pair an interrupted save left
     tokens, token_file = choose_tokens(config)
     service = TokenService(config.auth_url, config.client_id)
     keeper = TokenKeeper(
-        service, tokens, token_file, validate_interval=config.validate_interval, on_new_secret=on_new_secret
+        service,
+        tokens,
+        token_file,
+        validate_interval=config.validate_interval,
+        on_new_secret=on_new_secret,
+        lock=lock,
     )
     keeper.start()
     login = keeper.tokens.login
@@ -320,7 +331,8 @@ def start_token(config: Config, on_new_secret: Callable[[str], None]) -> tuple[C
             "VBOT_USERNAME is not set and the token service could not tell the token's login: "
             "set VBOT_USERNAME to the bot account's Twitch login"
         )
-    return dataclasses.replace(config, username=config.username or login, token=keeper.tokens.access_token), keeper
+    keeper.chat_login = config.username or login  # a later validation naming another login ends the session
+    return dataclasses.replace(config, username=keeper.chat_login, token=keeper.tokens.access_token), keeper
 
 
 def run_bot(

@@ -27,7 +27,7 @@ import json
 import math
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 DEADLINE = 10.0
@@ -94,7 +94,7 @@ def exchange(
     except Unavailable:
         raise
     except (OSError, http.client.HTTPException, ValueError) as error:
-        if expired.is_set():
+        if expired.is_set() or isinstance(error, TimeoutError):  # one operation's timeout is the whole deadline
             raise Unavailable(f"no complete answer within {deadline:g} s") from None
         raise Unavailable(_reason(error)) from None
     finally:
@@ -192,10 +192,11 @@ def _reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[:200]}" if text else type(error).__name__
 
 
-def parse_json(body: bytes) -> Any:
+def parse_json(body: bytes, *, odd_numbers_as_none: bool = False) -> Any:
     """The JSON value in ``body`` (UTF-8). Raises ValueError, one line, when it is not JSON,
     is nested deeper than MAX_JSON_DEPTH, or holds ``NaN``, ``Infinity`` or a number longer
-    than MAX_NUMBER_CHARS characters.
+    than MAX_NUMBER_CHARS characters; with ``odd_numbers_as_none`` such a number becomes
+    None instead (for a reply whose other fields must not be lost, e.g. new tokens).
 
     >>> parse_json(b'{"expires_in": 14400, "scopes": ["chat:read"]}')
     {'expires_in': 14400, 'scopes': ['chat:read']}
@@ -205,9 +206,14 @@ def parse_json(body: bytes) -> Any:
     >>> parse_json(b'{"expires_in": Infinity}')
     Traceback (most recent call last):
     ValueError: JSON number Infinity is not allowed
+    >>> parse_json(b'{"expires_in": Infinity, "n": 1' + b'0' * 400 + b'}', odd_numbers_as_none=True)
+    {'expires_in': None, 'n': None}
     """
+    hooks = [_constant, _integer, _float]
+    if odd_numbers_as_none:
+        hooks = [_or_none(hook) for hook in hooks]
     try:
-        value = json.loads(body, parse_constant=_constant, parse_int=_integer, parse_float=_float)
+        value = json.loads(body, parse_constant=hooks[0], parse_int=hooks[1], parse_float=hooks[2])
     except RecursionError:
         raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
     except UnicodeDecodeError:
@@ -236,6 +242,18 @@ def _float(text: str) -> float:
     if not math.isfinite(value):
         raise ValueError(f"JSON number {text} is out of range")
     return value
+
+
+def _or_none(hook: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``hook``, answering None where it would raise ValueError."""
+
+    def lenient(text: str) -> Any:
+        try:
+            return hook(text)
+        except ValueError:
+            return None
+
+    return lenient
 
 
 def _depth(value: Any) -> int:

@@ -11,17 +11,26 @@ docs, collected in the project's ``twitch-auth.md``):
   access token (the ``irc`` library's ``reconnect()`` would replay the old PASS).
 * Twitch requires validating a kept token at start and at least hourly, and ending
   the session when it was revoked: ``tick()`` validates every ``validate_interval``
-  seconds; a 401 leads to a refresh, and a refused refresh means revoked: CannotLogIn.
+  seconds; a 401 leads to a refresh, and a refused refresh means the session is
+  over: CannotLogIn. So does a token that now belongs to another login, or lost a
+  chat scope.
 * Refresh tokens are single-use: the new pair is saved to the token file before the
   keeper uses it, and ``on_new_secret`` hears of each new secret before it is used
   (the log redaction must know it first). Only one HTTP call runs at a time.
+* A token service that fails is asked again after a backoff (5 s doubling to 60 s,
+  or longer when it sends ``Retry-After``), never at once; one WARNING per attempt.
+  A login Twitch refused is not tried again with the same token: ``before_connect()``
+  answers "not yet" (None) until the renewal worked.
 
-Nothing here blocks the chat loop: while connected, HTTP calls run in a background
-daemon thread (``submit``), and ``tick()`` only starts them and collects finished
-ones. Only ``start()`` (before the bot is built) and ``before_connect()`` (before a
-connect, when there is no connection to keep alive) wait for the token service, each
-for at most about the service's timeout; at a stop, ``close()`` waits likewise for a
-refresh under way (so its new pair is saved), never for a validation.
+Times are scheduled on the monotonic ``clock``; the wall clock (``wall_clock``) only
+converts the expiry saved in the token file (epoch seconds) to and from it, so a clock
+that steps (NTP at boot, a resumed VM) moves no validation or renewal.
+
+Nothing here blocks the chat loop: HTTP calls run in a background daemon thread
+(``submit``), and ``tick()`` and ``before_connect()`` only start them and collect
+finished ones. Only ``start()`` (before the bot is built) waits for the token service,
+and ``close()`` at a stop waits for a refresh under way (so its new pair is saved),
+never for a validation.
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from vbot.auth import (
     ServiceError,
@@ -43,7 +52,8 @@ from vbot.auth import (
     TokenService,
     Validation,
 )
-from vbot.tokens import LOGIN_HINT, TokenFileError, Tokens, save_tokens
+from vbot.session import Backoff
+from vbot.tokens import LOGIN_HINT, TokenFileError, TokenFileLock, Tokens, save_tokens
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +62,16 @@ REFRESH_AHEAD = 600.0
 EXPIRY_MARGIN = 60.0
 """Seconds: a token expiring within this is refreshed before connecting, and at start."""
 RETRY_AFTER = 60.0
-"""Seconds before calling the token service again after it was unavailable."""
+"""Seconds before validating again after the token service was unavailable; the most a
+failed refresh or save waits before its next try (unless the service asks for longer)."""
+RETRY_FIRST = 5.0
+"""Seconds before the first retry of a failed refresh or save; doubled at each failure."""
 PASTED_HINT = 'run "vbot login" once for a token vbot keeps fresh (README: Getting a token)'
+REFRESH_REFUSED = (
+    "the refresh token was already used (by another vbot on a copy of the token file?), "
+    "access was revoked, or it went unused for 30 days"
+)
+"""What a refused refresh token can mean (Twitch's refresh tokens are single-use and die after 30 days)."""
 
 Submit = Callable[[Callable[[], Any]], "concurrent.futures.Future[Any]"]
 
@@ -65,17 +83,30 @@ class CannotLogIn(Exception):
     """
 
 
+class Renewal(NamedTuple):
+    """A refresh's outcome: the new ``tokens``, their expiry on the monotonic clock (None:
+    unknown), and whether they reached the token file."""
+
+    tokens: Tokens
+    expires: float | None
+    saved: bool
+
+
 class TokenKeeper:
     """The bot's current tokens, and when to validate or refresh them.
 
     ``tokens``: from the token file (renewable), or a pasted VBOT_TOKEN
     (``refresh_token`` None). ``token_file``: where renewed tokens are saved (None
-    for a pasted token). ``clock()`` returns wall-clock epoch seconds (token expiry
-    is wall-clock time). ``submit(job)`` runs ``job()`` in the background and returns
-    its Future; by default a daemon thread per call (``in_daemon_thread``). ``connect_wait``
-    is the most seconds ``before_connect()`` waits for a call already running
-    (default: the service's timeout plus 1). ``on_new_secret(secret)`` is called, in
-    the caller's thread, with every access and refresh token before the keeper uses it.
+    for a pasted token). ``clock()`` returns monotonic seconds (the schedule);
+    ``wall_clock()`` epoch seconds (only to convert ``Tokens.expires_at``).
+    ``submit(job)`` runs ``job()`` in the background and returns its Future; by default
+    a daemon thread per call (``in_daemon_thread``). ``backoff`` paces the retries of a
+    failed refresh or save (default 5 s doubling to 60 s). ``stop_wait`` is the most
+    seconds ``close()`` waits for a refresh under way (default: the service's timeout
+    plus 1). ``on_new_secret(secret)`` is called, in the caller's thread, with every
+    access and refresh token before the keeper uses it. ``chat_login`` is the login the
+    bot chats as, once known (set by the caller): a validation naming another ends the
+    session. ``lock``, the token file's TokenFileLock, is released by ``close()``.
     """
 
     def __init__(
@@ -86,22 +117,32 @@ class TokenKeeper:
         *,
         validate_interval: float = 3600.0,
         on_new_secret: Callable[[str], None] | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         submit: Submit | None = None,
-        connect_wait: float | None = None,
+        backoff: Backoff | None = None,
+        stop_wait: float | None = None,
+        lock: TokenFileLock | None = None,
     ):
         self.service = service
         self.token_file = token_file
         self.validate_interval = validate_interval
-        self.connect_wait = service.timeout + 1.0 if connect_wait is None else connect_wait
+        self.stop_wait = service.timeout + 1.0 if stop_wait is None else stop_wait
+        self.chat_login = ""
+        self._lock = lock
         self._on_new_secret = on_new_secret or (lambda secret: None)
         self._clock = clock
+        self._wall_clock = wall_clock
         self._submit = submit or in_daemon_thread
+        self._backoff = backoff or Backoff(first=RETRY_FIRST, cap=RETRY_AFTER)
         self._job: tuple[str, concurrent.futures.Future[Any]] | None = None
         self.tokens = tokens
         self._learn(tokens)
-        self._next_validation = clock() + validate_interval
+        now = clock()
+        self._expires = None if tokens.expires_at is None else now + (tokens.expires_at - wall_clock())
+        self._next_validation = now + validate_interval
         self._refresh_at = math.inf
+        self._margin = EXPIRY_MARGIN
         self._retry_refresh_at = -math.inf
         self._must_refresh = False
         self._login_refused = False
@@ -126,6 +167,10 @@ class TokenKeeper:
     def busy(self) -> bool:
         """True while a background call to the token service runs (at most one at a time)."""
         return self._job is not None
+
+    def expires_in(self) -> float | None:
+        """Seconds until the access token expires (negative once it has), None when unknown or never."""
+        return None if self._expires is None else self._expires - self._clock()
 
     def start(self) -> Validation | None:
         """At start, before the bot is built: renew an expired token, validate it, check its scopes.
@@ -177,46 +222,40 @@ class TokenKeeper:
                 log.warning("could not note the login in the token file (%s)", error)
         missing = validation.missing_scopes()
         if missing:
-            fix = LOGIN_HINT + " again" if self.is_renewable else PASTED_HINT
-            raise CannotLogIn(
-                f"the token lacks the {' and '.join(missing)} scope{'s' if len(missing) > 1 else ''} "
-                f"(needed for chat); {fix}"
-            )
+            raise self._lacks(missing, "")
         if not self.is_renewable:
             self._warn_pasted(validation.expires_in)
         return validation
 
-    def before_connect(self) -> str:
-        """Call before every connect and reconnect; returns the PASS argument to send.
+    def before_connect(self) -> str | None:
+        """Call when the bot is about to connect; never blocks.
 
-        Waits (at most ``connect_wait`` s) for a refresh or save already running (for a
-        validation only when the token must be renewed anyway), then refreshes
-        the token when it has expired (or expires within EXPIRY_MARGIN), or when
-        Twitch refused the last login. Blocks for that refresh (the service's
-        timeout at most); call it only while not connected. When the service is
-        unavailable it logs a WARNING and returns the token it has. Raises
-        CannotLogIn when Twitch refused the refresh (the token was revoked).
+        Returns the PASS argument to send now, or None for "not yet": the token must be
+        renewed first (it has expired, or Twitch refused it) and that renewal is under way
+        or waits for the token service; ask again on a later turn of the loop, without
+        connecting meanwhile. A token that merely expires soon is tried as it is when its
+        renewal failed; one that has expired or that Twitch refused never is. Raises CannotLogIn when Twitch
+        refused the refresh (revoked, or used by another process).
         """
-        if self._job is not None and (self._refresh_needed() or self._job[0] != "validate"):
-            # a refresh or save under way decides the token to send; a validation only matters
-            # when the token must be renewed anyway (a slow one never holds up a reconnect)
-            concurrent.futures.wait([self._job[1]], timeout=self.connect_wait)
         stop = self._collect()
+        if stop is None and self._refresh_needed() and self._job is None and self._clock() >= self._retry_refresh_at:
+            self._start_refresh()
+            stop = self._collect()  # a ``submit`` that runs the job at once has finished already
         if stop is not None:
             raise stop
-        if self._job is None and self._refresh_needed():  # asked again: a collected 401 may have made it so
-            unavailable = self._refresh_now()
-            if unavailable is not None:
-                log.warning("could not renew the token before connecting (%s); trying with the one it has", unavailable)
-        return self.password
+        if not self._refresh_needed():
+            return self.password  # a validation under way never holds up a login
+        if self._job is not None or self._login_refused or self._expires_within(0):
+            return None  # a refresh (or a call before it) decides the token; a refused or expired one is never sent
+        return self.password  # expiring soon and its renewal failed: it may still work
 
     def tick(self) -> CannotLogIn | None:
         """Call about once a second from the event loop; never blocks.
 
         Collects a finished background call, then starts the next one that is due:
         saving tokens that could not be saved, a refresh (ahead of expiry, or after a
-        401), or a validation. Returns CannotLogIn when the bot must QUIT and exit 3
-        (the token was revoked), else None.
+        401 or a refused login), or a validation. Returns CannotLogIn when the bot must
+        QUIT and exit 3 (revoked, another login, a chat scope gone), else None.
         """
         stop = self._collect()
         if stop is not None:
@@ -228,9 +267,9 @@ class TokenKeeper:
     def login_failed(self) -> CannotLogIn | None:
         """Call when Twitch refused the login (``Login authentication failed``).
 
-        None: reconnect; ``before_connect()`` will refresh the token first. A
-        CannotLogIn (QUIT and exit 3) when the token cannot be renewed (a pasted
-        VBOT_TOKEN) or a token renewed after a refusal was refused again. The
+        None: the token is renewed in the background, and ``before_connect()`` answers
+        None until then. A CannotLogIn (QUIT and exit 3) when the token cannot be renewed
+        (a pasted VBOT_TOKEN) or a token renewed after a refusal was refused again. The
         caller logs the refusal.
         """
         if not self.is_renewable:
@@ -257,23 +296,38 @@ class TokenKeeper:
         self._renewed_after_refusal = False
 
     def close(self) -> None:
-        """Call when the bot stops. Waits (at most ``connect_wait`` s) for a refresh or save still
+        """Call when the bot stops. Waits (at most ``stop_wait`` s) for a refresh or save still
         running, so that a renewed pair reaches the token file (Twitch has already consumed the old
-        refresh token); a validation still running is abandoned: the process may exit at once."""
+        refresh token); a validation still running is abandoned: the process may exit at once.
+        Renewed tokens that could still not be saved are an ERROR: the file's refresh token is spent."""
         if self._job is not None and self._job[0] != "validate":
-            concurrent.futures.wait([self._job[1]], timeout=self.connect_wait)
+            concurrent.futures.wait([self._job[1]], timeout=self.stop_wait)
+            self._collect()
+        if self._unsaved and self.is_renewable and self.token_file is not None:
+            try:
+                save_tokens(self.token_file, self.tokens)
+                self._unsaved = False
+            except TokenFileError as error:
+                log.error(
+                    "stopping with a renewed token that was never saved (%s): the token file holds a spent "
+                    "refresh token, so the next start cannot log in; fix that, then %s again",
+                    error,
+                    LOGIN_HINT,
+                )
+        if self._lock is not None:
+            self._lock.release()
 
     # --- background calls ---------------------------------------------------------------------
 
     def _start_due_job(self) -> None:
         now = self._clock()
-        if self._unsaved and now >= self._retry_refresh_at:
+        retry_due = now >= self._retry_refresh_at
+        if retry_due and self.is_renewable and (self._must_refresh or now >= self._refresh_at):
+            self._start_refresh()  # saves the new pair too: it supersedes a save still pending
+        elif retry_due and self._unsaved:
             tokens, path = self.tokens, self.token_file
             assert path is not None
             self._start("save", lambda: save_tokens(path, tokens))
-        elif self.is_renewable and now >= self._retry_refresh_at and (self._must_refresh or now >= self._refresh_at):
-            tokens = self.tokens
-            self._start("refresh", lambda: self._renew(tokens))
         elif now >= self._next_validation:
             access_token = self.tokens.access_token
             self._start("validate", lambda: self.service.validate(access_token))
@@ -283,6 +337,10 @@ class TokenKeeper:
                 "VBOT_TOKEN has expired: vbot stays in chat, but cannot log in again after a disconnect; %s",
                 PASTED_HINT,
             )
+
+    def _start_refresh(self) -> None:
+        tokens = self.tokens
+        self._start("refresh", lambda: self._renew(tokens))
 
     def _start(self, kind: str, job: Callable[[], Any]) -> None:
         self._job = (kind, self._submit(job))
@@ -297,15 +355,21 @@ class TokenKeeper:
             result = future.result()
         except ServiceError as error:
             return self._failed(kind, error)
+        except TokenFileError as error:  # a save
+            retry = self._backoff.next_delay()
+            self._retry_refresh_at = self._clock() + retry
+            log.error("could not save the renewed token (%s); trying again in %.0f s", error, retry)
+            return None
         except concurrent.futures.CancelledError:
             return None
         except Exception as error:  # a bug or an odd failure: log it, try again later
             log.error("token %s failed unexpectedly", kind, exc_info=error)
             return self._failed(kind, ServiceUnavailable(kind, None, type(error).__name__))
         if kind == "refresh":
-            self._adopt(*result)
+            self._adopt(result)
         elif kind == "validate":
             self._validated(result)
+            return self._still_ours(result)
         else:
             self._unsaved = False
             log.info("renewed token saved to %s", self.token_file)
@@ -319,7 +383,7 @@ class TokenKeeper:
                 log.warning("Twitch says the token is no longer valid (%s); renewing it", error)
                 self._must_refresh = True
                 return None
-            if self.tokens.expires_at is not None and self._expires_within(0):
+            if self._expires_within(0):
                 self._told_expired = True
                 log.warning(
                     "VBOT_TOKEN has expired (%s): vbot stays in chat, but cannot log in again after a disconnect; %s",
@@ -329,77 +393,87 @@ class TokenKeeper:
                 return None
             return CannotLogIn(f"Twitch says VBOT_TOKEN is no longer valid ({error}): it was revoked; {PASTED_HINT}")
         if kind == "refresh" and isinstance(error, ServiceRefused):
-            return CannotLogIn(
-                f"Twitch refused to renew the token ({error}): access was revoked, or the bot "
-                f"was stopped for more than 30 days; {LOGIN_HINT} again"
-            )
+            return CannotLogIn(f"Twitch refused to renew the token ({error}): {REFRESH_REFUSED}; {LOGIN_HINT} again")
         if kind == "validate":
-            retry = min(RETRY_AFTER, self.validate_interval)
+            retry = max(min(RETRY_AFTER, self.validate_interval), error.retry_after or 0.0)
             self._next_validation = now + retry
             log.warning("could not validate the token (%s); trying again in %g s", error, retry)
+            return None
+        retry = max(self._backoff.next_delay(), error.retry_after or 0.0)
+        self._retry_refresh_at = now + retry
+        if kind == "save":
+            log.error("could not save the renewed token (%s); trying again in %.0f s", error, retry)
+        elif self._login_refused:
+            log.warning(
+                "could not renew the token Twitch refused (%s); not logging in until it is renewed; "
+                "trying again in %.0f s",
+                error,
+                retry,
+            )
         else:
-            self._retry_refresh_at = now + RETRY_AFTER
-            what = "renew" if kind == "refresh" else "save"
-            log.warning("could not %s the token (%s); trying again in %.0f s", what, error, RETRY_AFTER)
+            log.warning("could not renew the token (%s); trying again in %.0f s", error, retry)
         return None
 
     # --- refreshing -----------------------------------------------------------------------------
 
-    def _renew(self, tokens: Tokens) -> tuple[Tokens, bool]:
+    def _renew(self, tokens: Tokens) -> Renewal:
         """Refresh ``tokens`` and save the new pair (may run in the worker thread).
 
-        Returns the new Tokens and whether they were saved. Raises ServiceError.
+        Expiry counts from when the request was sent. Raises ServiceError.
         """
         assert tokens.refresh_token is not None and self.token_file is not None
+        sent, sent_wall = self._clock(), self._wall_clock()
         grant = self.service.refresh(tokens.refresh_token, tokens.client_id)
         renewed = dataclasses.replace(
             tokens,
             access_token=grant.access_token,
             refresh_token=grant.refresh_token,
-            expires_at=self._clock() + grant.expires_in if grant.expires_in else None,
+            expires_at=sent_wall + grant.expires_in if grant.expires_in else None,
             scopes=grant.scopes or tokens.scopes,
         )
+        expires = sent + grant.expires_in if grant.expires_in else None
         try:
             save_tokens(self.token_file, renewed)
         except TokenFileError as error:
             log.error(
-                "could not save the renewed token (%s); vbot keeps it in memory and tries again "
-                "in %.0f s; if it stops before then, %s again",
+                "could not save the renewed token (%s); vbot keeps it in memory and tries again; "
+                "if it stops before then, %s again",
                 error,
-                RETRY_AFTER,
                 LOGIN_HINT,
             )
-            return renewed, False
-        return renewed, True
+            return Renewal(renewed, expires, False)
+        return Renewal(renewed, expires, True)
 
     def _refresh_now(self) -> ServiceUnavailable | None:
         """Refresh in this thread (no background call may be running). None when renewed, the
         error when the service is unavailable; raises CannotLogIn when Twitch refused."""
         try:
-            renewed, saved = self._renew(self.tokens)
+            renewal = self._renew(self.tokens)
         except ServiceUnavailable as error:
-            self._retry_refresh_at = self._clock() + RETRY_AFTER
+            self._retry_refresh_at = self._clock() + max(self._backoff.next_delay(), error.retry_after or 0.0)
             return error
         except ServiceRefused as error:
             stop = self._failed("refresh", error)
             assert stop is not None
             raise stop from None
-        self._adopt(renewed, saved)
+        self._adopt(renewal)
         return None
 
-    def _adopt(self, renewed: Tokens, saved: bool) -> None:
-        """Make ``renewed`` current: the redaction learns it first."""
-        self._learn(renewed)
-        self.tokens = renewed
+    def _adopt(self, renewal: Renewal) -> None:
+        """Make the renewed tokens current: the redaction learns them first."""
+        self._learn(renewal.tokens)
+        self.tokens, self._expires = renewal.tokens, renewal.expires
         self._renewed_after_refusal = self._login_refused
         self._login_refused = self._must_refresh = False
+        self._backoff.reset()
         self._retry_refresh_at = -math.inf
-        self._unsaved = not saved
-        if not saved:
-            self._retry_refresh_at = self._clock() + RETRY_AFTER
+        self._unsaved = not renewal.saved
+        if not renewal.saved:
+            self._retry_refresh_at = self._clock() + self._backoff.next_delay()
         self._plan_refresh()
-        left = "" if renewed.expires_at is None else f"; it expires in {duration(renewed.expires_at - self._clock())}"
-        log.info("token renewed%s", left)
+        left = self.expires_in()
+        self._margin = EXPIRY_MARGIN if left is None else min(EXPIRY_MARGIN, left / 2)  # never renewed again at once
+        log.info("token renewed%s", "" if left is None else f"; it expires in {duration(left)}")
 
     def _learn(self, tokens: Tokens) -> None:
         self._on_new_secret(tokens.access_token)
@@ -408,21 +482,21 @@ class TokenKeeper:
 
     def _plan_refresh(self) -> None:
         """When the next refresh is due: REFRESH_AHEAD before expiry, or after half the time left."""
-        expires_at = self.tokens.expires_at
-        if not self.is_renewable or expires_at is None:
+        if not self.is_renewable or self._expires is None:
             self._refresh_at = math.inf
             return
         now = self._clock()
-        left = expires_at - now
+        left = self._expires - now
         self._refresh_at = now + max(left - REFRESH_AHEAD, left / 2, 0.0)
 
     def _refresh_needed(self) -> bool:
-        """The token must be renewed before the next login: it (nearly) expired, or Twitch refused it."""
-        return self.is_renewable and (self._must_refresh or self._expires_within(EXPIRY_MARGIN))
+        """The token must be renewed before the next login: Twitch refused it, or it expires within
+        EXPIRY_MARGIN (or half its lifetime, for a short-lived token: a renewed one is not renewed again)."""
+        return self.is_renewable and (self._must_refresh or self._expires_within(self._margin))
 
     def _expires_within(self, seconds: float) -> bool:
-        expires_at = self.tokens.expires_at
-        return expires_at is not None and expires_at - self._clock() <= seconds
+        left = self.expires_in()
+        return left is not None and left <= seconds
 
     # --- validation results ---------------------------------------------------------------------
 
@@ -432,20 +506,39 @@ class TokenKeeper:
         now = self._clock()
         self._next_validation = now + self.validate_interval
         tokens = self.tokens
+        expires_in = validation.expires_in
+        self._expires = now + expires_in if expires_in else None
         learned = dataclasses.replace(
             tokens,
             login=validation.login,
             user_id=validation.user_id,
             client_id=tokens.client_id or validation.client_id,
             scopes=validation.scopes or tokens.scopes,
-            expires_at=now + validation.expires_in if validation.expires_in else None,
+            expires_at=self._wall_clock() + expires_in if expires_in else None,
         )
-        if learned != tokens:
-            self.tokens = learned
-            self._plan_refresh()
-            if self.is_renewable and (learned.login, learned.user_id) != (tokens.login, tokens.user_id):
-                self._unsaved = True  # the file learns the login (saved by start(), or at the next tick)
-        log.debug("token valid for %s more", duration(validation.expires_in) if validation.expires_in else "ever")
+        self.tokens = learned
+        self._plan_refresh()
+        if self.is_renewable and (learned.login, learned.user_id) != (tokens.login, tokens.user_id):
+            self._unsaved = True  # the file learns the login (saved by start(), or at the next tick)
+        log.debug("token valid for %s more", duration(expires_in) if expires_in else "ever")
+
+    def _still_ours(self, validation: Validation) -> CannotLogIn | None:
+        """A validation while running: the token must still be the chatting login's, with the chat scopes."""
+        if self.chat_login and validation.login != self.chat_login:
+            fix = f"{LOGIN_HINT} again as {self.chat_login}" if self.is_renewable else PASTED_HINT
+            return CannotLogIn(
+                f"the token now belongs to {validation.login}, but the bot is logged in to chat as "
+                f"{self.chat_login}; {fix}, or set VBOT_USERNAME={validation.login} and restart"
+            )
+        missing = validation.missing_scopes()
+        return self._lacks(missing, "now ") if missing else None
+
+    def _lacks(self, missing: list[str], now: str) -> CannotLogIn:
+        fix = LOGIN_HINT + " again" if self.is_renewable else PASTED_HINT
+        return CannotLogIn(
+            f"the token {now}lacks the {' and '.join(missing)} scope{'s' if len(missing) > 1 else ''} "
+            f"(needed for chat); {fix}"
+        )
 
     def _unvalidated(self) -> None:
         self._next_validation = self._clock() + min(RETRY_AFTER, self.validate_interval)
@@ -454,7 +547,7 @@ class TokenKeeper:
 
     def _warn_pasted(self, expires_in: int) -> None:
         if expires_in:
-            expiry = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(self._clock() + expires_in))
+            expiry = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(self._wall_clock() + expires_in))
             log.warning(
                 "VBOT_TOKEN is a pasted token: it expires in %s (%s) and vbot cannot renew it; %s",
                 duration(expires_in),

@@ -3,7 +3,8 @@
 The person opens Twitch's activation page on any device, enters the code shown (or
 opens the full link, which carries it) and approves; meanwhile vbot polls the token
 service every ``interval`` seconds (never faster; 5 s more after ``slow_down`` or
-HTTP 429, as RFC 8628 section 3.5 asks) until the code expires. Then it validates
+HTTP 429, as RFC 8628 section 3.5 asks, and at least the ``Retry-After`` of a 429) until
+the code expires. Then it validates
 the new token (learning the login), saves the token file and says how to start the
 bot. No token, refresh token or device code is ever printed.
 """
@@ -26,7 +27,7 @@ from vbot.auth import (
     TokenService,
 )
 from vbot.keeper import duration
-from vbot.tokens import TokenFileError, Tokens, save_tokens
+from vbot.tokens import TokenFileError, TokenFileLock, Tokens, save_tokens
 
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_CONFIG, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 SLOW_DOWN = 5
@@ -124,8 +125,20 @@ class DeviceLogin:
         return EXIT_OK
 
     def log_in(self) -> Tokens:
-        """Run the whole login and save the token file; returns the saved Tokens. Raises LoginFailed."""
+        """Run the whole login and save the token file; returns the saved Tokens. Raises LoginFailed
+        (also when a running vbot holds the token file: it would overwrite the new tokens)."""
         self._check_token_file()
+        lock = TokenFileLock(self.token_file)
+        try:
+            lock.acquire()
+        except TokenFileError as error:
+            raise LoginFailed(EXIT_CONFIG, str(error)) from None
+        try:
+            return self._log_in()
+        finally:
+            lock.release()
+
+    def _log_in(self) -> Tokens:
         try:
             code = self.service.start_device_login(self.scopes)
         except ServiceRefused as error:
@@ -189,7 +202,7 @@ class DeviceLogin:
             except ServiceUnavailable as error:
                 if error.status == 429:
                     interval += SLOW_DOWN
-                    next_poll = self.clock() + interval
+                    next_poll = self.clock() + max(interval, error.retry_after or 0.0)
                     continue
                 unavailable += 1
                 if unavailable >= MAX_UNAVAILABLE:

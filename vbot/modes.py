@@ -23,6 +23,7 @@ Sources:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple, Protocol
@@ -223,8 +224,7 @@ class Isupport:
         """
         if not arguments:
             return []
-        list_modes, always, when_set, _ = self.chanmodes
-        with_argument = self.prefix_modes + list_modes + always
+        with_argument, when_set = _argument_modes(self.prefix_modes, self.chanmodes)  # sets: O(1) a letter
         remaining: Iterator[str] = iter(arguments[1:])
         sign, changes = "+", []
         for letter in arguments[0]:
@@ -283,14 +283,39 @@ def role_from_modes(modes: str, prefix_modes: str = "ov") -> Role:
     ('moderator', 'everyone')
     """
     role = Role.EVERYONE
+    ranks = prefix_ranks(prefix_modes)  # a dict, so a member's few modes cost the same for any PREFIX
+    operator = ranks.get("o")
     for mode in modes:
         if mode in MODERATOR_MODES:
             return Role.MODERATOR
         if mode in VIP_MODES:
             role = Role.VIP
-        elif "o" in prefix_modes and mode in prefix_modes and prefix_modes.index(mode) < prefix_modes.index("o"):
+        elif operator is not None and ranks.get(mode, operator) < operator:
             return Role.MODERATOR
     return role
+
+
+@functools.lru_cache(maxsize=16)
+def prefix_ranks(prefix_modes: str) -> dict[str, int]:
+    """Each prefix mode's rank, 0 for the highest (``'qaohv'`` → ``{'q': 0, 'a': 1, ...}``), computed
+    once per PREFIX: a server may announce thousands of modes, and a MODE line must cost what its
+    own length costs, not what PREFIX's does.
+
+    >>> prefix_ranks('ov')
+    {'o': 0, 'v': 1}
+    """
+    ranks: dict[str, int] = {}
+    for rank, mode in enumerate(prefix_modes):
+        ranks.setdefault(mode, rank)
+    return ranks
+
+
+@functools.lru_cache(maxsize=16)
+def _argument_modes(prefix_modes: str, chanmodes: tuple[str, str, str, str]) -> tuple[frozenset[str], frozenset[str]]:
+    """The mode letters that always take an argument (prefix modes, types A and B), and those
+    that take one only when set (type C), as sets: computed once per ISUPPORT."""
+    list_modes, always, when_set, _ = chanmodes
+    return frozenset(prefix_modes + list_modes + always), frozenset(when_set)
 
 
 # --- membership ------------------------------------------------------------------
@@ -350,8 +375,9 @@ class Members:
     def apply_modes(self, changes: Iterable[ModeChange]) -> None:
         """Apply the prefix-mode changes of a MODE line (``Isupport.parse_modes``); other
         changes, and changes for nicks not in the channel, are ignored."""
+        ranks = prefix_ranks(self._prefix_modes)
         for sign, mode, nick in changes:
-            if nick is None or mode not in self._prefix_modes:
+            if nick is None or mode not in ranks:
                 continue
             key = self._fold(nick)
             current = self._members.get(key)
@@ -375,7 +401,8 @@ class Members:
         return len(self._members) - (self._fold(bot_nick) in self._members)
 
     def _merge(self, current: str, added: str) -> str:
-        return "".join(mode for mode in self._prefix_modes if mode in current or mode in added)
+        ranks = prefix_ranks(self._prefix_modes)
+        return "".join(sorted({mode for mode in current + added if mode in ranks}, key=ranks.__getitem__))
 
 
 class Source(Protocol):

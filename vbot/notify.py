@@ -28,6 +28,21 @@ from collections.abc import Callable, Mapping
 log = logging.getLogger(__name__)
 
 _CONTROLS = dict.fromkeys([*range(0x20), 0x7F], " ")
+MAX_WATCHDOG_USEC = 2**64 - 2
+"""systemd's largest finite timeout in microseconds (``UINT64_MAX`` means infinity, no watchdog)."""
+
+
+def _microseconds(value: str) -> int | None:
+    """``WATCHDOG_USEC`` as an int from 1 to MAX_WATCHDOG_USEC, else None (never raises, even for
+    400 digits: they are not converted at all).
+
+    >>> _microseconds("30000000"), _microseconds("0"), _microseconds("9" * 400), _microseconds("1e6")
+    (30000000, None, None, None)
+    """
+    if not (value.isascii() and value.isdigit()) or len(value) > len(str(MAX_WATCHDOG_USEC)):
+        return None
+    number = int(value)
+    return number if 1 <= number <= MAX_WATCHDOG_USEC else None
 
 
 class Notifier:
@@ -59,8 +74,9 @@ class Notifier:
         ``NOTIFY_SOCKET``: absolute path or ``@name``; anything else (unset,
         empty, another address family such as ``vsock:``) disables notifying,
         with a WARNING when it is set but unusable. ``WATCHDOG_USEC``:
-        microseconds, the watchdog interval is half of it; ignored unless
-        ``WATCHDOG_PID`` is unset or equals ``pid`` (default: this process).
+        microseconds (1 to MAX_WATCHDOG_USEC), the watchdog interval is half of
+        it; ignored unless ``WATCHDOG_PID`` is unset or equals ``pid`` (default:
+        this process); any other value is a WARNING and no watchdog pings.
         Never raises.
         """
         pid = os.getpid() if pid is None else pid
@@ -75,8 +91,16 @@ class Notifier:
         interval = None
         usec, watchdog_pid = environ.get("WATCHDOG_USEC", ""), environ.get("WATCHDOG_PID", "")
         ours = not watchdog_pid or (watchdog_pid.isascii() and watchdog_pid.isdigit() and int(watchdog_pid) == pid)
-        if address is not None and ours and usec.isascii() and usec.isdigit() and int(usec) > 0:
-            interval = int(usec) / 1_000_000 / 2
+        if address is not None and ours and usec:
+            microseconds = _microseconds(usec)
+            if microseconds is None:
+                log.warning(
+                    "WATCHDOG_USEC=%s is not a number of microseconds from 1 to %d; no watchdog pings",
+                    usec[:30] + ("..." if len(usec) > 30 else ""),
+                    MAX_WATCHDOG_USEC,
+                )
+            else:
+                interval = microseconds / 1_000_000 / 2
         return cls(address, interval, clock)
 
     @property

@@ -13,11 +13,19 @@ returned Step says (connect, PING, disconnect); it reports what happened with
 ``reconnect_requested()`` and ``dropped()``. Nothing here touches a socket or reads
 the time itself, so reconnect logic is tested with a fake clock.
 
-"Before connecting" (fresh credentials) is the bot's job, right before ``connecting()``.
+Every login attempt goes through ``check()``, whatever caused it: a drop, a refused login
+(a drop like any other: the backoff paces it), a RECONNECT, a token renewal that kept the
+bot waiting. On top of the backoff a hard sliding window allows at most LOGIN_LIMIT
+attempts per LOGIN_WINDOW seconds, so no bug elsewhere can make the bot hammer the server.
+
+"Before connecting" (fresh credentials) is the bot's job when ``check()`` says CONNECT: when
+the credentials are not ready yet it simply does not connect, and ``check()`` says CONNECT
+again on the next turn.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import enum
 import math
@@ -31,6 +39,10 @@ that accepts the login and then closes (flood kill, ban, broken proxy) is retrie
 RECONNECT_AT_ONCE_EVERY = 30.0
 """Seconds: at most one RECONNECT per this time is followed at once; Twitch allows 20
 login attempts per 10 s per account (Twitch docs, "Chat & Chatbots" > Rate limits)."""
+LOGIN_LIMIT = 20
+LOGIN_WINDOW = 10.0
+"""At most LOGIN_LIMIT connect attempts in any LOGIN_WINDOW seconds, whatever else decides:
+Twitch's limit of 20 authentication attempts per 10 s per account (twitch-auth.md)."""
 
 
 class Backoff:
@@ -103,7 +115,8 @@ class Session:
     silence after it before the connection counts as dead. A connection not welcomed
     within ``ping_interval + ping_timeout`` is left too. ``clock()`` returns monotonic
     seconds. ``logins`` counts welcomes since start. The backoff starts over only after a
-    connection that lasted ``stable_after`` seconds.
+    connection that lasted ``stable_after`` seconds. At most ``login_limit`` connect attempts
+    start in any ``login_window`` seconds.
     """
 
     def __init__(
@@ -114,6 +127,8 @@ class Session:
         clock: Callable[[], float] = time.monotonic,
         reconnect_at_once_every: float = RECONNECT_AT_ONCE_EVERY,
         stable_after: float = STABLE_AFTER,
+        login_limit: int = LOGIN_LIMIT,
+        login_window: float = LOGIN_WINDOW,
     ):
         self.ping_interval, self.ping_timeout = ping_interval, ping_timeout
         self.backoff = backoff or Backoff()
@@ -128,6 +143,8 @@ class Session:
         self._pinged_for = math.nan  # the last_received value a PING was sent for
         self._reconnect_at_once = False
         self._reconnected_at = -math.inf
+        self.login_window = login_window
+        self._attempts: collections.deque[float] = collections.deque(maxlen=max(login_limit, 1))
 
     @property
     def deadline(self) -> float:
@@ -138,7 +155,7 @@ class Session:
         """What to do now; ``last_received`` is the clock time of the last data from the server."""
         now = self.clock()
         if self.phase is Phase.WAITING:
-            return Step(Action.CONNECT) if now >= self.retry_at else NOTHING
+            return Step(Action.CONNECT) if now >= self.retry_at and not self._window_full(now) else NOTHING
         if self.phase is Phase.CONNECTING:
             return NOTHING
         idle = now - last_received
@@ -156,8 +173,21 @@ class Session:
         return NOTHING
 
     def connecting(self) -> None:
-        """The bot starts a TCP connect (and TLS handshake)."""
+        """The bot starts a TCP connect (and TLS handshake): one login attempt, counted in the window."""
         self.phase = Phase.CONNECTING
+        self._attempts.append(self.clock())
+
+    def wait_time(self) -> float:
+        """While WAITING: seconds until ``check()`` may say CONNECT (the backoff's retry time, or
+        the login window opening), 0 when it may now."""
+        now = self.clock()
+        opens = self._attempts[0] + self.login_window if self._window_full(now) else now
+        return max(self.retry_at - now, opens - now, 0.0)
+
+    def _window_full(self, now: float) -> bool:
+        """True while ``login_limit`` attempts started within the last ``login_window`` seconds."""
+        attempts = self._attempts
+        return len(attempts) == attempts.maxlen and now - attempts[0] < self.login_window
 
     def connected(self) -> None:
         """The socket is up and the login lines are sent: the login deadline starts."""
@@ -185,12 +215,6 @@ class Session:
         self._reconnect_at_once = now - self._reconnected_at >= self.reconnect_at_once_every
         if self._reconnect_at_once:
             self._reconnected_at = now
-
-    def retry_at_once(self) -> None:
-        """The drop that follows is retried at once, without the RECONNECT pacing: for the one
-        new login after Twitch refused a token that has since been renewed (the TokenKeeper
-        allows that once, so it cannot loop)."""
-        self._reconnect_at_once = True
 
     def dropped(self) -> Drop:
         """The connection closed, for whatever reason; decides when to try again."""

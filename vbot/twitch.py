@@ -111,16 +111,16 @@ class TwitchIrc:
 
     def _private_notice(self, connection, event) -> None:
         """Before the welcome, a server NOTICE refusing the login: renew the token and log in again
-        once (the keeper decides), or QUIT and exit 3; any other NOTICE as ``_notice``."""
+        after the session's backoff, once (the keeper decides), or QUIT and exit 3; any other NOTICE
+        as ``_notice``."""
         bot = self.bot
         text = event.arguments[0] if event.arguments else ""
         from_server = event.source is None or "!" not in event.source  # a server's prefix has no nick!user@host
         if from_server and bot.session.phase is not Phase.WELCOMED and text.startswith(LOGIN_FAILURES):
             if bot.keeper is not None and text.startswith("Login authentication failed"):
                 stop = bot.keeper.login_failed()  # None: renew the token before the next attempt
-                if stop is None:
-                    log.warning("Twitch refused the login; renewing the token and logging in again at once")
-                    bot.session.retry_at_once()  # the keeper renews the token before the next connect
+                if stop is None:  # the drop is logged, and paced by the session's backoff
+                    bot.closing_reason = "Twitch refused the login; renewing the token before the next attempt"
                     connection.disconnect("Login refused")  # Twitch closes it too; do not wait for that
                 else:
                     self.cannot_log_in(stop)
