@@ -92,10 +92,18 @@ def table(results: dict) -> str:
                      "", ""))
         rows.append(("throughput", "ratio vbot/bare, median of the rounds' ratios", f"{result['ratio']:.3f}", "",
                      "≥ 2.0", "yes" if result["ratio"] >= 2.0 else "**no**"))
+        rows.append(("throughput", f"filters on: lines/s, median of {rounds}", f"{result['filters']:,.0f}",
+                     f"{result['bare']:,.0f}", "", ""))
+        rows.append(("throughput", "filters on: ratio vbot/bare, median of the rounds' ratios",
+                     f"{result['filters_ratio']:.3f}", "", "≥ 1.5",
+                     "yes" if result["filters_ratio"] >= 1.5 else "**no**"))
         notes.append(f"throughput: {result['lines']:,} lines ({result['bytes'] / 2**20:.0f} MiB; 92% PRIVMSG with "
                      f"Twitch tags from {result['users']:,} chatters, 8% JOIN/PART) sent as fast as the client "
                      "reads, then `!version`; from the first byte to the reply. vbot is `python -m vbot`, bare is "
-                     "`bench/bare.py` (a SimpleIRCClient that only answers `!version`), alternating.")
+                     "`bench/bare.py` (a SimpleIRCClient that only answers `!version`), alternating. "
+                     "Filters on: vbot with all seven spam filters of docs/filters.md on, issue 16's settings "
+                     "(bench/throughput.py FILTERS); the bench's server is not Twitch, so they check every line "
+                     "and only log.")
     for result in results.get("latency", ()):
         limit = 0.002 if result["rate"] <= 1000 else 0.001
         rows.append(("latency", f"ms p50 / p99 / max at {result['rate']:,} lines/s, reply `{result['reply']}`",

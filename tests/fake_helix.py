@@ -9,14 +9,20 @@ the bucket is empty, and errors as ``{"error", "status", "message"}``:
   offline is absent from ``data``), ``GET /channels?broadcaster_id=...``;
 * ``GET /channels/followers?broadcaster_id=...[&user_id=...]``: ``total``; with ``user_id``
   the follow, only when the token has ``moderator:read:followers`` and its user is the
-  broadcaster or one of the channel's moderators (otherwise, as Twitch does, only ``total``).
+  broadcaster or one of the channel's moderators (otherwise, as Twitch does, only ``total``);
+* ``DELETE /moderation/chat?broadcaster_id=...&moderator_id=...&message_id=...`` (204) and
+  ``POST /moderation/bans?broadcaster_id=...&moderator_id=...`` with ``{"data": {"user_id",
+  "duration", "reason"}}`` (200), each with its scope (else 401), ``moderator_id`` the token's
+  user (else 403), who must be the broadcaster or one of its moderators (else 403).
 
 A token is accepted when ``accept(token)`` says so (e.g. the fake token service's
 ``is_valid``); its scopes come from ``scopes_of(token)``. Faults are scripted per path
 with ``fail(path, *faults)``, each used by one call, in order: ``"500"``, ``"401"``,
-``"429"``, ``"hang"`` (no answer until ``stop()`` or ``hang_for`` seconds), ``"bad_json"``,
-``"huge"`` (a reply of 1 MB), ``"redirect"`` (302 to another path here). ``requests``
-lists every call as ``"GET /streams?user_id=1001"``, in order of arrival.
+``"429"``, ``"409"`` (another ban of that user under way), ``"hang"`` (no answer until
+``stop()`` or ``hang_for`` seconds), ``"bad_json"``, ``"huge"`` (a reply of 1 MB),
+``"redirect"`` (302 to another path here). ``requests`` lists every call as
+``"GET /streams?user_id=1001"``, in order of arrival, and ``bodies`` the JSON body of each
+(None without one).
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ from tests.fake_auth import CLIENT_ID
 from tests.loopback import JsonHandler, LoopbackService
 
 FOLLOWERS_SCOPE = "moderator:read:followers"
+BANS_SCOPE = "moderator:manage:banned_users"
+DELETE_SCOPE = "moderator:manage:chat_messages"
+MODERATION_PATHS = ("/moderation/chat", "/moderation/bans")
 
 
 class FakeHelix(LoopbackService):
@@ -50,7 +59,8 @@ class FakeHelix(LoopbackService):
         super().__init__()
         self.client_id = client_id
         self.accept = accept or (lambda token: True)
-        self.scopes_of = scopes_of or (lambda token: ("chat:read", "chat:edit", FOLLOWERS_SCOPE))
+        self.scopes_of = scopes_of or (lambda token: ("chat:read", "chat:edit", FOLLOWERS_SCOPE, BANS_SCOPE,
+                                                      DELETE_SCOPE))
         self.bot_user_id = bot_user_id
         self.points = points
         self.window = window
@@ -62,6 +72,7 @@ class FakeHelix(LoopbackService):
         self.followers: dict[str, dict[str, str]] = {}  # broadcaster id -> follower id -> followed_at
         self.moderators: dict[str, set[str]] = {}  # broadcaster id -> moderator user ids
         self.requests: list[str] = []
+        self.bodies: list[object] = []  # the JSON body of each request, None without one
         self.answered: list[int] = []  # the status of each answer, in order
         self.faults: dict[str, list[str]] = {}
         self.lock = threading.Lock()
@@ -114,6 +125,12 @@ class FakeHelix(LoopbackService):
         """The calls that arrived for ``path`` (without the query), in order."""
         return [line for line in list(self.requests) if line.split(" ", 1)[1].split("?", 1)[0] == path]
 
+    def moderation_calls(self) -> list[tuple[str, object]]:
+        """Each call to a moderation path with its JSON body (None without one), in order."""
+        with self.lock:
+            calls = list(zip(self.requests, self.bodies, strict=True))
+        return [(line, body) for line, body in calls if line.split(" ", 1)[1].split("?", 1)[0] in MODERATION_PATHS]
+
     # --- the API -------------------------------------------------------------------------------------
 
     def _take_point(self) -> bool:
@@ -129,13 +146,16 @@ class FakeHelix(LoopbackService):
         return {"Ratelimit-Limit": str(self.points), "Ratelimit-Remaining": str(max(self._remaining, 0)),
                 "Ratelimit-Reset": str(math.ceil(self._reset_at))}
 
-    def answer(self, path: str, query: dict[str, list[str]], headers) -> tuple[int, object]:
-        """The (status, JSON body) for one GET; runs under ``lock``."""
+    def answer(self, path: str, query: dict[str, list[str]], headers, method: str = "GET",
+               body: object = None) -> tuple[int, object]:
+        """The (status, JSON body) for one call; runs under ``lock``."""
         kind, _, token = (headers.get("Authorization") or "").partition(" ")
         if kind != "Bearer" or not token or not self.accept(token):
             return _error(401, "Unauthorized", "Invalid OAuth token")
         if headers.get("Client-Id") != self.client_id:
             return _error(401, "Unauthorized", "Client ID and OAuth token do not match")
+        if method != "GET":
+            return self.moderate(method, path, query, token, body)
         if path == "/users":
             logins = query.get("login", [])
             if len(logins) > 100:
@@ -178,6 +198,37 @@ class FakeHelix(LoopbackService):
             return 200, {"total": total, "data": data, "pagination": pagination}
         return _error(404, "Not Found", "Not Found")
 
+    def moderate(self, method: str, path: str, query: dict[str, list[str]], token: str,
+                 body: object) -> tuple[int, object]:
+        """Delete Chat Messages and Ban User, as Twitch's API reference describes their answers."""
+        broadcaster = (query.get("broadcaster_id") or [""])[0]
+        moderator = (query.get("moderator_id") or [""])[0]
+        scope = {("DELETE", "/moderation/chat"): DELETE_SCOPE, ("POST", "/moderation/bans"): BANS_SCOPE}.get(
+            (method, path))
+        if scope is None:
+            return _error(404, "Not Found", "Not Found")
+        if scope not in self.scopes_of(token):
+            return _error(401, "Unauthorized", f"Missing scope: {scope}")
+        if broadcaster not in self.channels or not moderator:
+            return _error(400, "Bad Request", "Missing required parameter \"broadcaster_id\"")
+        if moderator != self.bot_user_id:
+            return _error(403, "Forbidden", "The ID in moderator_id must match the user ID in the access token.")
+        if moderator != broadcaster and moderator not in self.moderators.get(broadcaster, set()):
+            return _error(403, "Forbidden", "The user in moderator_id is not one of the broadcaster's moderators.")
+        if method == "DELETE":
+            if not query.get("message_id"):
+                return _error(400, "Bad Request", "vbot must never clear the whole chat")  # Twitch would
+            return 204, None
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict) or not isinstance(data.get("user_id"), str):
+            return _error(400, "Bad Request", "The user_id field is required.")
+        duration = data.get("duration")
+        if not isinstance(duration, int) or not 1 <= duration <= 1_209_600:
+            return _error(400, "Bad Request", "fake: a filter never bans for good")
+        now = self.clock()
+        return 200, {"data": [{"broadcaster_id": broadcaster, "moderator_id": moderator, "user_id": data["user_id"],
+                               "created_at": _rfc3339(now), "end_time": _rfc3339(now + duration)}]}
+
 
 def _user(login: str, user_id: str) -> dict:
     return {"id": user_id, "login": login, "display_name": login, "type": "", "broadcaster_type": "",
@@ -197,24 +248,38 @@ FAULTS = {
     "500": _error(500, "Internal Server Error", "Internal Server Error"),
     "401": _error(401, "Unauthorized", "Invalid OAuth token"),
     "429": _error(429, "Too Many Requests", "Too Many Requests"),
+    "409": _error(409, "Conflict", "You may not update the user's ban state while someone else is updating the "
+                                   "state."),
 }
 
 
 def _handler_for(fake: FakeHelix) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(JsonHandler):
         def do_GET(self) -> None:
+            self.handle_call("GET")
+
+        def do_DELETE(self) -> None:
+            self.handle_call("DELETE")
+
+        def do_POST(self) -> None:
+            self.handle_call("POST")
+
+        def handle_call(self, method: str) -> None:
             parts = urllib.parse.urlsplit(self.path)
             path = parts.path.removeprefix("/helix")
             query = urllib.parse.parse_qs(parts.query)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length)) if length else None
             with fake.lock:
-                fake.requests.append(f"GET {path}" + (f"?{parts.query}" if parts.query else ""))
+                fake.requests.append(f"{method} {path}" + (f"?{parts.query}" if parts.query else ""))
+                fake.bodies.append(body)
                 queue = fake.faults.get(path)
                 fault = queue.pop(0) if queue else None
                 if fault is None or fault in FAULTS:
                     scripted = fault
                     if not fake._take_point():
                         fault = "429"
-                    status, reply = FAULTS[fault] if fault else fake.answer(path, query, self.headers)
+                    status, reply = FAULTS[fault] if fault else fake.answer(path, query, self.headers, method, body)
                     limits = fake.limit_headers()
                     if scripted == "429":  # the bucket is said to be empty for a second
                         limits["Ratelimit-Remaining"] = "0"
@@ -233,6 +298,6 @@ def _handler_for(fake: FakeHelix) -> type[http.server.BaseHTTPRequestHandler]:
                 headers = dict(limits)
                 if status == 429:
                     headers["Retry-After"] = str(max(1, math.ceil(fake._reset_at - fake.clock())))
-                self.send_json(status, json.dumps(reply).encode(), headers)
+                self.send_json(status, b"" if reply is None else json.dumps(reply).encode(), headers)
 
     return Handler

@@ -317,7 +317,9 @@ class ScriptedServer:
     ``token=None`` any PASS is accepted; a wrong PASS gets Twitch's login-failure
     NOTICE and a close. ``accept``, when set, decides instead at each login:
     ``accept(token)`` is True for a token valid right now (e.g. a fake token
-    service's ``is_valid``). ``silent`` stops all answers, PONG included.
+    service's ``is_valid``). ``silent`` stops all answers, PONG included. After a JOIN it
+    sends USERSTATE with ``userstate_badges`` (a moderator by default) and ROOMSTATE with
+    ``room_id``.
     """
 
     def __init__(self, token: str | None = TOKEN, port: int | None = None):
@@ -329,6 +331,7 @@ class ScriptedServer:
         self.current: LineSocket | None = None
         self.silent = False
         self.userstate_badges = "moderator/1"
+        self.room_id = "12345678"  # ROOMSTATE's room-id: the broadcaster's user ID
         self._listener: socket.socket | None = None
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -390,9 +393,11 @@ class ScriptedServer:
                 peer.send(f":{nick}!{nick}@{nick}.tmi.twitch.tv JOIN {channel}")
                 peer.send(f":{nick}.tmi.twitch.tv 353 {nick} = {channel} :{nick}")
                 peer.send(f":{nick}.tmi.twitch.tv 366 {nick} {channel} :End of /NAMES list")
+                mod = "moderator" in self.userstate_badges
                 peer.send(f"@badge-info=;badges={self.userstate_badges};color=;display-name={nick};"
-                          f"emote-sets=0,300374282;mod=1;subscriber=0;user-type=mod :tmi.twitch.tv USERSTATE {channel}")
-                peer.send(f"@emote-only=0;followers-only=-1;r9k=0;room-id=12345678;slow=0;subs-only=0 "
+                          f"emote-sets=0,300374282;mod={int(mod)};subscriber=0;user-type={'mod' if mod else ''} "
+                          f":tmi.twitch.tv USERSTATE {channel}")
+                peer.send(f"@emote-only=0;followers-only=-1;r9k=0;room-id={self.room_id};slow=0;subs-only=0 "
                           f":tmi.twitch.tv ROOMSTATE {channel}")
         elif command == "PING":
             peer.send(f":tmi.twitch.tv PONG tmi.twitch.tv {rest}")

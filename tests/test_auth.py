@@ -341,7 +341,7 @@ def test_login_slows_down_by_5_seconds(fake, tmp_path, fault):
 
 
 @pytest.mark.parametrize("setup, code, text", [
-    (lambda fake: setattr(fake, "pending_polls", 10**6), 3, "the code expired after 1 min without approval"),
+    (lambda fake: setattr(fake, "pending_polls", 10**6), 3, "the code expired after 1m without approval"),
     (lambda fake: fake.fail("token", "denied"), 3, "denied"),
     (lambda fake: setattr(fake, "client_id", "someoneelse"), 3, "VBOT_CLIENT_ID"),
     (lambda fake: fake.fail("token", "500", "500", "500"), 1, "lost Twitch's token service"),
@@ -380,8 +380,47 @@ def test_login_countdown_on_a_terminal_and_a_line_a_minute_otherwise(fake, tmp_p
     login, _, out = device_login(fake, tmp_path, tty=False)
     assert login.run() == 0
     waiting = [line for line in out.getvalue().splitlines() if line.startswith("Waiting")]
-    assert waiting == [f"Waiting for approval; the code is valid for {m} min more (Ctrl-C to stop)"
+    assert waiting == [f"Waiting for approval; the code is valid for {m}m more (Ctrl-C to stop)"
                        for m in (30, 29, 28)]
+
+
+@pytest.mark.parametrize("before, says", [
+    ("someoneelse", " (replaced the token of someoneelse)"),
+    ("vbot", ""),  # the same account: nothing to point out
+    (None, ""),
+    ("broken", ""),  # unreadable: there is no login to name
+])
+def test_login_says_when_it_replaces_another_accounts_token(fake, tmp_path, before, says):
+    if before == "broken":
+        (tmp_path / "vbot-token.json").write_text("{")
+    elif before:
+        old = Tokens("a" * 30, "r" * 30, None, CHAT_SCOPES, before, "1", CLIENT_ID)
+        save_tokens(tmp_path / "vbot-token.json", old)
+    login, _, out = device_login(fake, tmp_path)
+    assert login.run() == 0
+    assert f"Logged in as vbot; token saved to {tmp_path / 'vbot-token.json'}{says}\n" in out.getvalue()
+    assert load_tokens(tmp_path / "vbot-token.json").login == "vbot"
+
+
+START = "start the bot the way you ran this, without 'login' (e.g. .venv/bin/vbot)"
+
+
+@pytest.mark.parametrize("options, last", [
+    ({"channels": ("#test",)}, f"S{START[1:]}: it renews the token by itself. Keep the token file private."),
+    ({}, f"Still to do: set VBOT_CHANNEL in .env to the channel(s) to join; then {START}."),
+    ({"settings_file": "/etc/vbot/vbot.env"},
+     f"Still to do: set VBOT_CHANNEL in /etc/vbot/vbot.env to the channel(s) to join; then {START}."),
+    ({"channels": ("#test",), "username": "vbot"}, f"S{START[1:]}: it renews the token by itself. Keep the token "
+                                                   "file private."),
+    ({"channels": ("#test",), "username": "someoneelse"},
+     f"Still to do: set VBOT_USERNAME=vbot or remove it (it says someoneelse, you approved as vbot); then {START}."),
+    ({"channels": ("#test",), "pasted_token": True},
+     f"Still to do: remove VBOT_TOKEN: the token file replaces it; then {START}."),
+])
+def test_login_ends_with_what_is_still_missing_and_only_that(fake, tmp_path, options, last):
+    login, _, out = device_login(fake, tmp_path, **options)
+    assert login.run() == 0
+    assert out.getvalue().splitlines()[-1] == last
 
 
 def test_login_that_could_not_save_exits_2_before_anyone_approves(fake, tmp_path):
@@ -401,11 +440,13 @@ def login_env(fake: FakeTwitchAuth, **more: str) -> dict[str, str]:
 
 def test_vbot_login_end_to_end(tmp_path):
     with FakeTwitchAuth(interval=1) as fake:
-        result = run_vbot(login_env(fake), "login", cwd=tmp_path)
+        result = run_vbot(login_env(fake, VBOT_CHANNEL="test"), "login", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert "Open https://www.twitch.tv/activate and enter " in result.stdout
     assert f"Logged in as vbot; token saved to {tmp_path / 'vbot-token.json'}" in result.stdout
+    last = result.stdout.splitlines()[-1]
+    assert last.startswith("Start the bot the way you ran this") and "VBOT_CHANNEL" not in last  # it is set
     assert fake.requests == ["device", "token:device", "token:device", "token:device", "validate"]
     assert stat.S_IMODE((tmp_path / "vbot-token.json").stat().st_mode) == 0o600
     assert fake.is_valid(load_tokens(tmp_path / "vbot-token.json").access_token)
@@ -796,7 +837,7 @@ def test_start_with_a_pasted_token_warns_with_its_expiry(fake, tmp_path, caplog)
     assert keeper.start() is not None
     assert keeper.tokens.login == "vbot" and keeper.tokens.expires_at is not None
     warning = next(record.getMessage() for record in caplog.records if record.levelno == logging.WARNING)
-    assert "VBOT_TOKEN is a pasted token: it expires in 3 h 53 min" in warning
+    assert "VBOT_TOKEN is a pasted token: it expires in 3h 53m" in warning
     assert "vbot cannot renew it" in warning and "vbot login" in warning
 
 
@@ -848,7 +889,7 @@ def test_start_renews_an_expired_saved_token_then_logs_in(fake, chat, tmp_path):
     assert f"PASS oauth:{new.access_token}" in chat.received
     assert "NICK vbot" in chat.received  # the login came from /validate
     assert fake.requests == ["token:refresh", "validate"]
-    assert "token renewed; it expires in 3 h 53 min" in stderr
+    assert "token renewed; it expires in 3h 53m" in stderr
     assert "[REDACTED]" in stderr  # the PASS line at DEBUG
     assert_no_secret(fake, stderr)
 
@@ -886,11 +927,16 @@ def test_start_with_the_service_unavailable_connects_anyway(fake, chat, tmp_path
     assert "NICK vbot" in chat.received  # the login saved in the file
 
 
-def test_start_with_a_pasted_token(fake, chat, tmp_path):
+@pytest.mark.parametrize("prefix", ["", "oauth:"])
+def test_start_with_a_pasted_token(fake, chat, tmp_path, prefix):
+    """On a host other than Twitch's with VBOT_AUTH_URL too, a token pasted with ``oauth:`` is taken as
+    on Twitch's host: /validate gets it without (it refused it, and the bot exited 3)."""
     access, _ = fake.issue()
-    stderr = run_until_joined(bot_env(fake, chat, tmp_path, VBOT_TOKEN=access), chat, tmp_path)
-    assert "WARNING vbot.keeper: VBOT_TOKEN is a pasted token: it expires in 3 h 53 min" in stderr
+    stderr = run_until_joined(bot_env(fake, chat, tmp_path, VBOT_TOKEN=prefix + access), chat, tmp_path)
+    assert "WARNING vbot.keeper: VBOT_TOKEN is a pasted token: it expires in 3h 53m" in stderr
     assert "vbot cannot renew it" in stderr
+    assert f"PASS oauth:{access}" in chat.received
+    assert fake.requests == ["validate"]
     assert_no_secret(fake, stderr)
 
 
@@ -1087,6 +1133,21 @@ def test_a_service_message_repeating_the_secret_sent_is_masked():
             service_for(fake).refresh("refreshSECRET0123456789")
     assert "refreshSECRET" not in str(caught.value) and "[REDACTED]" in str(caught.value)
     assert "\x1b" not in str(caught.value)
+
+
+def test_a_secret_the_message_cut_would_split_is_masked_too():
+    """The service's message is cut to 200 characters: a secret it repeats across the cut is masked
+    before the cut, so not even its first characters reach the log."""
+
+    def hostile(path, form):
+        if path == "/oauth2/token":
+            return 400, {"status": 400, "message": "x" * 190 + f" {form.get('refresh_token')}"}
+        return None
+
+    with HostileAuth(hostile) as fake:
+        with pytest.raises(ServiceRefused) as caught:
+            service_for(fake).refresh("refreshSECRET0123456789")
+    assert "refr" not in str(caught.value)
 
 
 @pytest.mark.parametrize("field, value", [("user_code", "ABCD\x1b[2JEFGH"), ("verification_uri", "https://x\r\ny"),

@@ -17,6 +17,7 @@ def test_quick_benchmark_prints_the_table():
     table = done.stdout
     assert "| part | measure | vbot | bare irc | target | met |" in table
     for heading in ("| throughput | lines/s", "| throughput | ratio vbot/bare",
+                    "| throughput | filters on: lines/s", "| throughput | filters on: ratio vbot/bare",
                     "| latency | ms p50 / p99 / max at 1,000 lines/s",
                     "| latency | ms p50 / p99 / max at 10,000 lines/s",
                     "| memory | bytes per tracked viewer", "| memory | µs per JOIN", "| memory | µs per PART",

@@ -40,7 +40,8 @@ from tests.test_fuzz import TWITCH_SAMPLES, parser_test_lines
 from vbot.chat import role_from_tags, tags_to_dict
 from vbot.chatline import LazyTags, decode_line, parse_chat_line, parse_tags
 from vbot.dispatch import CommandTable, Context, Cooldowns, Dispatcher, command
-from vbot.irclib import LIBRARY_EVENTS, MAX_LINE_BYTES, ChatLineBuffer, GuardedReactor
+from vbot.irclib import LIBRARY_EVENTS, ChatLineBuffer, GuardedReactor
+from vbot.lines import MAX_RECEIVED_LINE_BYTES
 
 WELCOME = ":tmi.twitch.tv 001 vbot :Welcome, GLHF!"
 """Sent first to both readers: the library takes the first source it sees as the server's name."""
@@ -133,14 +134,14 @@ def readers(make_reader) -> tuple[Reader, Reader]:
 
 def assert_read_alike(lines, library: Reader, fast: Reader) -> None:
     """Every line gives the same outcomes on both readers; nothing from vbot where vbot skips the
-    line, before and after: where the library raises, for a line over MAX_LINE_BYTES, and for a
+    line, before and after: where the library raises, for a line over MAX_RECEIVED_LINE_BYTES, and for a
     line whose command is one of the library's own event names (``PUBMSG``: the library would
     fire that event)."""
     for line in lines:
         expected = library.read(line)
         if expected and expected[-1][0] == "raises":
             expected = expected[:-1]
-        if len(line) > MAX_LINE_BYTES or library_command(line) in LIBRARY_EVENTS:
+        if len(line) > MAX_RECEIVED_LINE_BYTES or library_command(line) in LIBRARY_EVENTS:
             expected = []
         assert fast.read(line) == expected, f"read differently: {line!r}"
 
@@ -269,11 +270,11 @@ def test_tags_are_the_librarys(text):
 
 
 def test_a_long_line_is_read_alike_up_to_the_limit_and_skipped_beyond_it(readers):
-    tags = "k=" + "v" * (MAX_LINE_BYTES - 60)
+    tags = "k=" + "v" * (MAX_RECEIVED_LINE_BYTES - 60)
     fits = f"@{tags} :ann!ann@host PRIVMSG #chan :!version"
     beyond = f"@{tags}{'v' * 100} :ann!ann@host PRIVMSG #chan :!version"
     assert_read_alike([fits, beyond], *readers)
-    assert len(fits) <= MAX_LINE_BYTES < len(beyond) and len(readers[1].claimed) == 1
+    assert len(fits) <= MAX_RECEIVED_LINE_BYTES < len(beyond) and len(readers[1].claimed) == 1
 
 
 # --- bytes: decoding and the line buffer -------------------------------------------------------
@@ -319,7 +320,8 @@ LINE_BYTES = st.one_of(
     st.sampled_from(FIREHOSE).map(lambda line: line.encode()[: len(line.encode()) - 1]),  # cut at the end
     st.sampled_from(FIREHOSE).map(lambda line: line.encode("latin-1", "replace")),
     st.binary(max_size=60),
-    st.integers(MAX_LINE_BYTES - 50, MAX_LINE_BYTES + 50).map(lambda n: b"@k=" + b"v" * n + b" :a!a@a PRIVMSG #c :hi"),
+    st.integers(MAX_RECEIVED_LINE_BYTES - 50, MAX_RECEIVED_LINE_BYTES + 50).map(
+        lambda n: b"@k=" + b"v" * n + b" :a!a@a PRIVMSG #c :hi"),
 )
 
 
@@ -340,7 +342,7 @@ def test_bytes_in_any_chunking_are_split_and_decoded_by_the_rule_and_read_alike(
         at += size
 
     def short(line: str) -> bool:  # well within the limit, whatever the chunking (a decoded line is never shorter)
-        return len(line.encode()) <= MAX_LINE_BYTES - 2
+        return len(line.encode()) <= MAX_RECEIVED_LINE_BYTES - 2
 
     assert list(filter(short, got)) == list(filter(short, expected))
     assert_read_alike([line for line in got if line], *readers)
@@ -348,8 +350,8 @@ def test_bytes_in_any_chunking_are_split_and_decoded_by_the_rule_and_read_alike(
 
 def test_an_over_long_line_is_discarded_as_it_arrives_and_the_next_is_kept(caplog):
     buffer = ChatLineBuffer()
-    buffer.feed(b":a!a@a PRIVMSG #c :" + b"x" * (MAX_LINE_BYTES + 100))  # 16,503 bytes
-    assert len(buffer) <= MAX_LINE_BYTES and buffer.lines() == []
+    buffer.feed(b":a!a@a PRIVMSG #c :" + b"x" * (MAX_RECEIVED_LINE_BYTES + 100))  # 16,503 bytes
+    assert len(buffer) <= MAX_RECEIVED_LINE_BYTES and buffer.lines() == []
     for _ in range(100):
         buffer.feed(b"x" * 16384)
     assert len(buffer) == 0

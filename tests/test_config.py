@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 
 from tests.support import run_vbot
 from vbot import __version__
+from vbot.cli import parse_args
 from vbot.config import SETTINGS, TWITCH_HOST, Config, ConfigError, load_config, read_settings
+from vbot.login import EXIT_CODES
 
 SECRET = "s3cr3tt0ken0123456789abcdef"
 BASE = {"VBOT_USERNAME": "mybot", "VBOT_TOKEN": SECRET, "VBOT_CHANNEL": "mychannel"}
@@ -158,6 +160,19 @@ def test_other_host_sends_the_password_as_given(token):
     assert not config.is_twitch_host
     assert config.token == token
     assert config.password == token
+
+
+@pytest.mark.parametrize("token", [SECRET, f"oauth:{SECRET}", f"OAuth:{SECRET}"])
+def test_other_host_with_a_token_service_takes_an_oauth_token_as_twitch_does(token):
+    """With VBOT_AUTH_URL the token goes to /validate, which refuses the ``oauth:`` prefix."""
+    config = load_config(settings(VBOT_HOST="127.0.0.1", VBOT_AUTH_URL="https://auth.example.org/oauth2",
+                                  VBOT_TOKEN=token))
+    assert not config.is_twitch_host and config.validates_token
+    assert config.token == SECRET
+    assert config.password == f"oauth:{SECRET}"
+    with pytest.raises(ConfigError, match="VBOT_TOKEN is malformed"):
+        load_config(settings(VBOT_HOST="127.0.0.1", VBOT_AUTH_URL="https://a.example.org/o",
+                             VBOT_TOKEN=f"oauth:oauth:{SECRET}"))
 
 
 @pytest.mark.parametrize("token", [None, "", "   "])
@@ -574,6 +589,33 @@ def test_help_needs_no_configuration(tmp_path):
     assert "usage: vbot" in result.stdout
     assert "--env-file" in result.stdout
     assert result.stderr == ""
+
+
+@pytest.mark.parametrize("args", [["login", "--help"], ["help", "login"]])
+def test_login_help_says_what_login_does_the_token_file_ctrl_c_and_each_exit_code(capsys, args):
+    with pytest.raises(SystemExit) as stop:
+        parse_args(args)
+    assert stop.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith("usage: vbot login")
+    for words in ("device code login", "VBOT_CLIENT_ID", "VBOT_TOKEN_FILE", "Ctrl-C", "--env-file"):
+        assert words in text
+    assert sorted(EXIT_CODES) == [0, 1, 2, 3, 130]  # as vbot/login.py defines them
+    for code, meaning in EXIT_CODES.items():
+        assert re.search(rf"^  {code} +{re.escape(meaning.split()[0])} ", text, re.MULTILINE), code
+    assert "130  stopped with Ctrl-C" in text
+
+
+def test_help_is_a_command_too(tmp_path):
+    result = run_vbot({}, "help", cwd=tmp_path, timeout=20)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.startswith("usage: vbot") and "--env-file" in result.stdout and "login" in result.stdout
+
+
+@pytest.mark.parametrize("args", [["--env-file", "x.env", "login"], ["login", "--env-file", "x.env"]])
+def test_env_file_before_or_after_login(args):
+    parsed = parse_args(args)
+    assert (parsed.command, parsed.env_file, parsed.console) == ("login", "x.env", False)
 
 
 def test_version_needs_no_configuration(tmp_path):

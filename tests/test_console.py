@@ -16,7 +16,7 @@ from vbot.config import ConfigError, load_config
 from vbot.console import Console, ConsoleClock
 from vbot.dispatch import Dispatcher
 from vbot.outbox import Limits, Outbox, fit
-from vbot.state import CountStore
+from vbot.state import ConsoleCounts, CountStore
 
 
 def console(lines: str, env: dict[str, str] | None = None, cwd=None):
@@ -83,6 +83,49 @@ def test_console_lines_are_explained_on_stderr(tmp_path):
     assert "unknown role 'admin'" in result.stderr
     assert "unknown console command '/dance'" in result.stderr
     assert "nobody is not in #console" in result.stderr
+
+
+def test_count_starts_from_the_live_bots_and_never_changes_its_file(tmp_path):
+    (tmp_path / "commands.toml").write_text('[deaths]\nreply = "Deaths: {count}"\n')
+    with CountStore(tmp_path / "vbot-state.sqlite3") as live:
+        for _ in range(41):
+            live.increment("deaths")
+    result = console("!deaths\n/wait 11\n!deaths\n!reload\n/wait 11\n!deaths\n", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "vbot: Deaths: 42", "vbot: Deaths: 43", "vbot: Reloaded 1 custom command.",
+        "vbot: Deaths: 44",  # a reload keeps the console's counts
+    ]
+    with CountStore(tmp_path / "vbot-state.sqlite3") as live:
+        assert live.get("deaths") == 41
+
+
+def test_count_without_a_state_file_starts_at_0_and_creates_none(tmp_path):
+    (tmp_path / "commands.toml").write_text('[deaths]\nreply = "Deaths: {count}"\n')
+    result = console("!deaths\n/wait 11\n!deaths\n", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (0, "vbot: Deaths: 1\nvbot: Deaths: 2\n"), result.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["commands.toml"]
+
+
+def test_count_with_a_broken_state_file_is_the_live_bots_error(tmp_path):
+    (tmp_path / "commands.toml").write_text('[deaths]\nreply = "Deaths: {count}"\n')
+    (tmp_path / "vbot-state.sqlite3").write_text("not a database " * 100)
+    result = console("!deaths\n", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.startswith("vbot: configuration error: VBOT_STATE_FILE=vbot-state.sqlite3: cannot use it")
+
+
+def test_console_counts_see_the_file_once_and_write_nothing(tmp_path):
+    path = tmp_path / "state.sqlite3"
+    live = CountStore(path)
+    live.increment("hug")
+    trial = ConsoleCounts(path)
+    assert [trial.increment("hug"), trial.increment("hug"), trial.increment("new")] == [2, 3, 1]
+    live.increment("hug")  # the live bot counts on meanwhile; the console keeps its own
+    assert (trial.open().increment("hug"), live.get("hug")) == (4, 2)
+    live.close()
+    (tmp_path / "empty.sqlite3").write_bytes(b"")  # a database without the table yet
+    assert ConsoleCounts(tmp_path / "empty.sqlite3").increment("hug") == 1
 
 
 @pytest.mark.parametrize(("env", "variable"), [

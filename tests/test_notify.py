@@ -73,8 +73,8 @@ def test_ready_status_stopping_and_watchdog_arrive_as_datagrams(systemd):
 
 def test_a_status_cannot_add_another_variable(systemd):
     notifier = Notifier.from_environment({"NOTIFY_SOCKET": systemd.notify_socket})
-    notifier.status("odd\nREADY=1\r\x00text")
-    assert systemd.messages() == ["STATUS=odd READY=1  text"]
+    notifier.status("odd\nREADY=1\r\x00text\x85and\x9b2J")  # C1 too: NEL, CSI (vbot.lines.CONTROLS)
+    assert systemd.messages() == ["STATUS=odd READY=1  text and 2J"]
 
 
 @pytest.mark.parametrize(("environ", "interval"), [

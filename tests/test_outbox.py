@@ -17,11 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support import FakeClock
+from vbot.lines import MAX_CHARACTERS, MAX_LINE_BYTES
 from vbot.outbox import (
     ELLIPSIS,
     INVISIBLE_SUFFIX,
-    MAX_CHARACTERS,
-    MAX_LINE_BYTES,
     Limits,
     LinePace,
     Outbox,

@@ -21,7 +21,8 @@ from vbot.bot import VBot
 from vbot.commands import builtin_table
 from vbot.config import Config
 from vbot.dispatch import CommandTable, Cooldowns, Dispatcher, command
-from vbot.irclib import CONNECT_TIMEOUT, MAX_LINE_BYTES, make_connect_factory
+from vbot.irclib import CONNECT_TIMEOUT, make_connect_factory
+from vbot.lines import MAX_RECEIVED_LINE_BYTES
 from vbot.outbox import Limits, Outbox
 from vbot.session import Backoff
 
@@ -494,7 +495,7 @@ def test_a_line_that_never_ends_is_discarded_as_it_arrives(caplog):
     for _ in range(640):  # 10 MiB
         harness.server.sendall(chunk)
         harness.step()
-        assert len(harness.bot.connection.buffer) <= MAX_LINE_BYTES
+        assert len(harness.bot.connection.buffer) <= MAX_RECEIVED_LINE_BYTES
     harness.feed(b"still the same line\r\nPING :alive")
     assert "PONG alive" in harness.sent()
     assert records(caplog, logging.WARNING, "discarded a line of 10485")

@@ -308,3 +308,17 @@ def test_a_private_ca_named_by_ssl_cert_file_is_trusted(tmp_path, monkeypatch):
             sock.sendall(b"PASS secret\r\n")
         wait_until(lambda: received, message="the line over TLS")
     assert received == [b"PASS secret\r\n"]
+
+
+def test_control_characters_from_chat_reach_the_log_escaped(twitch, tmp_path):
+    """A chatter's ESC sequence (or a server's CR) in a DEBUG line cannot rewrite the terminal showing the log."""
+    process = start_vbot(env_for(twitch, tmp_path, TOKEN), cwd=tmp_path)
+    try:
+        twitch.wait_for(r"^JOIN #test$", timeout=15)
+        twitch.chat("#test", "alice", "hello \x1b[2J\x1b]0;owned\x07 \x85 there")
+        twitch.chat("#test", "test", "!exit")  # the broadcaster of #test
+    finally:
+        code, output = finish(process)
+    assert code == 0, output
+    assert "PRIVMSG #test :hello \\x1b[2J\\x1b]0;owned\\x07 \\x85 there" in output
+    assert not any(char in output for char in "\x1b\x07\x85\r")

@@ -1,11 +1,11 @@
 """Start-up imports only what the path in use needs (timed by ``python -m bench``, never here).
 
-The token service's code (vbot.auth, keeper, tokens, login, and with them json and
-concurrent.futures) loads only when a token is checked: Twitch's host, a token file, or
-VBOT_AUTH_URL. The
-console's code loads only with ``--console``; argparse only for a command line with options;
-python-dotenv only for an env file; vbot.custom and tomllib only for a commands file (or a
-reload); difflib only for a mistyped setting.
+The token service's and Twitch API's code (vbot.auth, keeper, tokens, login, http, helix,
+streamfacts, and with them json and concurrent.futures) loads only when a token is checked:
+Twitch's host, a token file, or VBOT_AUTH_URL. The console's code loads only with
+``--console``; argparse only for a command line with options; python-dotenv only for an env
+file; vbot.custom and tomllib only for a commands file (or a reload); difflib only for a
+mistyped setting.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ LOADED_AT_EXIT = (
 )
 """``python -m vbot`` that prints, when it exits, whether cyclic garbage is collected, whether
 start-up's objects were frozen out of collections, and the names of every module it loaded."""
-ON_DEMAND = ("vbot.auth", "vbot.keeper", "vbot.tokens", "vbot.login", "vbot.console", "vbot.custom", "argparse",
-             "dotenv", "tomllib", "difflib", "json", "concurrent.futures")
+ON_DEMAND = ("vbot.auth", "vbot.keeper", "vbot.tokens", "vbot.login", "vbot.http", "vbot.helix", "vbot.streamfacts",
+             "vbot.console", "vbot.custom", "argparse", "dotenv", "tomllib", "difflib", "json", "concurrent.futures")
 
 
 def run_until_exit(twitch, tmp_path, **settings: str) -> set[str]:
@@ -68,7 +68,8 @@ def test_an_env_file_a_commands_file_and_a_typo_load_their_readers(twitch, tmp_p
 
 
 def test_no_arguments_are_what_the_parser_gives_for_none():
-    assert vars(argument_parser().parse_args([])) == NO_ARGUMENTS
+    parser, _ = argument_parser()
+    assert vars(parser.parse_args([])) == NO_ARGUMENTS
 
 
 def test_without_a_commands_file_the_first_reload_reads_one_created_since(tmp_path):

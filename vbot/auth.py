@@ -32,6 +32,7 @@ from typing import Any
 
 from vbot import __version__
 from vbot.http import Reply, Unavailable, exchange, parse_json, retry_after
+from vbot.lines import MAX_MESSAGE_CHARS, one_line
 
 CHAT_SCOPES = ("chat:read", "chat:edit")
 """The scopes an IRC chat login needs (Twitch docs, "Chat & Chatbots" > "Authenticating")."""
@@ -41,8 +42,6 @@ TIMEOUT = 10.0
 """Default seconds for one whole HTTP call, connect to last byte (``vbot.http.exchange``'s deadline)."""
 MAX_SECONDS = 366 * 86400
 """A duration (``expires_in``, ``interval``) above this is not Twitch's: it counts as unknown."""
-MAX_MESSAGE_CHARS = 200
-"""Twitch's ``message`` is cut to this many characters before it reaches an exception."""
 
 
 class ServiceError(Exception):
@@ -58,16 +57,17 @@ class ServiceError(Exception):
         self.endpoint = endpoint
         self.status = status
         self.retry_after = retry_after
-        self.message = " ".join("".join(char if char.isprintable() else " " for char in message).split())
-        self.message = self.message[:MAX_MESSAGE_CHARS]
+        self._whole = one_line(message)  # masked whole (``scrub``), then cut: a cut secret would not match
+        self.message = self._whole[:MAX_MESSAGE_CHARS]
         super().__init__(self._describe())
 
     def scrub(self, secrets: list[str]) -> None:
         """Mask each of ``secrets`` (the token or code just sent) wherever the service or the
-        network library repeated it in the message."""
+        network library repeated it in the message, also where the cut would have split it."""
         for secret in secrets:
             if secret:
-                self.message = re.sub(re.escape(secret), "[REDACTED]", self.message, flags=re.IGNORECASE)
+                self._whole = re.sub(re.escape(secret), "[REDACTED]", self._whole, flags=re.IGNORECASE)
+        self.message = self._whole[:MAX_MESSAGE_CHARS]
         self.args = (self._describe(),)
 
     def _describe(self) -> str:

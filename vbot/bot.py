@@ -31,6 +31,7 @@ import irc.client
 from vbot.chat import ChatMessage, role_from_tags, tags_to_dict
 from vbot.config import Config
 from vbot.dispatch import Dispatcher, no_reload
+from vbot.enforcer import Enforcer
 from vbot.facts import Facts, NoFacts
 from vbot.health import Health
 from vbot.irclib import GuardedReactor, make_connect_factory, replaced_handlers
@@ -67,11 +68,11 @@ class Stopping(BaseException):
 
 
 class VBot(irc.bot.SingleServerIRCBot):
-    """vbot's connection to one IRC server (Twitch, or any RFC 1459 server); ``run()`` returns
-    the exit code: 0 after a stop request, 3 when the login is refused for good. ``keeper``
-    (None without a token to renew) is asked before every connect for the password of the
-    library's server list. ``clock()`` returns monotonic seconds; ``connect_factory((host,
-    port)) -> socket`` opens the connection (TLS as configured); ``facts`` are stream facts."""
+    """vbot's connection to one IRC server (Twitch, or any RFC 1459 server); ``run()`` returns the exit code: 0
+    after a stop request, 3 when the login is refused for good. ``keeper`` (None without a token to renew) gives the
+    password of the library's server list before every connect; ``clock()`` returns monotonic seconds; ``facts``
+    are stream facts; ``enforcer`` acts for the spam filters; ``connect_factory((host, port)) -> socket`` opens the
+    connection (TLS as configured)."""
 
     def __init__(
         self,
@@ -86,6 +87,7 @@ class VBot(irc.bot.SingleServerIRCBot):
         notifier: Notifier | None = None,
         keeper: TokenKeeper | None = None,
         facts: Facts | None = None,
+        enforcer: Enforcer | None = None,
     ):
         # Reactor's on_connect runs once the socket is up, before the library sends PASS and NICK.
         self.reactor_class = functools.partial(GuardedReactor, on_connect=self._on_socket_connected)
@@ -108,6 +110,7 @@ class VBot(irc.bot.SingleServerIRCBot):
         self.timers = timers or TimerSchedule((), clock=clock)
         self.timers.bot_login = config.username  # known by now even when learned from the token
         self.facts = self.timers.facts = facts or NoFacts()  # stream facts (vbot.streamfacts); none by default
+        self.enforcer = enforcer or Enforcer(None, dispatcher.moderation)  # the spam filters' calls to Helix
         self.notifier = notifier or Notifier()
         self.twitch, self.plain = TwitchIrc(self), PlainIrc(self)
         self.is_twitch = config.is_twitch_host  # settled at the welcome (vbot.network.is_twitch)
@@ -121,7 +124,8 @@ class VBot(irc.bot.SingleServerIRCBot):
         self._connect_factory = connect_factory or make_connect_factory(config.tls)
         # Asked in this order at every tick: each does what is due and returns the seconds until
         # it is due again (None: only an event can make it due). A new one is one more name here.
-        self.tickers = (self._follow_session, self.twitch.reconnect_if_asked, self._post_timers, self._send)
+        ticks = (self.twitch.reconnect_if_asked, self._post_timers, self.enforcer.tick)  # never block
+        self.tickers = (self._follow_session, *ticks, self._send)
 
     def run(self, poll: float = 0.2) -> int:
         """Connect, process events until a stop, send QUIT, and return the exit code. ``poll`` is the
@@ -322,36 +326,31 @@ class VBot(irc.bot.SingleServerIRCBot):
     # --- chat --------------------------------------------------------------------
 
     def chat_line(self, channel: str, nick: str, text: str, tags: Mapping[str, str], is_action: bool) -> None:
-        """One chat line in ``channel`` from ``nick`` (``is_action``: a ``/me``), from the connection's
-        fast path (vbot.irclib: ``tags`` are parsed only when read) or from ``on_pubmsg``/``on_action``.
-        The timers count it; a command (not a ``/me``) in a channel the bot is in gets its reply, the
-        role from Twitch's tags, elsewhere from channel status (a nick proves nothing: the channel's
-        name is nobody)."""
+        """A chat line or a /me line (``is_action``) in ``channel`` from ``nick``: from the connection's fast path
+        (vbot.irclib; ``tags`` are parsed only when read) or ``on_pubmsg``. The timers count it; in a channel the bot
+        is in, the spam filters check it, then a command is answered (role: Twitch's tags, else channel status)."""
         channel, login = channel.lower(), nick.lower()
+        is_command = not is_action and self.dispatcher.is_command(text)
         timers_due = self.timers.note_line(channel, login)
-        # A check of every line (the spam filters) goes here: it has the text, the chatter and the tags.
-        if not is_action and self.dispatcher.is_command(text) and (members := self.members(channel)) is not None:
+        if (is_command or self.enforcer.is_on) and (members := self.members(channel)) is not None:
             role = role_from_tags(tags, login, channel) if self.is_twitch else members.role(nick)
-            reply = self.dispatcher.handle(
-                ChatMessage(channel, login, text, role, tags.get("display-name", ""), tags), self
-            )
-            if reply:
-                self.say(channel, reply)
+            message = ChatMessage(channel, login, text, role, tags.get("display-name", ""), tags)
+            if not self.enforcer.check(message, self.say) and is_command:
+                reply = self.dispatcher.handle(message, self)
+                if reply:
+                    self.say(channel, reply)
         if timers_due:
             self._post_timers()
 
     def on_pubmsg(self, connection, event):
-        """A chat line the fast path left to the library (an odd but valid line): see ``chat_line``."""
-        if event.source is None:
-            log.debug("skipping a message without a sender in %s", event.target)
+        """A chat line or a /me line (``on_action``) the fast path left to the library: see ``chat_line``."""
+        if event.source is None or not irc.client.is_channel(event.target or ""):
+            log.debug("skipping a chat line without a sender or a channel: %s", event.target)
             return
-        self.chat_line(event.target, event.source.nick, event.arguments[0], tags_to_dict(event.tags), False)
+        text = (event.arguments or [""])[0]
+        self.chat_line(event.target, event.source.nick, text, tags_to_dict(event.tags), event.type == "action")
 
-    def on_action(self, connection, event):
-        """``/me`` lines count as chat for timers (the library reports them as CTCP ACTION)."""
-        if event.source is not None and irc.client.is_channel(event.target or ""):
-            text = event.arguments[0] if event.arguments else ""
-            self.chat_line(event.target, event.source.nick, text, tags_to_dict(event.tags), True)
+    on_action = on_pubmsg  # /me lines, which the library reports as CTCP ACTION
 
     def say(self, channel: str, text: str) -> None:
         """Queue ``text`` for ``channel`` and send what the limits allow now. Never raises."""

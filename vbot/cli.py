@@ -30,21 +30,24 @@ from vbot.logs import setup_logging
 from vbot.moderation import Moderation
 from vbot.notify import Notifier
 from vbot.signals import Signals
-from vbot.state import CountStore
+from vbot.state import ConsoleCounts, CountStore
 from vbot.timers import Timer, TimerSchedule
 
 if TYPE_CHECKING:
     import argparse
 
     from vbot.console import ConsoleClock
+    from vbot.custom import Counter
+    from vbot.enforcer import Enforcer
     from vbot.keeper import TokenKeeper
     from vbot.streamfacts import StreamFacts
     from vbot.tokens import Tokens
 
 # Start-up imports only what the path in use needs: the token service's code (vbot.auth,
 # keeper, tokens, login) when a token is checked or `vbot login` runs, Twitch's API
-# (vbot.streamfacts) when a token allows it, the console's with --console, custom commands'
-# (vbot.custom) with a commands file, the irc library's (vbot.bot) only for a live connection.
+# (vbot.helix, streamfacts, enforcer) when a token allows it, the console's with --console,
+# custom commands' (vbot.custom) with a commands file, argparse with options on the command
+# line, the irc library's (vbot.bot) only for a live connection.
 
 EXIT_OK, EXIT_CONFIG, EXIT_LOGIN = 0, 2, 3
 log = logging.getLogger(__name__)
@@ -55,22 +58,29 @@ NO_ARGUMENTS = {"env_file": None, "console": False, "command": None}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace | types.SimpleNamespace:
-    """Parse the command line; ``--help`` and ``--version`` exit here, needing no configuration.
-
+    """Parse the command line: ``command`` is None (run the bot) or ``"login"``; ``--help``,
+    ``--version``, ``login --help`` and ``help [login]`` print and exit here (SystemExit 0),
+    needing no configuration; a mistake exits with argparse's usage line (SystemExit 2).
     An empty command line, the usual start, is answered without argparse (a few ms at start)."""
     arguments = sys.argv[1:] if argv is None else argv
     if not arguments:
         return types.SimpleNamespace(**NO_ARGUMENTS)
-    parser = argument_parser()
+    parser, login = argument_parser()
     args = parser.parse_args(arguments)
+    if args.command == "help":
+        (login if args.topic else parser).print_help()
+        parser.exit()
     if args.command and args.console:
         parser.error("--console and login cannot be combined")
     return args
 
 
-def argument_parser() -> argparse.ArgumentParser:
-    """vbot's command line options (``vbot --help``)."""
+def argument_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """vbot's command line (``vbot --help``), and its ``login`` command's (``vbot login --help``)."""
     import argparse
+    import textwrap
+
+    from vbot import login as login_help
 
     parser = argparse.ArgumentParser(
         prog="vbot",
@@ -84,20 +94,32 @@ def argument_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="chat with the bot in this terminal (stdin/stdout): no network, no token needed",
     )
-    parser.add_argument(
-        "command",
-        nargs="?",
-        choices=["login"],
-        metavar="login",
-        help="login: log the bot account in with Twitch's device code login and save its "
-        "token to VBOT_TOKEN_FILE (needs VBOT_CLIENT_ID)",
+    commands = parser.add_subparsers(dest="command", metavar="{login,help}", title="commands")
+    login = commands.add_parser(
+        "login",
+        help="log the bot account in with Twitch's device code login and save its token to "
+        "VBOT_TOKEN_FILE (needs VBOT_CLIENT_ID; vbot login --help says more)",
+        description=login_help.HELP,
+        epilog="\n".join(
+            ["exit codes:"]
+            + [
+                textwrap.fill(meaning, 90, initial_indent=f"  {code:<4} ", subsequent_indent=" " * 7)
+                for code, meaning in login_help.EXIT_CODES.items()
+            ]
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    return parser
+    login.add_argument(  # also after "login"; SUPPRESS keeps a --env-file given before it
+        "--env-file", metavar="PATH", default=argparse.SUPPRESS, help="read settings from PATH instead of ./.env"
+    )
+    helping = commands.add_parser("help", help="show this help (help login: the login's)")
+    helping.add_argument("topic", nargs="?", choices=["login"], help=argparse.SUPPRESS)
+    return parser, login
 
 
 def build_dispatcher(
     config: Config,
-    store: CountStore,
+    store: Counter,
     clock: Callable[[], float] = time.monotonic,
 ) -> tuple[Dispatcher, TimerSchedule, Callable[[], str]]:
     """From one read of the custom commands file: the dispatcher over built-in plus custom
@@ -147,6 +169,7 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
     signals.interruptible = True
     keeper = None
     facts = None
+    enforcer = None
     settings: dict[str, str] = {}
     try:
         settings = read_settings(args.env_file)
@@ -154,7 +177,7 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
         handler = setup_logging(config.log_level, secrets=[config.token or "", config.password or ""])
         for line in unknown_settings(settings):
             log.warning("%s", line)
-        store = CountStore(config.state_file)
+        store = ConsoleCounts(config.state_file) if args.console else CountStore(config.state_file)
         console_clock: ConsoleClock | None = None
         if args.console:
             from vbot.console import ConsoleClock
@@ -173,9 +196,15 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
                 return EXIT_LOGIN
         if config.uses_helix and keeper is not None:
             from vbot.custom import file_needs
+            from vbot.enforcer import LANE as MODERATION_LANE
+            from vbot.enforcer import Enforcer
+            from vbot.helix import Calls, HelixClient
+            from vbot.streamfacts import LANE as FACTS_LANE
             from vbot.streamfacts import stream_facts
 
-            facts = stream_facts(config, keeper, file_needs(dispatcher.table, timers.timers))
+            calls = Calls(HelixClient(config.helix_url), keeper, lanes=(FACTS_LANE, MODERATION_LANE))
+            facts = stream_facts(config, calls, file_needs(dispatcher.table, timers.timers))
+            enforcer = Enforcer(calls, dispatcher.moderation)
     except ConfigError as error:
         print(f"vbot: configuration error: {error}", file=sys.stderr)
         for line in unknown_settings(settings):  # the typo may be the cause
@@ -190,7 +219,7 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
                 return EXIT_OK
             if console_clock is not None:
                 return run_console(config, dispatcher, reload, timers, console_clock)
-            return run_bot(config, dispatcher, reload, timers, signals, keeper, facts)
+            return run_bot(config, dispatcher, reload, timers, signals, keeper, facts, enforcer)
         except KeyboardInterrupt:  # a stop before the bot could take it (see vbot.signals)
             return EXIT_OK
         finally:
@@ -199,7 +228,7 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
 
 
 @contextlib.contextmanager
-def _closed_on_error(store: CountStore) -> Iterator[None]:
+def _closed_on_error(store: CountStore | ConsoleCounts) -> Iterator[None]:
     try:
         yield
     except BaseException:
@@ -220,6 +249,7 @@ def run_login(env_file: str | None) -> int:
     """``vbot login``: the device code login, saving VBOT_TOKEN_FILE; returns its exit code."""
     from vbot.auth import CHAT_SCOPES, TokenService
     from vbot.custom import file_needs, read_file
+    from vbot.enforcer import MODERATION_SCOPES
     from vbot.facts import login_scopes
     from vbot.login import DeviceLogin
 
@@ -240,6 +270,9 @@ def run_login(env_file: str | None) -> int:
     extra = " ".join(scope for scope in scopes if scope not in CHAT_SCOPES)
     if extra:
         print(f"Asking for {extra} too: {config.commands_file} needs it (docs/stream-facts.md)")
+    if loaded.filters is not None:
+        scopes += MODERATION_SCOPES
+        print(f"Asking for {' '.join(MODERATION_SCOPES)} too: the spam filters need them (docs/filters.md)")
     service = TokenService(config.auth_url, config.client_id)
     login = DeviceLogin(
         service,
@@ -249,6 +282,9 @@ def run_login(env_file: str | None) -> int:
         is_tty=sys.stdout.isatty(),
         username=config.username,
         scopes=scopes,
+        channels=config.channels,
+        pasted_token=bool(config.token),
+        settings_file=env_file or ".env",
     )
     started()
     return login.run()
@@ -343,11 +379,13 @@ def run_bot(
     signals: Signals,
     keeper: TokenKeeper | None = None,
     facts: StreamFacts | None = None,
+    enforcer: Enforcer | None = None,
 ) -> int:
     """Connect to chat until stopped (SIGINT, SIGTERM, ``!exit``); SIGHUP reloads custom commands.
 
     ``keeper`` (None for a plain IRC server or an anonymous login) keeps the token fresh;
-    ``facts`` (None without Twitch's API) tell stream facts.
+    ``facts`` (None without Twitch's API) tell stream facts; ``enforcer`` (None without
+    Twitch's API: the spam filters then only log) carries out the filters' actions.
     systemd's NOTIFY_SOCKET and WATCHDOG_USEC come from the real environment only (vbot.notify).
     """
     from vbot.bot import VBot  # here, so that the console never imports the irc library
@@ -360,6 +398,7 @@ def run_bot(
         notifier=Notifier.from_environment(os.environ),
         keeper=keeper,
         facts=facts,
+        enforcer=enforcer,
     )
     signals.attach(bot)
     started()

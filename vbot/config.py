@@ -92,9 +92,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "VBOT_TOKEN",
         "",
-        "on Twitch, a pasted OAuth token (scopes `chat:read chat:edit`), with or without "
-        "`oauth:`, ignored (with a warning) when the token file exists; on another server, its password, "
-        "sent as given",
+        "on Twitch (or with `VBOT_AUTH_URL`), a pasted OAuth token (scopes `chat:read chat:edit`), with or "
+        "without `oauth:`, ignored (with a warning) when the token file exists; on another server, its "
+        "password, sent as given",
         "none; on Twitch needed without a token file; elsewhere empty (no PASS)",
     ),
     Setting("VBOT_HOST", TWITCH_HOST, "server host name or IP address"),
@@ -155,9 +155,10 @@ class ConfigError(ValueError):
 class Config:
     """Everything vbot is configured with; immutable, and its repr hides the token.
 
-    On Twitch's host ``token`` is the bare OAuth token (no ``oauth:`` prefix),
-    or None for an anonymous ``justinfan<digits>`` login; on any other host it
-    is the server password exactly as configured, or None for no password.
+    On Twitch's host, and wherever VBOT_AUTH_URL is set (a Twitch-like server whose
+    token vbot checks), ``token`` is the bare OAuth token (no ``oauth:`` prefix), or
+    None (the token file, or an anonymous ``justinfan<digits>`` login); on any other
+    host it is the server password exactly as configured, or None for no password.
     ``channels`` are lowercase names with a leading ``#``. Times are in seconds.
     In console mode (see load_config) ``username`` may be ``''`` and
     ``channels`` empty. The field defaults are those of ``SETTINGS``.
@@ -200,12 +201,12 @@ class Config:
     def password(self) -> str | None:
         """The argument of PASS, or None to send no PASS.
 
-        On Twitch's host ``oauth:<token>`` (Twitch docs, "IRC Concepts" >
-        Authenticating); on any other host the token as configured.
+        ``oauth:<token>`` for an OAuth token (Twitch's host, or VBOT_AUTH_URL set: Twitch docs,
+        "IRC Concepts" > Authenticating); on any other host the token as configured.
         """
         if not self.token:
             return None
-        return f"oauth:{self.token}" if self.is_twitch_host else self.token
+        return f"oauth:{self.token}" if self.is_twitch_host or self.auth_url_set else self.token
 
     @property
     def is_anonymous(self) -> bool:
@@ -317,7 +318,7 @@ def load_config(settings: Mapping[str, str], console: bool = False) -> Config:
             "VBOT_USERNAME must be an IRC nick (a letter or one of []\\`_^{|} first, then letters, digits, "
             "those or '-') or a Twitch login, e.g. VBOT_USERNAME=my-bot"
         )
-    token = _token(get("VBOT_TOKEN"), twitch, required=not console and not validated)
+    token = _token(get("VBOT_TOKEN"), oauth=validated, required=not console and not validated)
     channels = tuple(dict.fromkeys(_channels(settings.get("VBOT_CHANNEL") or "", required=not console)))
     tls = _boolean(SETTING["VBOT_TLS"], get("VBOT_TLS"))
     log_level = get("VBOT_LOG_LEVEL").upper() or SETTING["VBOT_LOG_LEVEL"].default
@@ -354,9 +355,11 @@ def load_config(settings: Mapping[str, str], console: bool = False) -> Config:
     )
 
 
-def _token(value: str, twitch: bool, required: bool) -> str:
-    """The bare token on Twitch's host, the password as given elsewhere; ``''`` for none."""
-    if twitch:
+def _token(value: str, oauth: bool, required: bool) -> str:
+    """The bare OAuth token when ``oauth`` (Twitch's host, or VBOT_AUTH_URL set: the token goes to
+    the token service's /validate, which refuses the ``oauth:`` prefix), the server password as
+    given elsewhere; ``''`` for none."""
+    if oauth:
         if value.lower().startswith("oauth:"):
             value = value[len("oauth:") :]
         if not value and required:

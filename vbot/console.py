@@ -27,6 +27,10 @@ reported (``* would time out alice for 10 s (links)``) and, as on Twitch, never 
 a command. The typist starts as the broadcaster, whom no filter applies to: ``/as
 alice`` first.
 
+``{count}`` values start from the live bot's (VBOT_STATE_FILE, read once, read-only) and
+are counted on in memory only (``vbot.state.ConsoleCounts``, built by ``vbot.cli``): trying a
+command here never changes the live bot's counters.
+
 Notes for the person typing (confirmations, usage) go to the ``notes`` stream
 (stderr), so stdout carries only replies.
 """
@@ -178,7 +182,7 @@ class Console:
         if self.stdin.isatty():
             self._note(
                 f"vbot console: you are {self.speaker.display_name}, the broadcaster of {self.channel}. "
-                f"Try !help. {USAGE}"
+                f"Try !help. {{count}} values start from the live bot's and change here only. {USAGE}"
             )
         try:
             while self.exit_code is None:

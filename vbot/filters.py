@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from vbot.chat import ChatMessage, Role
+from vbot.lines import MAX_CHARACTERS
 
 MAX_TIMEOUT = 1_209_600
 """The longest timeout Helix Ban User takes: 14 days, in seconds (``duration``)."""
@@ -417,9 +418,10 @@ def count_emotes(tag: str) -> int:
     return tag.count(",") + tag.count("/") + 1 if tag else 0
 
 
-def _without_emotes(text: str, tag: str, limit: int = 500) -> str:
+def _without_emotes(text: str, tag: str, limit: int = MAX_CHARACTERS) -> str:
     """``text`` without the characters the ``emotes`` tag marks (code point ranges, inclusive);
-    malformed or out-of-range parts of the tag are skipped, and at most ``limit`` ranges read.
+    malformed or out-of-range parts of the tag are skipped, and at most ``limit`` ranges read
+    (a chat message has no more emotes than characters).
 
     >>> _without_emotes("Kappa hi Kappa", "25:0-4,9-13/x:y-z")
     ' hi '

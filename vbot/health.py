@@ -1,4 +1,7 @@
-"""The bot's health in one line, for ``!botstatus``: a frozen record the host fills in, and its text.
+"""The bot's health in one line, for ``!botstatus``: a frozen record the host fills in, and its text;
+and ``format_duration``, vbot's one way to write a duration for people (``2h 14m``): in chat
+(``!botstatus``, ``!uptime``, ``{uptime}``), in the console, in the token keeper's log lines
+and in ``vbot login``'s.
 
 The host (the live bot, or the console) keeps the counters; this module only
 formats them. Nothing here can carry a secret or a path: the record holds

@@ -44,6 +44,7 @@ from typing import Any, Protocol
 from vbot import __version__
 from vbot import http as web
 from vbot.keeper import Submit, in_daemon_thread
+from vbot.lines import MAX_MESSAGE_CHARS, one_line
 from vbot.tokens import LOGIN_HINT, Tokens
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,6 @@ DEADLINE = 5.0
 """Seconds a Helix call may take in all, however slowly the bytes arrive."""
 MAX_REPLY_BYTES = 512 * 1024
 """A longer reply is not Twitch's (100 users or streams are about 70 KB): it counts as unavailable."""
-MAX_MESSAGE_CHARS = 200
-"""Twitch's ``message`` is cut to this many characters."""
 MAX_WAIT = 60.0
 """Seconds: the longest wait for the bucket's reset (it refills within a minute), also after a 429 without headers."""
 MIN_WAIT = 1.0
@@ -219,7 +218,7 @@ def _phrase(status: int) -> str:
 
 def _masked(message: str, credentials: Credentials) -> str:
     """``message`` on one line, at most MAX_MESSAGE_CHARS characters, the access token masked."""
-    line = " ".join("".join(char if char.isprintable() else " " for char in message).split())
+    line = one_line(message)  # cut after masking: a cut secret would no longer match
     token = credentials.access_token
     if token:
         line = re.sub(re.escape(token), "[REDACTED]", line, flags=re.IGNORECASE)

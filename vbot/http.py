@@ -30,6 +30,8 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from vbot.lines import MAX_MESSAGE_CHARS, one_line
+
 DEADLINE = 10.0
 """Seconds for one whole exchange, connect to last byte."""
 MAX_REPLY_BYTES = 65536
@@ -188,8 +190,8 @@ def _reason(error: BaseException) -> str:
     reason = getattr(error, "reason", None)  # ssl.SSLError's short reason, e.g. CERTIFICATE_VERIFY_FAILED
     if isinstance(reason, str) and reason:
         return reason.replace("_", " ").lower()
-    text = " ".join(str(error).split())
-    return f"{type(error).__name__}: {text[:200]}" if text else type(error).__name__
+    text = one_line(str(error), MAX_MESSAGE_CHARS)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def parse_json(body: bytes, *, odd_numbers_as_none: bool = False) -> Any:

@@ -40,7 +40,7 @@ What is overridden or replaced inside the library, and why:
   (``vbot.chatline.parse_chat_line``) goes straight to ``chat_handler`` with its tags unparsed:
   no Event objects, no ``all_raw_messages``/``pubmsg``/``ctcp``/``action`` events, no handler
   dispatch. Every other line goes through the library as before; one that does not parse, or
-  is longer than MAX_LINE_BYTES, is logged at DEBUG and skipped (the library raises into the loop).
+  is longer than MAX_RECEIVED_LINE_BYTES, is logged at DEBUG and skipped (the library raises into the loop).
 * ``ServerConnection._handle_other``: a server line whose command is one of the library's
   own event names (``DISCONNECT``, ``PUBMSG``...) is skipped; it would fire their handlers.
 * ``ServerConnection.send_raw``: ``sendall`` instead of ``send``, which may write part of a
@@ -52,7 +52,7 @@ What is overridden or replaced inside the library, and why:
 * ``ServerConnection.buffer_class``: ``ChatLineBuffer`` instead of jaraco's
   ``LenientDecodingLineBuffer``: a character cut short at the end of a line is U+FFFD and
   only a line that is not UTF-8 at all is read as Latin-1 (``vbot.chatline.decode_line``),
-  and a line longer than MAX_LINE_BYTES is discarded as it arrives.
+  and a line longer than MAX_RECEIVED_LINE_BYTES is discarded as it arrives.
 * ``Reactor._handle_event``: each handler runs in a guard that logs and goes on; handlers
   are sorted once per event type, not on every event.
 * ``Reactor.add_global_handler``/``remove_global_handler``: clear that per-type cache.
@@ -79,6 +79,7 @@ import irc.events
 import irc.schedule
 
 from vbot.chatline import decode_line, parse_chat_line
+from vbot.lines import MAX_RECEIVED_LINE_BYTES
 from vbot.logs import Clipped
 from vbot.outbox import LinePace
 
@@ -86,8 +87,6 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0
 """Seconds allowed for TCP connect plus TLS handshake, and for any one send."""
-MAX_LINE_BYTES = 16384
-"""Longer lines are skipped as they arrive; Twitch allows 8 KiB of tags plus a 512-byte message."""
 LIBRARY_EVENTS = frozenset(
     {*irc.events.generated, "pubmsg", "pubnotice", "privnotice", "action", "umode", "all_events", "all_raw_messages"}
 )
@@ -142,7 +141,7 @@ class ChatLineBuffer:
     ['end']
     """
 
-    def __init__(self, limit: int = MAX_LINE_BYTES) -> None:
+    def __init__(self, limit: int = MAX_RECEIVED_LINE_BYTES) -> None:
         self.buffer = b""  # the unfinished line
         self.limit = limit
         self.discarding = 0  # bytes of an over-long line discarded so far; 0 when not discarding
@@ -206,7 +205,7 @@ class TwitchConnection(irc.client.ServerConnection):
     tags parsed only when read) instead of becoming library events; a handler that raises is
     logged and the next line goes on. Every other line goes through the library. Lines are
     decoded by ``ChatLineBuffer`` (set on the class because the buffer is recreated on every
-    connect); a line that does not parse, is longer than MAX_LINE_BYTES, or has one of
+    connect); a line that does not parse, is longer than MAX_RECEIVED_LINE_BYTES, or has one of
     LIBRARY_EVENTS as its command is logged at DEBUG and skipped. ``last_received`` is the
     ``clock()`` time of the last read with data (the reactor's ``clock``). ``pace``, when
     set, is told every line sent (``vbot.outbox.LinePace``: a plain server counts them all).
@@ -251,7 +250,7 @@ class TwitchConnection(irc.client.ServerConnection):
                 self._process_line(line)
 
     def _process_line(self, line: str) -> None:
-        if len(line) > MAX_LINE_BYTES:
+        if len(line) > MAX_RECEIVED_LINE_BYTES:
             log.debug("skipping a line of %d characters", len(line))
             return
         chat = self.chat_handler
@@ -305,7 +304,7 @@ class TwitchConnection(irc.client.ServerConnection):
         received = 0
         try:
             self.socket.setblocking(False)
-            while received < 4 * MAX_LINE_BYTES and (data := self.socket.recv(MAX_LINE_BYTES)):
+            while received < 4 * MAX_RECEIVED_LINE_BYTES and (data := self.socket.recv(MAX_RECEIVED_LINE_BYTES)):
                 received += len(data)
                 self.buffer.feed(data)
         except (OSError, ValueError, AttributeError):  # nothing more to read; a TLS socket in a bad state; closed

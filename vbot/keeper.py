@@ -52,6 +52,7 @@ from vbot.auth import (
     TokenService,
     Validation,
 )
+from vbot.health import format_duration
 from vbot.session import Backoff
 from vbot.tokens import LOGIN_HINT, TokenFileError, TokenFileLock, Tokens, save_tokens
 
@@ -473,7 +474,7 @@ class TokenKeeper:
         self._plan_refresh()
         left = self.expires_in()
         self._margin = EXPIRY_MARGIN if left is None else min(EXPIRY_MARGIN, left / 2)  # never renewed again at once
-        log.info("token renewed%s", "" if left is None else f"; it expires in {duration(left)}")
+        log.info("token renewed%s", "" if left is None else f"; it expires in {format_duration(left)}")
 
     def _learn(self, tokens: Tokens) -> None:
         self._on_new_secret(tokens.access_token)
@@ -520,7 +521,7 @@ class TokenKeeper:
         self._plan_refresh()
         if self.is_renewable and (learned.login, learned.user_id) != (tokens.login, tokens.user_id):
             self._unsaved = True  # the file learns the login (saved by start(), or at the next tick)
-        log.debug("token valid for %s more", duration(expires_in) if expires_in else "ever")
+        log.debug("token valid for %s more", format_duration(expires_in) if expires_in else "ever")
 
     def _still_ours(self, validation: Validation) -> CannotLogIn | None:
         """A validation while running: the token must still be the chatting login's, with the chat scopes."""
@@ -550,7 +551,7 @@ class TokenKeeper:
             expiry = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(self._wall_clock() + expires_in))
             log.warning(
                 "VBOT_TOKEN is a pasted token: it expires in %s (%s) and vbot cannot renew it; %s",
-                duration(expires_in),
+                format_duration(expires_in),
                 expiry,
                 PASTED_HINT,
             )
@@ -577,16 +578,3 @@ def in_daemon_thread(job: Callable[[], Any], name: str = "vbot-token") -> concur
 
     threading.Thread(target=run, name=name, daemon=True).start()
     return future
-
-
-def duration(seconds: float) -> str:
-    """``seconds`` for people: ``'3 h 52 min'``, ``'14 min'``, ``'40 s'``.
-
-    >>> duration(13950), duration(840), duration(40.4), duration(-3)
-    ('3 h 52 min', '14 min', '40 s', '0 s')
-    """
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    hours, minutes = divmod(seconds // 60, 60)
-    return f"{hours} h {minutes} min" if hours else f"{minutes} min"

@@ -11,6 +11,7 @@ bot. No token, refresh token or device code is ever printed.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import urllib.parse
@@ -26,10 +27,32 @@ from vbot.auth import (
     ServiceUnavailable,
     TokenService,
 )
-from vbot.keeper import duration
-from vbot.tokens import TokenFileError, TokenFileLock, Tokens, save_tokens
+from vbot.health import format_duration
+from vbot.tokens import TokenFileError, TokenFileLock, Tokens, load_tokens, save_tokens
 
 EXIT_OK, EXIT_UNAVAILABLE, EXIT_CONFIG, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_CODES = {
+    EXIT_OK: "logged in; the token file is saved",
+    EXIT_UNAVAILABLE: "Twitch's token service cannot be reached (the network?); try again",
+    EXIT_CONFIG: "configuration error: VBOT_CLIENT_ID not set, a token file that cannot be written, "
+    "or one a running vbot holds (stop it first)",
+    EXIT_REFUSED: "Twitch refused the login (is VBOT_CLIENT_ID the Client ID of a Public application?), "
+    "the login was denied, or the code expired",
+    EXIT_INTERRUPTED: "stopped with Ctrl-C; nothing saved",
+}
+"""What each exit code of ``vbot login`` means (``vbot login --help`` lists them)."""
+HELP = """\
+Log the bot's Twitch account in with Twitch's device code login and save its token in the
+token file. vbot prints a code and a link: open the link on any device, log in to Twitch as
+the bot's account, check the code and choose Authorize. vbot waits (Ctrl-C stops it; the
+code stays valid for about 30 minutes), then saves the token and says what is left to do.
+No token, refresh token or device code is ever printed.
+
+Needs VBOT_CLIENT_ID: the Client ID of your own Twitch application, client type Public
+(README: Getting a token). The token file is VBOT_TOKEN_FILE (default vbot-token.json),
+readable by its owner only; the bot (vbot without "login") reads it and renews the token by
+itself. Logging in again replaces it, also with another account's token (vbot says so)."""
+"""The description of ``vbot login --help``; its exit codes follow (EXIT_CODES)."""
 SLOW_DOWN = 5
 """Seconds added to the polling interval after ``slow_down`` or HTTP 429."""
 MAX_UNAVAILABLE = 3
@@ -55,9 +78,12 @@ class DeviceLogin:
     saying why the login failed; ``is_tty`` chooses a countdown updated every
     second (True) or a line per minute (False). ``clock()`` is monotonic
     seconds and ``sleep(seconds)`` waits; ``wall_clock()`` is epoch seconds, for the
-    expiry saved in the file. ``username`` is VBOT_USERNAME, if set, to warn about a
-    mismatch. ``scopes`` are those to ask Twitch for (the chat scopes, plus what the
-    configured commands need: vbot.facts.login_scopes).
+    expiry saved in the file. ``scopes`` are those to ask Twitch for (the chat scopes, plus
+    what the configured commands need: vbot.facts.login_scopes). What the bot will be started
+    with, so that the last line names only what is still missing: ``username`` is
+    VBOT_USERNAME (``''`` when unset), ``channels`` VBOT_CHANNEL's channels, ``pasted_token``
+    whether VBOT_TOKEN is set, ``settings_file`` where the person keeps the settings
+    (``.env``, or ``--env-file``'s path).
     """
 
     def __init__(
@@ -73,6 +99,9 @@ class DeviceLogin:
         wall_clock: Callable[[], float] = time.time,
         username: str = "",
         scopes: tuple[str, ...] = CHAT_SCOPES,
+        channels: tuple[str, ...] = (),
+        pasted_token: bool = False,
+        settings_file: str = ".env",
     ):
         self.service = service
         self.token_file = token_file
@@ -84,6 +113,11 @@ class DeviceLogin:
         self.wall_clock = wall_clock
         self.username = username
         self.scopes = scopes
+        self.channels = channels
+        self.pasted_token = pasted_token
+        self.settings_file = settings_file
+        self.replaced_login = ""
+        """The login of the token file this login replaced, when it was another account's."""
         self._status_shown = False
 
     def _check_token_file(self) -> None:
@@ -103,7 +137,9 @@ class DeviceLogin:
 
     def run(self) -> int:
         """Log in; returns the exit code (0 logged in, 1 service unavailable, 2 file not writable,
-        3 refused, denied or expired, 130 stopped with Ctrl-C). Problems are one line on ``out``."""
+        3 refused, denied or expired, 130 stopped with Ctrl-C). Problems are one line on ``err``;
+        success is two lines on ``out``: who logged in and where the token went (and whose token
+        it replaced, if another account's), then what is still missing before the bot can start."""
         try:
             tokens = self.log_in()
         except LoginFailed as failure:
@@ -112,17 +148,28 @@ class DeviceLogin:
         except KeyboardInterrupt:
             self._say("vbot login: stopped; not logged in", self.err)
             return EXIT_INTERRUPTED
-        self._say(f"Logged in as {tokens.login or '(login unknown)'}; token saved to {self.token_file.resolve()}")
+        replaced = f" (replaced the token of {self.replaced_login})" if self.replaced_login else ""
         self._say(
-            "Start the bot the way you ran this, without 'login' (e.g. .venv/bin/vbot), VBOT_CHANNEL set in .env. "
-            "It renews the token by itself; keep the token file private."
+            f"Logged in as {tokens.login or '(login unknown)'}; token saved to {self.token_file.resolve()}{replaced}"
         )
-        if self.username and tokens.login and self.username != tokens.login:
-            self._say(
-                f"Note: VBOT_USERNAME={self.username} but you approved as {tokens.login}: "
-                f"set VBOT_USERNAME={tokens.login} or remove it."
-            )
+        start = "start the bot the way you ran this, without 'login' (e.g. .venv/bin/vbot)"
+        missing = self._missing(tokens.login)
+        if missing:
+            self._say(f"Still to do: {'; '.join(missing)}; then {start}.")
+        else:
+            self._say(f"{start[0].upper()}{start[1:]}: it renews the token by itself. Keep the token file private.")
         return EXIT_OK
+
+    def _missing(self, login: str) -> list[str]:
+        """What the bot still needs before it can start with this token, as instructions."""
+        missing = []
+        if not self.channels:
+            missing.append(f"set VBOT_CHANNEL in {self.settings_file} to the channel(s) to join")
+        if self.username and login and self.username != login:
+            missing.append(f"set VBOT_USERNAME={login} or remove it (it says {self.username}, you approved as {login})")
+        if self.pasted_token:
+            missing.append("remove VBOT_TOKEN: the token file replaces it")
+        return missing
 
     def log_in(self) -> Tokens:
         """Run the whole login and save the token file; returns the saved Tokens. Raises LoginFailed
@@ -167,9 +214,9 @@ class DeviceLogin:
             now = self.clock()
             if now >= deadline:
                 self._end_status()
+                lifetime = format_duration(code.expires_in)
                 raise LoginFailed(
-                    EXIT_REFUSED,
-                    f'the code expired after {duration(code.expires_in)} without approval; run "vbot login" again',
+                    EXIT_REFUSED, f'the code expired after {lifetime} without approval; run "vbot login" again'
                 )
             if now < next_poll:
                 if now >= next_line:
@@ -238,11 +285,21 @@ class DeviceLogin:
             user_id=user_id,
             client_id=client_id,
         )
+        self.replaced_login = self._other_login(login)
         try:
             save_tokens(self.token_file, tokens)
         except TokenFileError as error:
             raise LoginFailed(EXIT_CONFIG, f"logged in, but {error}") from None
         return tokens
+
+    def _other_login(self, login: str) -> str:
+        """The login of the token file about to be replaced when it is another account's, else ``''``
+        (also when there is no file, or it cannot be read: nothing is lost that could be named)."""
+        try:
+            old = load_tokens(self.token_file).login
+        except TokenFileError:
+            return ""
+        return old if old and old != login else ""
 
     # --- what the person sees ---------------------------------------------------------------
 
@@ -253,7 +310,8 @@ class DeviceLogin:
             )
             self._status_shown = True
         else:
-            self.out.write(f"Waiting for approval; the code is valid for {duration(left)} more (Ctrl-C to stop)\n")
+            valid = format_duration(math.ceil(left))
+            self.out.write(f"Waiting for approval; the code is valid for {valid} more (Ctrl-C to stop)\n")
         self.out.flush()
 
     def _end_status(self) -> None:

@@ -7,6 +7,8 @@ any ``oauth:<value>`` whether or not the value is a known secret, and learns new
 secrets at run time (``add_secret``, e.g. a refreshed token before it is used).
 A log argument that should be shortened is wrapped in ``Clipped``, so that it is
 redacted whole before it is cut, and a cut never shows the start of a secret.
+Control characters (a chatter's ESC, a server's CR) are written as ``\\xNN``, so a log viewed
+in a terminal cannot be rewritten by what chat or a server sent.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import sys
 import threading
 from collections.abc import Callable, Iterable
 from typing import TextIO
+
+from vbot.lines import CONTROLS_ESCAPED
 
 REDACTED = "[REDACTED]"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -102,7 +106,7 @@ class RedactingFormatter(logging.Formatter):
         if isinstance(record.args, tuple) and any(isinstance(arg, Clipped) for arg in record.args):
             record = logging.makeLogRecord(record.__dict__)  # the handlers share the record: leave it be
             record.args = tuple(arg.cut(self.redact) if isinstance(arg, Clipped) else arg for arg in record.args or ())
-        return self.redact(super().format(record))
+        return self.redact(super().format(record)).translate(CONTROLS_ESCAPED)
 
 
 class RedactingHandler(logging.StreamHandler):

@@ -13,8 +13,10 @@ warning to reply with. Nothing here sends or calls anything.
 - ``permit(channel, login)`` (``!permit``) lets that chatter's links through for the
   links filter's ``permit_seconds``.
 - The warning is at most one per ``WARN_INTERVAL`` per channel.
-- In ``mode = "log"`` (or with ``log_only``, as in the console) an action is only
-  described: ``Action.log_only`` is true and the driver must call nothing.
+- In ``mode = "log"`` (or with ``log_only``, as in the console), or in a channel where
+  ``may_act(channel)`` says the bot cannot act (``vbot.enforcer``: not a moderator there, or
+  the token lacks the scopes), an action is only described: ``Action.log_only`` is true and
+  the driver must call nothing.
 
 Memory is bounded: offences and permits are forgotten once expired, and at most
 ``max_entries`` of each are kept (the oldest go first).
@@ -116,7 +118,9 @@ class Moderation:
 
     ``settings`` is None while the commands file has no ``[filters]`` table; ``clock()``
     returns monotonic seconds; ``owners`` are logins exempt everywhere (VBOT_OWNERS).
-    ``log_only`` makes every action a would-be one (the console sets it).
+    ``log_only`` makes every action a would-be one (the console sets it); ``may_act(channel)``
+    says whether actions can be carried out in that channel (``vbot.enforcer.Enforcer`` sets
+    it; asked only for a message that broke a filter).
     """
 
     def __init__(
@@ -128,6 +132,7 @@ class Moderation:
     ):
         self.settings = settings
         self.log_only = False
+        self.may_act: Callable[[str], bool] = _always
         self.owners = frozenset(owners)
         self._clock = clock
         self._offences: _Memory[int] = _Memory(max_entries)
@@ -137,6 +142,17 @@ class Moderation:
     def __len__(self) -> int:
         """Chatters remembered (offences and permits): what a flood could grow."""
         return len(self._offences) + len(self._permits)
+
+    @property
+    def is_on(self) -> bool:
+        """True when some filter is on: the cheap test before a chat line is parsed for ``check``."""
+        return self.settings is not None and bool(self.settings.filters)
+
+    @property
+    def acts(self) -> bool:
+        """True when some filter is on and its actions are meant to be carried out (not log mode)."""
+        settings = self.settings
+        return settings is not None and bool(settings.filters) and settings.mode == "act" and not self.log_only
 
     def set_filters(self, settings: FilterSettings | None) -> None:
         """Use ``settings`` from now on (a reload); offences and permits stay while filters are on."""
@@ -180,7 +196,7 @@ class Moderation:
             penalty=penalty,
             offence=offence,
             reason=f"spam filter: {broken.name} (offence {offence})",
-            log_only=self.log_only or settings.mode == "log",
+            log_only=self.log_only or settings.mode == "log" or not self.may_act(message.channel),
             warning=warning,
         )
         log.info("%s: %s, offence %d", message.channel, action.describe(), offence)
@@ -201,3 +217,7 @@ class Moderation:
         if links is None:
             return False
         return self._permits.get(key, self._clock(), links.permit_seconds) is not None
+
+
+def _always(channel: str) -> bool:
+    return True

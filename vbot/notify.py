@@ -25,9 +25,10 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 
+from vbot.lines import CONTROLS_TO_SPACES
+
 log = logging.getLogger(__name__)
 
-_CONTROLS = dict.fromkeys([*range(0x20), 0x7F], " ")
 MAX_WATCHDOG_USEC = 2**64 - 2
 """systemd's largest finite timeout in microseconds (``UINT64_MAX`` means infinity, no watchdog)."""
 
@@ -117,7 +118,8 @@ class Notifier:
         """
         if self.address is None:
             return False
-        data = "\n".join(assignment.translate(_CONTROLS) for assignment in assignments).encode("utf-8", "replace")
+        lines = (assignment.translate(CONTROLS_TO_SPACES) for assignment in assignments)
+        data = "\n".join(lines).encode("utf-8", "replace")
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
                 sock.setblocking(False)  # a full queue must not stall the event loop

@@ -30,12 +30,10 @@ import time
 import unicodedata
 from collections.abc import Callable
 
+from vbot.lines import CONTROLS_TO_SPACES, MAX_CHARACTERS, MAX_LINE_BYTES
+
 log = logging.getLogger(__name__)
 
-MAX_CHARACTERS = 500
-"""Twitch's limit on one chat message, in characters."""
-MAX_LINE_BYTES = 512
-"""RFC 1459 section 2.3: a whole IRC line, CR LF included, in bytes."""
 ELLIPSIS = "…"
 UNKNOWN_USER_HOST_BYTES = 10 + 1 + 63
 """Room kept for ``user@host`` in the relay prefix while the server has not shown it:
@@ -59,8 +57,6 @@ class Limits:
     line_budget: float = 7.0  # seconds of penalty, off Twitch: see LinePace
 
 
-_CONTROLS = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)], " ")
-"""C0 controls, DEL and the C1 controls (U+0080-U+009F: NEL, CSI, ...), each made a space."""
 ZWJ = "\u200d"
 """ZERO WIDTH JOINER: glues emoji into one (family, rainbow flag); kept only between two emoji."""
 BLACK_FLAG = "\U0001f3f4"
@@ -139,7 +135,7 @@ def clean(text: str) -> str:
     """
     if text.isprintable():  # the common case: nothing to remove (controls and Cf are not printable)
         return text.strip()
-    text = text.encode("utf-8", "replace").decode("utf-8").translate(_CONTROLS)
+    text = text.encode("utf-8", "replace").decode("utf-8").translate(CONTROLS_TO_SPACES)
     kept: list[str] = []
     index = 0
     while index < len(text):

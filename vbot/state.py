@@ -6,6 +6,10 @@ either the old or the new value, never a damaged file; a power cut may lose the
 last few increments but still not damage the file. One commit costs no fsync,
 so a ``{count}`` reply does not stall the event loop. Two vbot processes may share the file
 (SQLite locks it; a writer waits up to ``BUSY_TIMEOUT`` seconds).
+
+The console (``vbot --console``) counts with ``ConsoleCounts`` instead: it starts from the
+file's values, read once and read-only, and counts on in memory only, so trying commands
+never changes the live bot's counters.
 """
 
 from __future__ import annotations
@@ -119,6 +123,60 @@ class CountStore:
                 self._connection = None
 
     def __enter__(self) -> CountStore:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+class ConsoleCounts:
+    """``{count}`` values for the console: they start from the state file's, read once, read-only
+    (0 for every name when the file does not exist), and are counted on in memory only; nothing
+    is ever written and no file is created.
+
+    ``open()`` reads the file (once: a ``!reload`` keeps the counts) and raises StateError when it
+    exists but cannot be read as a state database, as the live bot would.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.counts: dict[str, int] | None = None
+        """Counts by command name; None until ``open()``."""
+
+    def open(self) -> ConsoleCounts:
+        """Read the file's counts, the first time; returns self."""
+        if self.counts is None:
+            self.counts = self._read() if self.path.exists() else {}
+        return self
+
+    def _read(self) -> dict[str, int]:
+        uri = self.path.resolve().as_uri() + "?mode=ro"
+        try:
+            connection = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT)
+        except sqlite3.Error as error:
+            raise StateError(self.path, str(error)) from None
+        try:
+            return dict(connection.execute("SELECT name, count FROM counts"))
+        except sqlite3.OperationalError as error:
+            if "no such table" in str(error):  # an empty database: the live bot would create the table
+                return {}
+            raise StateError(self.path, str(error)) from None
+        except sqlite3.Error as error:
+            raise StateError(self.path, str(error)) from None
+        finally:
+            connection.close()
+
+    def increment(self, name: str) -> int:
+        """Add one to ``name``'s count, in memory only; returns the new count. Raises as ``open()``."""
+        counts = self.open().counts
+        assert counts is not None
+        counts[name] = counts.get(name, 0) + 1
+        return counts[name]
+
+    def close(self) -> None:
+        """Nothing to close: the file is read and closed in ``open()``."""
+
+    def __enter__(self) -> ConsoleCounts:
         return self
 
     def __exit__(self, *exc_info) -> None:

@@ -50,7 +50,8 @@ from vbot.facts import (
     Subject,
     scope_warnings,
 )
-from vbot.helix import DEADLINE, Answer, Calls, HelixClient, Outcome, Request, TokenSource
+from vbot.helix import DEADLINE, Answer, Calls, Outcome, Request
+from vbot.lines import MAX_CHARACTERS, one_line
 
 log = logging.getLogger(__name__)
 
@@ -389,10 +390,10 @@ class StreamFacts:
         self._tried = {key: tried for key, tried in self._tried.items() if now - tried[1] < USABLE_FOR}
 
 
-def stream_facts(config: Config, tokens: TokenSource, needs: Iterable[str]) -> StreamFacts:
-    """The StreamFacts of ``config``'s channels from its VBOT_HELIX_URL, with the token of
-    ``tokens`` (the keeper); WARNINGs for the ``needs`` (of the commands file) whose scope is missing."""
-    facts = StreamFacts(Calls(HelixClient(config.helix_url), tokens), config.channels)
+def stream_facts(config: Config, calls: Calls, needs: Iterable[str]) -> StreamFacts:
+    """The StreamFacts of ``config``'s channels, asked with ``calls`` (which must have the lane LANE);
+    WARNINGs for the ``needs`` (of the commands file) whose scope is missing."""
+    facts = StreamFacts(calls, config.channels)
     facts.check_scopes(needs)
     return facts
 
@@ -442,7 +443,7 @@ def _text(value: object) -> str:
     """A name or title from Twitch, on one line (it goes into chat)."""
     if not isinstance(value, str):
         raise TypeError("not a string")
-    return " ".join("".join(char if char.isprintable() else " " for char in value).split())[:500]
+    return one_line(value, MAX_CHARACTERS)
 
 
 def _moment(value: object) -> float:

@@ -1,4 +1,5 @@
-"""What vbot does only for Twitch chat: its capabilities, RECONNECT, a refused login, NOTICE, USERSTATE.
+"""What vbot does only for Twitch chat: its capabilities, RECONNECT, a refused login, NOTICE, USERSTATE,
+ROOMSTATE.
 
 The counterpart of ``vbot.plainirc``: ``TwitchIrc(bot)`` registers its handlers on the
 bot's reactor; the bot asks ``request_capabilities`` once each socket is up, and
@@ -63,6 +64,7 @@ class TwitchIrc:
             ("privnotice", self._private_notice),
             ("pubnotice", self._notice),
             ("userstate", self._userstate),
+            ("roomstate", self._roomstate),
             ("disconnect", lambda connection, event: self.acknowledged.clear()),
         ]
         self.events = add_handlers(bot.reactor, handlers)
@@ -149,8 +151,14 @@ class TwitchIrc:
             log.info("notice %s: %s", msg_id or event.target, " ".join(event.arguments))
 
     def _userstate(self, connection, event) -> None:
-        """Learn whether the bot is broadcaster, moderator or VIP here (higher send limit; stream facts)."""
+        """Learn whether the bot is broadcaster, moderator or VIP here (higher send limit; stream facts;
+        whether the spam filters can act)."""
         channel = (event.target or "").lower()
         role = role_from_tags(tags_to_dict(event.tags), self.bot.config.username, channel)
         self.bot.outbox.set_privileged(channel, role >= Role.VIP)
         self.bot.facts.note_bot_role(channel, role >= Role.MODERATOR)
+        self.bot.enforcer.note_bot_role(channel, role >= Role.MODERATOR)
+
+    def _roomstate(self, connection, event) -> None:
+        """``room-id`` is the broadcaster's user ID (the spam filters' calls name it)."""
+        self.bot.enforcer.note_room((event.target or "").lower(), tags_to_dict(event.tags).get("room-id", ""))

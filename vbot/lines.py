@@ -1,0 +1,42 @@
+"""What one line of text may be and hold, defined once: IRC's and Twitch's length limits, the
+bound on a line vbot receives, and the control characters that never leave vbot.
+
+Control characters would split or forge a line wherever text crosses a boundary: CR LF end
+an IRC line, LF a systemd notify variable, ESC starts a terminal's escape sequence, and
+``\\x01`` frames CTCP. So every text vbot sends or shows that it did not write itself
+(replies, systemd's STATUS, a service's error message) has them made spaces first.
+"""
+
+from __future__ import annotations
+
+MAX_LINE_BYTES = 512
+"""RFC 1459 section 2.3 (and RFC 2812 section 2.3): a whole IRC line, CR LF included, in bytes."""
+MAX_CHARACTERS = 500
+"""Twitch's limit on one chat message, in characters (Twitch docs, "Chat & Chatbots")."""
+MAX_RECEIVED_LINE_BYTES = 16384
+"""A received line longer than this is skipped as it arrives: Twitch allows 8 KiB of tags
+(IRCv3 message-tags) plus a MAX_LINE_BYTES message."""
+CONTROLS = frozenset(map(chr, [*range(0x20), *range(0x7F, 0xA0)]))
+"""The C0 controls (NUL, CR, LF, ESC, CTCP's ``\\x01``...), DEL and the C1 controls (U+0080 to
+U+009F: NEL, CSI...)."""
+CONTROLS_TO_SPACES = str.maketrans(dict.fromkeys(CONTROLS, " "))
+"""A ``str.translate`` table that makes each of CONTROLS a space."""
+CONTROLS_ESCAPED = str.maketrans({char: f"\\x{ord(char):02x}" for char in CONTROLS if char != "\n"})
+"""A ``str.translate`` table that writes each of CONTROLS but LF as ``\\xNN``: for log lines, where
+a chatter's ESC must not reach the terminal, and line breaks only come from tracebacks."""
+MAX_MESSAGE_CHARS = 200
+"""A message from a service (Twitch's token service or API, a network error) is cut to this
+many characters before it reaches a log line or an exception."""
+
+
+def one_line(text: str, limit: int | None = None) -> str:
+    """``text`` as one line (of at most ``limit`` characters), for a log line or chat: each character
+    that is not printable (CONTROLS, and also line and paragraph separators, format characters,
+    spaces other than U+0020) becomes a space, and each run of spaces one space.
+
+    >>> one_line("Bad\\r\\nRequest\\x1b[2J\\u2028!  ok ", 20)
+    'Bad Request [2J ! ok'
+    """
+    if not text.isprintable():
+        text = "".join(char if char.isprintable() else " " for char in text)
+    return " ".join(text.split())[:limit]
