@@ -79,9 +79,10 @@ def parse_tags(text: str) -> dict[str, str]:
     tags: dict[str, str] = {}
     if not text:
         return tags
+    escaped = "\\" in text  # rare in chat: a reply's reply-parent-msg-body, say
     for item in text.split(";"):
         key, _, value = item.partition("=")
-        if "\\" in value:
+        if escaped and "\\" in value:
             value = Tag.parse(item)["value"] or ""
         tags[key] = value
     return tags
@@ -109,14 +110,19 @@ class LazyTags(Mapping[str, str]):
             tags = self._tags = parse_tags(self._text)
         return tags
 
+    # get, [] and in, the reads of every line checked by the spam filters, read the dict directly.
+
     def __getitem__(self, key: str) -> str:
-        return self._parsed()[key]
+        tags = self._tags
+        return (self._parsed() if tags is None else tags)[key]
 
     def get(self, key, default=None):
-        return self._parsed().get(key, default)
+        tags = self._tags
+        return (self._parsed() if tags is None else tags).get(key, default)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._parsed()
+        tags = self._tags
+        return key in (self._parsed() if tags is None else tags)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._parsed())
