@@ -91,12 +91,12 @@ def table(results: dict) -> str:
         rows.append(("throughput", f"lines/s, median of {rounds}", f"{result['vbot']:,.0f}", f"{result['bare']:,.0f}",
                      "", ""))
         rows.append(("throughput", "ratio vbot/bare, median of the rounds' ratios", f"{result['ratio']:.3f}", "",
-                     "≥ 0.95", "yes" if result["ratio"] >= 0.95 else "**no**"))
+                     "≥ 2.0", "yes" if result["ratio"] >= 2.0 else "**no**"))
         rows.append(("throughput", f"filters on: lines/s, median of {rounds}", f"{result['filters']:,.0f}",
                      f"{result['bare']:,.0f}", "", ""))
         rows.append(("throughput", "filters on: ratio vbot/bare, median of the rounds' ratios",
-                     f"{result['filters_ratio']:.3f}", "", "≥ 0.85",
-                     "yes" if result["filters_ratio"] >= 0.85 else "**no**"))
+                     f"{result['filters_ratio']:.3f}", "", "≥ 1.5",
+                     "yes" if result["filters_ratio"] >= 1.5 else "**no**"))
         notes.append(f"throughput: {result['lines']:,} lines ({result['bytes'] / 2**20:.0f} MiB; 92% PRIVMSG with "
                      f"Twitch tags from {result['users']:,} chatters, 8% JOIN/PART) sent as fast as the client "
                      "reads, then `!version`; from the first byte to the reply. vbot is `python -m vbot`, bare is "
@@ -105,7 +105,7 @@ def table(results: dict) -> str:
                      "(bench/throughput.py FILTERS); the bench's server is not Twitch, so they check every line "
                      "and only log.")
     for result in results.get("latency", ()):
-        limit = 0.002 if result["rate"] <= 1000 else 0.010
+        limit = 0.002 if result["rate"] <= 1000 else 0.001
         rows.append(("latency", f"ms p50 / p99 / max at {result['rate']:,} lines/s, reply `{result['reply']}`",
                      f"{result['p50'] * 1e3:.2f} / {result['p99'] * 1e3:.2f} / {result['max'] * 1e3:.2f}", "",
                      f"p99 ≤ {limit * 1e3:g}" if result["target"] else "",
@@ -120,7 +120,7 @@ def table(results: dict) -> str:
         result = results["memory"]
         vbot, bare = result["vbot"], result.get("bare", {})
         rows.append(("memory", f"bytes per tracked viewer, {result['viewers']:,} viewers", f"{vbot['per_viewer']:.0f}",
-                     "", "≤ 250", met(vbot["per_viewer"], 250)))
+                     "", "≤ 112", met(vbot["per_viewer"], 112)))
         for name in ("join", "part"):
             rows.append(("memory", f"µs per {name.upper()}", f"{vbot[name] * 1e6:.1f}",
                          f"{bare[name] * 1e6:.1f}" if bare else "", "≤ 30", met(vbot[name] * 1e6, 30)))
@@ -133,6 +133,11 @@ def table(results: dict) -> str:
         result = results["startup"]
         rows.append(("start-up", f"ms from launch to JOIN, median of {result['runs']}", f"{result['vbot'] * 1e3:.0f}",
                      f"{result['bare'] * 1e3:.0f}", "≤ 300", met(result["vbot"] * 1e3, 300)))
+        rows.append(("start-up", "ratio vbot/bare, median of the launches' ratios", f"{result['ratio']:.2f}", "",
+                     "≤ 1.15", met(result["ratio"], 1.15)))
+        notes.append("start-up: from `Popen` to the JOIN's arrival, vbot and bare launched in turn, after one "
+                     "launch of each that is not timed: both run from bytecode compiled on that first launch "
+                     "(as after an install), kept in the bench's temporary folder.")
     for result in results.get("burst", ()):
         rows.append(("burst", f"µs per line, `!enter` / unknown command, {result['chatters']:,} chatters",
                      f"{result['command'] * 1e6:.1f} / {result['unknown'] * 1e6:.1f}", "", "", ""))

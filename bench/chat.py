@@ -23,7 +23,7 @@ WORDS = (
     "no way clip it mods please this game is so hard again one more try let's go "
     "pog omegalul KEKW monkaS ありがとう 😂 🔥 sheesh ez poggers w rizz holy"
 ).split()
-OTHER_COMMANDS = ("!points", "!drop", "!uptime", "!lurk", "!so", "!followage", "!discord")
+OTHER_COMMANDS = ("!points", "!drop", "!hydrate", "!lurk", "!so", "!sr", "!discord")
 """Commands for other bots, common in real chat; none of them is a vbot command."""
 COLORS = ("#FF0000", "#0000FF", "#008000", "#B22222", "#FF7F50", "#9ACD32", "#FF4500", "#2E8B57",
           "#DAA520", "#D2691E", "#5F9EA0", "#1E90FF", "#FF69B4", "#8A2BE2", "#00FF7F", "")

@@ -60,15 +60,23 @@ class Client:
         return self.process.returncode
 
 
-def _environment(extra: dict[str, str]) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("VBOT_")}
+def _environment(cwd: str, extra: dict[str, str]) -> dict[str, str]:
+    """This environment without VBOT_* variables, plus ``extra``; Python's bytecode cache in ``cwd``.
+
+    Both clients start as installed code does, from bytecode compiled on their first run
+    (pip compiles it at install, or the first run writes it), even where the environment
+    says PYTHONDONTWRITEBYTECODE; the cache lives under ``cwd``, never in the source tree.
+    """
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("VBOT_") and key != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = os.path.join(cwd, "pycache")
     env.update(extra)
     return env
 
 
 def start_vbot(port: int, cwd: str, **settings: str) -> Client:
     """``python -m vbot`` configured with VBOT_* variables only (``cwd`` holds no .env)."""
-    env = _environment({
+    env = _environment(cwd, {
         "VBOT_USERNAME": NICK, "VBOT_TOKEN": TOKEN, "VBOT_CHANNEL": CHANNEL, "VBOT_HOST": "127.0.0.1",
         "VBOT_PORT": str(port), "VBOT_TLS": "false", "VBOT_LOG_LEVEL": "WARNING", **settings,
     })
@@ -78,7 +86,7 @@ def start_vbot(port: int, cwd: str, **settings: str) -> Client:
 def start_bare(port: int, cwd: str) -> Client:
     """The bare SimpleIRCClient of ``bare.py``."""
     argv = [sys.executable, str(BARE), "127.0.0.1", str(port), NICK, f"oauth:{TOKEN}", CHANNEL]
-    return Client("bare", argv, _environment({}), cwd)
+    return Client("bare", argv, _environment(cwd, {}), cwd)
 
 
 class Session:

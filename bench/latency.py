@@ -60,7 +60,8 @@ class Commands:
 
 
 def is_reply(line: str) -> bool:
-    return line.startswith(f"PRIVMSG {CHANNEL} :")
+    """A reply to the timed command (``pong ...`` or ``Viewer count: ...``), nothing else the bot says."""
+    return line.startswith((f"PRIVMSG {CHANNEL} :pong ", f"PRIVMSG {CHANNEL} :Viewer count: "))
 
 
 def one_load(rate: int, commands: int, interval: float, cwd: str, users: int, reply: str = "pong {args}") -> dict:

@@ -21,5 +21,15 @@ def test_quick_benchmark_prints_the_table():
                     "| latency | ms p50 / p99 / max at 1,000 lines/s",
                     "| latency | ms p50 / p99 / max at 10,000 lines/s",
                     "| memory | bytes per tracked viewer", "| memory | µs per JOIN", "| memory | µs per PART",
-                    "| start-up | ms from launch to JOIN", "| burst | ratio `!enter` / unknown command"):
+                    "| start-up | ms from launch to JOIN", "| start-up | ratio vbot/bare",
+                    "| burst | ratio `!enter` / unknown command"):
         assert heading in table, table
+
+
+def test_the_background_chat_holds_no_command_of_vbot():
+    """Its other bots' commands must stay unanswered, or replies to them would count as the timed ones."""
+    from bench.chat import OTHER_COMMANDS
+    from vbot.commands import builtin_table
+
+    names = {name for entry in builtin_table() for name in (entry.name, *entry.aliases)}
+    assert not {command.removeprefix("!") for command in OTHER_COMMANDS} & names

@@ -1,5 +1,6 @@
 """``python -m vbot`` and the ``vbot`` command: signal handlers first, then everything else."""
 
+import gc
 import sys
 
 from vbot.signals import Signals
@@ -7,6 +8,7 @@ from vbot.signals import Signals
 
 def run() -> None:
     """Install the signal handlers, then import and run ``vbot.cli.main``; exits with its code."""
+    gc.disable()  # start-up makes long-lived objects only; vbot.cli.started() collects again
     try:
         signals = Signals().install()
         from vbot.cli import main

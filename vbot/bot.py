@@ -22,7 +22,8 @@ import logging
 import math
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import irc.bot
 import irc.client
@@ -35,7 +36,6 @@ from vbot.facts import Facts, NoFacts
 from vbot.health import Health
 from vbot.irclib import GuardedReactor, make_connect_factory, replaced_handlers
 from vbot.joins import Joins
-from vbot.keeper import CannotLogIn, TokenKeeper
 from vbot.modes import Members, Membership
 from vbot.network import is_twitch
 from vbot.notify import Notifier, waiting_status
@@ -44,6 +44,9 @@ from vbot.plainirc import PlainIrc
 from vbot.session import Action, Backoff, Phase, Session
 from vbot.timers import TimerSchedule
 from vbot.twitch import TwitchIrc
+
+if TYPE_CHECKING:  # the token code is imported only with a token (vbot.cli)
+    from vbot.keeper import TokenKeeper
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +96,7 @@ class VBot(irc.bot.SingleServerIRCBot):
         for event, handler in replaced_handlers(self):
             self.reactor.remove_global_handler(event, handler)
         self.reactor.add_global_handler("all_events", self._on_any_event, -10)
+        self.connection.chat_handler = self.chat_line  # chat lines skip the library's events (vbot.irclib)
         for event in Membership.EVENTS:
             self.reactor.add_global_handler(event, self._on_membership, -20)
         self.reactor.clock = clock
@@ -228,6 +232,8 @@ class VBot(irc.bot.SingleServerIRCBot):
         CONNECT again on a later tick. SIGTERM abandons the connect (``stop_from_signal``)."""
         server = self.servers.peek()  # the library's server list: one ServerSpec
         if self.keeper is not None:
+            from vbot.keeper import CannotLogIn
+
             try:
                 password = self.keeper.before_connect()
             except CannotLogIn as error:
@@ -319,18 +325,15 @@ class VBot(irc.bot.SingleServerIRCBot):
 
     # --- chat --------------------------------------------------------------------
 
-    def on_pubmsg(self, connection, event):
-        """A chat line or a /me line (``on_action``): the timers count it; in a channel the bot is in, the spam filters
-        check it, then a command is answered (role: Twitch's tags, else channel status; a nick alone proves nothing)."""
-        if event.source is None or not irc.client.is_channel(event.target or ""):
-            log.debug("skipping a chat line without a sender or a channel: %s", event.target)
-            return
-        channel, login, text = event.target.lower(), event.source.nick.lower(), (event.arguments or [""])[0]
-        is_command = event.type == "pubmsg" and self.dispatcher.is_command(text)  # never a /me line
+    def chat_line(self, channel: str, nick: str, text: str, tags: Mapping[str, str], is_action: bool) -> None:
+        """A chat line or a /me line (``is_action``) in ``channel`` from ``nick``: from the connection's fast path
+        (vbot.irclib; ``tags`` are parsed only when read) or ``on_pubmsg``. The timers count it; in a channel the bot
+        is in, the spam filters check it, then a command is answered (role: Twitch's tags, else channel status)."""
+        channel, login = channel.lower(), nick.lower()
+        is_command = not is_action and self.dispatcher.is_command(text)
         timers_due = self.timers.note_line(channel, login)
         if (is_command or self.enforcer.is_on) and (members := self.members(channel)) is not None:
-            tags = tags_to_dict(event.tags)
-            role = role_from_tags(tags, login, channel) if self.is_twitch else members.role(event.source.nick)
+            role = role_from_tags(tags, login, channel) if self.is_twitch else members.role(nick)
             message = ChatMessage(channel, login, text, role, tags.get("display-name", ""), tags)
             if not self.enforcer.check(message, self.say) and is_command:
                 reply = self.dispatcher.handle(message, self)
@@ -338,6 +341,14 @@ class VBot(irc.bot.SingleServerIRCBot):
                     self.say(channel, reply)
         if timers_due:
             self._post_timers()
+
+    def on_pubmsg(self, connection, event):
+        """A chat line or a /me line (``on_action``) the fast path left to the library: see ``chat_line``."""
+        if event.source is None or not irc.client.is_channel(event.target or ""):
+            log.debug("skipping a chat line without a sender or a channel: %s", event.target)
+            return
+        text = (event.arguments or [""])[0]
+        self.chat_line(event.target, event.source.nick, text, tags_to_dict(event.tags), event.type == "action")
 
     on_action = on_pubmsg  # /me lines, which the library reports as CTCP ACTION
 

@@ -9,51 +9,79 @@ token file), 3 Twitch refused the login or the token. ``vbot login`` has its own
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
+import gc
 import logging
 import os
 import signal
 import sys
-import textwrap
 import time
+import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vbot import __version__
-from vbot import login as login_help
-from vbot.auth import CHAT_SCOPES, TokenService
 from vbot.commands import builtin_table
 from vbot.config import Config, ConfigError, load_config, read_settings, unknown_settings
-from vbot.console import Console, ConsoleClock
-from vbot.custom import Counter, Reloader, file_needs, load_file, read_file
 from vbot.dispatch import Cooldowns, Dispatcher
-from vbot.enforcer import LANE as MODERATION_LANE
-from vbot.enforcer import MODERATION_SCOPES, Enforcer
-from vbot.facts import login_scopes
-from vbot.helix import Calls, HelixClient
-from vbot.keeper import CannotLogIn, TokenKeeper
-from vbot.login import DeviceLogin
 from vbot.logs import setup_logging
 from vbot.moderation import Moderation
 from vbot.notify import Notifier
-from vbot.outbox import Outbox
 from vbot.signals import Signals
 from vbot.state import ConsoleCounts, CountStore
-from vbot.streamfacts import LANE as FACTS_LANE
-from vbot.streamfacts import StreamFacts, stream_facts
-from vbot.timers import TimerSchedule
-from vbot.tokens import TokenFileLock, TokenFileMissing, Tokens, load_tokens
+from vbot.timers import Timer, TimerSchedule
+
+if TYPE_CHECKING:
+    import argparse
+
+    from vbot.console import ConsoleClock
+    from vbot.custom import Counter
+    from vbot.enforcer import Enforcer
+    from vbot.keeper import TokenKeeper
+    from vbot.streamfacts import StreamFacts
+    from vbot.tokens import Tokens
+
+# Start-up imports only what the path in use needs: the token service's code (vbot.auth,
+# keeper, tokens, login) when a token is checked or `vbot login` runs, Twitch's API
+# (vbot.helix, streamfacts, enforcer) when a token allows it, the console's with --console,
+# custom commands' (vbot.custom) with a commands file, argparse with options on the command
+# line, the irc library's (vbot.bot) only for a live connection.
 
 EXIT_OK, EXIT_CONFIG, EXIT_LOGIN = 0, 2, 3
 log = logging.getLogger(__name__)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+NO_ARGUMENTS = {"env_file": None, "console": False, "command": None}
+"""What ``parse_args`` gives for an empty command line."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace | types.SimpleNamespace:
     """Parse the command line: ``command`` is None (run the bot) or ``"login"``; ``--help``,
     ``--version``, ``login --help`` and ``help [login]`` print and exit here (SystemExit 0),
-    needing no configuration; a mistake exits with argparse's usage line (SystemExit 2)."""
+    needing no configuration; a mistake exits with argparse's usage line (SystemExit 2).
+    An empty command line, the usual start, is answered without argparse (a few ms at start)."""
+    arguments = sys.argv[1:] if argv is None else argv
+    if not arguments:
+        return types.SimpleNamespace(**NO_ARGUMENTS)
+    parser, login = argument_parser()
+    args = parser.parse_args(arguments)
+    if args.command == "help":
+        (login if args.topic else parser).print_help()
+        parser.exit()
+    if args.command and args.console:
+        parser.error("--console and login cannot be combined")
+    return args
+
+
+def argument_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """vbot's command line (``vbot --help``), and its ``login`` command's (``vbot login --help``)."""
+    import argparse
+    import textwrap
+
+    from vbot import login as login_help
+
     parser = argparse.ArgumentParser(
         prog="vbot",
         description="A Twitch chat bot. Configure it with VBOT_* environment variables or a .env file "
@@ -86,35 +114,40 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     helping = commands.add_parser("help", help="show this help (help login: the login's)")
     helping.add_argument("topic", nargs="?", choices=["login"], help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.command == "help":
-        (login if args.topic else parser).print_help()
-        parser.exit()
-    if args.command and args.console:
-        parser.error("--console and login cannot be combined")
-    return args
+    return parser, login
 
 
 def build_dispatcher(
     config: Config,
     store: Counter,
     clock: Callable[[], float] = time.monotonic,
-) -> tuple[Dispatcher, TimerSchedule, Reloader]:
+) -> tuple[Dispatcher, TimerSchedule, Callable[[], str]]:
     """From one read of the custom commands file: the dispatcher over built-in plus custom
     commands (its ``moderation`` holding the spam filters), the timers, and the reload
-    callable for ``!reload``/SIGHUP, which swaps all three.
+    callable for ``!reload``/SIGHUP (``vbot.custom.Reloader``, its reply), which swaps all three.
 
     ``clock`` (monotonic seconds) drives cooldowns, timers and the filters' memory. Raises ConfigError
     (CommandsFileError, StateError) when the commands file or the state file cannot be used.
+    Without a commands file (none required), vbot.custom loads at the first reload.
     """
     builtins = builtin_table()
-    loaded = load_file(config.commands_file, config.commands_file_required, builtins, store)
-    moderation = Moderation(loaded.filters, clock, config.owners)
-    dispatcher = Dispatcher(loaded.table(builtins), config.prefix, config.owners, Cooldowns(clock), moderation)
-    timers = TimerSchedule(loaded.timers, bot_login=config.username, clock=clock)  # the transport sets its channels
-    reload = Reloader(
-        dispatcher, builtins, config.commands_file, config.commands_file_required, store, timers.set_timers
-    )
+    path, required = config.commands_file, config.commands_file_required
+    table, filters = builtins, None
+    timer_list: tuple[Timer, ...] = ()
+    if required or path.exists():
+        from vbot.custom import load_file
+
+        loaded = load_file(path, required, builtins, store)
+        table, filters, timer_list = loaded.table(builtins), loaded.filters, loaded.timers
+    moderation = Moderation(filters, clock, config.owners)
+    dispatcher = Dispatcher(table, config.prefix, config.owners, Cooldowns(clock), moderation)
+    timers = TimerSchedule(timer_list, bot_login=config.username, clock=clock)  # the transport sets its channels
+
+    def reload() -> str:
+        from vbot.custom import Reloader
+
+        return Reloader(dispatcher, builtins, path, required, store, timers.set_timers)()
+
     return dispatcher, timers, reload
 
 
@@ -145,12 +178,30 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
         for line in unknown_settings(settings):
             log.warning("%s", line)
         store = ConsoleCounts(config.state_file) if args.console else CountStore(config.state_file)
-        clock = ConsoleClock() if args.console else time.monotonic
+        console_clock: ConsoleClock | None = None
+        if args.console:
+            from vbot.console import ConsoleClock
+
+            console_clock = ConsoleClock()
+        clock = console_clock or time.monotonic
         dispatcher, timers, reload = build_dispatcher(config, store, clock)
         if config.validates_token and not args.console:
-            with _closed_on_error(store):
-                config, keeper = start_token(config, handler.add_secret)
+            from vbot.keeper import CannotLogIn
+
+            try:
+                with _closed_on_error(store):
+                    config, keeper = start_token(config, handler.add_secret)
+            except CannotLogIn as error:
+                log.error("cannot log in to Twitch: %s", error)
+                return EXIT_LOGIN
         if config.uses_helix and keeper is not None:
+            from vbot.custom import file_needs
+            from vbot.enforcer import LANE as MODERATION_LANE
+            from vbot.enforcer import Enforcer
+            from vbot.helix import Calls, HelixClient
+            from vbot.streamfacts import LANE as FACTS_LANE
+            from vbot.streamfacts import stream_facts
+
             calls = Calls(HelixClient(config.helix_url), keeper, lanes=(FACTS_LANE, MODERATION_LANE))
             facts = stream_facts(config, calls, file_needs(dispatcher.table, timers.timers))
             enforcer = Enforcer(calls, dispatcher.moderation)
@@ -159,9 +210,6 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
         for line in unknown_settings(settings):  # the typo may be the cause
             print(f"vbot: note: {line}", file=sys.stderr)
         return EXIT_CONFIG
-    except CannotLogIn as error:
-        log.error("cannot log in to Twitch: %s", error)
-        return EXIT_LOGIN
     except KeyboardInterrupt:  # Ctrl-C while the token service is slow to answer
         log.info("stopped before connecting")
         return EXIT_OK
@@ -169,8 +217,8 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
         try:
             if signals.stop_requested:
                 return EXIT_OK
-            if isinstance(clock, ConsoleClock):
-                return run_console(config, dispatcher, reload, timers, clock)
+            if console_clock is not None:
+                return run_console(config, dispatcher, reload, timers, console_clock)
             return run_bot(config, dispatcher, reload, timers, signals, keeper, facts, enforcer)
         except KeyboardInterrupt:  # a stop before the bot could take it (see vbot.signals)
             return EXIT_OK
@@ -188,8 +236,23 @@ def _closed_on_error(store: CountStore | ConsoleCounts) -> Iterator[None]:
         raise
 
 
+def started() -> None:
+    """Start-up is over: cyclic garbage is collected again, if ``vbot.__main__`` had turned it
+    off for the start-up (imports make only long-lived objects: collecting among them was about
+    5% of the start-up's time), and what start-up made is left out of later collections."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
 def run_login(env_file: str | None) -> int:
     """``vbot login``: the device code login, saving VBOT_TOKEN_FILE; returns its exit code."""
+    from vbot.auth import CHAT_SCOPES, TokenService
+    from vbot.custom import file_needs, read_file
+    from vbot.enforcer import MODERATION_SCOPES
+    from vbot.facts import login_scopes
+    from vbot.login import DeviceLogin
+
     try:
         config = load_config(read_settings(env_file), console=True)
         if not config.client_id:
@@ -223,6 +286,7 @@ def run_login(env_file: str | None) -> int:
         pasted_token=bool(config.token),
         settings_file=env_file or ".env",
     )
+    started()
     return login.run()
 
 
@@ -244,6 +308,8 @@ def choose_tokens(config: Config) -> tuple[Tokens, Path | None]:
     when VBOT_TOKEN is set too; otherwise VBOT_TOKEN. Raises ConfigError
     (TokenFileError) when the file cannot be read, or neither exists.
     """
+    from vbot.tokens import TokenFileMissing, Tokens, load_tokens
+
     try:
         tokens = load_tokens(config.token_file)
     except TokenFileMissing:
@@ -271,6 +337,10 @@ def start_token(config: Config, on_new_secret: Callable[[str], None]) -> tuple[C
     the token file in use by another vbot, VBOT_USERNAME differing from the token's
     login) and CannotLogIn (exit 3). An unreachable token service only logs a WARNING.
     """
+    from vbot.auth import TokenService
+    from vbot.keeper import TokenKeeper
+    from vbot.tokens import TokenFileLock
+
     lock = None
     if os.path.lexists(config.token_file):
         lock = TokenFileLock(config.token_file)
@@ -304,7 +374,7 @@ def start_token(config: Config, on_new_secret: Callable[[str], None]) -> tuple[C
 def run_bot(
     config: Config,
     dispatcher: Dispatcher,
-    reload: Reloader,
+    reload: Callable[[], str],
     timers: TimerSchedule,
     signals: Signals,
     keeper: TokenKeeper | None = None,
@@ -331,13 +401,17 @@ def run_bot(
         enforcer=enforcer,
     )
     signals.attach(bot)
+    started()
     return bot.run()
 
 
 def run_console(
-    config: Config, dispatcher: Dispatcher, reload: Reloader, timers: TimerSchedule, clock: ConsoleClock
+    config: Config, dispatcher: Dispatcher, reload: Callable[[], str], timers: TimerSchedule, clock: ConsoleClock
 ) -> int:
     """Chat in this terminal until ``/quit``, end of input, ``!exit``, SIGINT or SIGTERM."""
+    from vbot.console import Console
+    from vbot.outbox import Outbox
+
     if hasattr(sys.stdin, "reconfigure"):
         sys.stdin.reconfigure(errors="replace")
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -353,4 +427,5 @@ def run_console(
         timers=timers,
         clock=clock,
     )
+    started()
     return console.run()

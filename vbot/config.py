@@ -10,7 +10,6 @@ it by ``tests/test_config.py``).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import ipaddress
 import os
 import re
@@ -19,8 +18,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
-
-from dotenv import dotenv_values
 
 from vbot.network import is_twitch_host
 
@@ -256,6 +253,8 @@ def read_settings(
                     f"{shown}: not a regular file (a directory?); remove or rename it, "
                     "or name an env file with --env-file"
                 )
+            from dotenv import dotenv_values  # here: most starts have no env file (a few ms saved)
+
             with open(path, encoding="utf-8") as stream:
                 file_values = dotenv_values(stream=stream)
         except UnicodeDecodeError:
@@ -279,6 +278,8 @@ def unknown_settings(settings: Mapping[str, str]) -> list[str]:
     lines = []
     for name in sorted(settings):
         if name.startswith("VBOT_") and name not in SETTING:
+            import difflib  # here: only a typo needs it (a few ms saved at start)
+
             close = difflib.get_close_matches(name, list(SETTING), n=1)
             hint = f"; did you mean {close[0]}?" if close else " (README lists the settings)"
             lines.append(f"{name} is not a vbot setting and is ignored{hint}")

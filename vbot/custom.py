@@ -36,7 +36,6 @@ import logging
 import math
 import re
 import stat
-import tomllib
 import types
 from collections.abc import Callable, Container, Iterable, Mapping
 from pathlib import Path
@@ -532,6 +531,8 @@ def read_file(path: Path, required: bool, builtins: CommandTable, counter: Count
         raise CommandsFileError(path, "not UTF-8 text; save the file as UTF-8") from None
     except OSError as error:
         raise CommandsFileError(path, f"cannot read it: {error.strerror or error}") from None
+    import tomllib  # here: only a commands file needs it (a few ms saved at start)
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

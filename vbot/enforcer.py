@@ -40,10 +40,13 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from vbot.chat import ChatMessage
-from vbot.helix import Calls, Outcome, Request
 from vbot.moderation import Action, Moderation
+
+if TYPE_CHECKING:  # Helix's code loads only when there are calls to make (vbot.cli)
+    from vbot.helix import Calls, Outcome, Request
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +224,8 @@ class Enforcer:
 
     def _request(self, action: Action) -> Request | None:
         """The Helix call for ``action``; None (logged) when the message lacks the tag it needs."""
+        from vbot.helix import Request  # there are calls to make: Helix's code is loaded (vbot.cli)
+
         broadcaster = self._rooms.get(action.channel, "")
         moderator = self.calls.tokens.tokens.user_id if self.calls is not None else ""
         params = (("broadcaster_id", broadcaster), ("moderator_id", moderator))

@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
-from vbot.auth import CHAT_SCOPES
 from vbot.health import format_duration
 
 STREAM, CHANNEL, FOLLOWERS, FOLLOWAGE = "stream", "channel", "followers", "followage"
@@ -212,6 +211,8 @@ def login_scopes(needs: Iterable[str]) -> tuple[str, ...]:
     >>> login_scopes({FOLLOWAGE, STREAM}), login_scopes(())
     (('chat:read', 'chat:edit', 'moderator:read:followers'), ('chat:read', 'chat:edit'))
     """
+    from vbot.auth import CHAT_SCOPES  # here: the token code loads only with a token or for `vbot login`
+
     return CHAT_SCOPES + tuple(sorted({SCOPES[need] for need in needs if need in SCOPES}))
 
 

@@ -31,20 +31,28 @@ What vbot replaces, and why:
 
 What is overridden or replaced inside the library, and why:
 
-* ``ServerConnection._process_line``: a line that does not parse, or is longer than
-  MAX_RECEIVED_LINE_BYTES, is logged at DEBUG and skipped (the library raises into the loop).
+* ``ServerConnection.process_data``: replaced. The same read, then vbot's line buffer
+  (``ChatLineBuffer``: bytes split once, each line decoded once, over-long lines discarded as
+  they arrive); remembers ``last_received`` for dead-link detection; logs each line at DEBUG
+  only when DEBUG is on; drops the connection after the read when a write failed during it
+  (see ``send_raw``).
+* ``ServerConnection._process_line``: the fast path for chat. A PRIVMSG to a channel
+  (``vbot.chatline.parse_chat_line``) goes straight to ``chat_handler`` with its tags unparsed:
+  no Event objects, no ``all_raw_messages``/``pubmsg``/``ctcp``/``action`` events, no handler
+  dispatch. Every other line goes through the library as before; one that does not parse, or
+  is longer than MAX_RECEIVED_LINE_BYTES, is logged at DEBUG and skipped (the library raises into the loop).
 * ``ServerConnection._handle_other``: a server line whose command is one of the library's
   own event names (``DISCONNECT``, ``PUBMSG``...) is skipped; it would fire their handlers.
-* ``ServerConnection.process_data``: remembers ``last_received`` for dead-link detection,
-  and drops the connection after the read when a write failed during it (see ``send_raw``).
 * ``ServerConnection.send_raw``: ``sendall`` instead of ``send``, which may write part of a
   line when the socket buffer is full; when the write fails because the server closed,
   the connection is dropped only once the lines already received are handled, those still
   waiting in the socket included: the server's ERROR among them gives the reason the log
   says (``Excess Flood``, a KILL's), not ``Connection reset by peer``.
 * ``ServerConnection.pong``: a PING token too long to echo is not answered (the library raises).
-* ``ServerConnection.buffer_class``: invalid UTF-8 is decoded as Latin-1 instead of raising,
-  and a line longer than MAX_RECEIVED_LINE_BYTES is discarded as it arrives (``BoundedLineBuffer``).
+* ``ServerConnection.buffer_class``: ``ChatLineBuffer`` instead of jaraco's
+  ``LenientDecodingLineBuffer``: a character cut short at the end of a line is U+FFFD and
+  only a line that is not UTF-8 at all is read as Latin-1 (``vbot.chatline.decode_line``),
+  and a line longer than MAX_RECEIVED_LINE_BYTES is discarded as it arrives.
 * ``Reactor._handle_event``: each handler runs in a guard that logs and goes on; handlers
   are sorted once per event type, not on every event.
 * ``Reactor.add_global_handler``/``remove_global_handler``: clear that per-type cache.
@@ -63,14 +71,14 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import irc.bot
 import irc.client
 import irc.events
 import irc.schedule
-from jaraco.stream.buffer import LenientDecodingLineBuffer
 
+from vbot.chatline import decode_line, parse_chat_line
 from vbot.lines import MAX_RECEIVED_LINE_BYTES
 from vbot.logs import Clipped
 from vbot.outbox import LinePace
@@ -112,44 +120,67 @@ def make_connect_factory(tls: bool, timeout: float = CONNECT_TIMEOUT) -> Callabl
     return connect
 
 
-class BoundedLineBuffer(LenientDecodingLineBuffer):
-    r"""The library's line buffer, but a line longer than ``limit`` bytes is discarded as it
-    arrives, in time linear in its size and constant memory; the lines after it are kept.
+class ChatLineBuffer:
+    r"""The connection's line buffer (``ServerConnection.buffer_class``): bytes in, decoded lines out.
 
-    The library's buffer keeps an unfinished line without bound and splits the whole
-    buffer again on every read: a server sending megabytes without a newline took time
-    quadratic in their size, with nothing answered meanwhile. A discarded line is
-    logged at WARNING once, with its size when it ends.
+    Lines end with LF or CR LF, as in the library's buffer; each is decoded once by
+    ``vbot.chatline.decode_line`` (UTF-8; a character cut short at the end is U+FFFD;
+    Latin-1 for a line that is not UTF-8 at all). A line longer than ``limit`` bytes is
+    discarded as it arrives, in time linear in its size and constant memory, and logged at
+    WARNING once, with its size, when it ends; the lines after it are kept. (The library's
+    buffer kept an unfinished line without bound and split the whole buffer again on every
+    read: megabytes without a newline took time quadratic in their size.)
 
-    >>> buffer = BoundedLineBuffer(limit=8)
+    >>> buffer = ChatLineBuffer(limit=8)
     >>> buffer.feed(b"ok\r\n" + b"x" * 20)
-    >>> buffer.feed(b"x" * 20 + b"\r\nafter\r\n")
-    >>> list(buffer)
-    ['ok', 'after']
+    >>> buffer.feed(b"x" * 20 + b"\r\nOl\xc3\xa9\nOl\xe9!\r\n\xf0\x9f\x98\r\nend")
+    >>> buffer.lines()
+    ['ok', 'Olé', 'Olé!', '\ufffd']
+    >>> buffer.feed(b"\n")
+    >>> buffer.lines()
+    ['end']
     """
 
-    buffer: bytes  # the library's unfinished data, set by its __init__
-
     def __init__(self, limit: int = MAX_RECEIVED_LINE_BYTES) -> None:
-        super().__init__()
+        self.buffer = b""  # the unfinished line
         self.limit = limit
         self.discarding = 0  # bytes of an over-long line discarded so far; 0 when not discarding
 
-    def feed(self, bytes: bytes) -> None:  # noqa: A002 (the library's argument name)
+    def feed(self, data: bytes) -> None:
+        """Add bytes read from the socket."""
         if self.discarding:
-            end = bytes.find(b"\n")
+            end = data.find(b"\n")
             if end < 0:
-                self.discarding += len(bytes)
+                self.discarding += len(data)
                 return
             log.warning(
                 "discarded a line of %d bytes from the server (the limit is %d)", self.discarding + end + 1, self.limit
             )
-            self.discarding, bytes = 0, bytes[end + 1 :]
-        super().feed(bytes)
+            self.discarding, data = 0, data[end + 1 :]
+        self.buffer += data
         unfinished = len(self.buffer) - (self.buffer.rfind(b"\n") + 1)
         if unfinished > self.limit:
             self.buffer = self.buffer[: len(self.buffer) - unfinished]
             self.discarding = unfinished
+
+    def lines(self) -> list[str]:
+        """The complete lines fed so far, decoded, without their line ends (empty lines included)."""
+        *complete, self.buffer = self.buffer.split(b"\n")
+        lines = []
+        for raw in complete:
+            if raw[-1:] == b"\r":
+                raw = raw[:-1]
+            try:
+                lines.append(raw.decode())
+            except UnicodeDecodeError:
+                lines.append(decode_line(raw))
+        return lines
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.lines())
+
+    def __len__(self) -> int:
+        return len(self.buffer)
 
 
 class GuardedScheduler(irc.schedule.DefaultScheduler):
@@ -162,38 +193,75 @@ class GuardedScheduler(irc.schedule.DefaultScheduler):
             log.exception("scheduled job %r failed", command.target)
 
 
-class TwitchConnection(irc.client.ServerConnection):
-    """A ServerConnection that survives anything the server sends.
+ChatHandler = Callable[[str, str, str, Mapping[str, str], bool], None]
+"""``handler(channel, nick, text, tags, is_action)``: one chat line, as ``vbot.chatline.ChatLine``."""
 
-    Invalid UTF-8 is decoded as Latin-1 and over-long lines are discarded as they arrive
-    (``BoundedLineBuffer``, set on the class because the buffer is recreated on every
-    connect); a line that does not
-    parse, is longer than MAX_RECEIVED_LINE_BYTES, or has one of LIBRARY_EVENTS as its
-    command is logged at DEBUG and skipped. ``last_received`` is the
+
+class TwitchConnection(irc.client.ServerConnection):
+    """A ServerConnection that survives anything the server sends, with a fast path for chat.
+
+    With ``chat_handler`` set, each PRIVMSG to a channel is handed to it as
+    ``chat_handler(channel, nick, text, tags, is_action)`` (``vbot.chatline.parse_chat_line``:
+    tags parsed only when read) instead of becoming library events; a handler that raises is
+    logged and the next line goes on. Every other line goes through the library. Lines are
+    decoded by ``ChatLineBuffer`` (set on the class because the buffer is recreated on every
+    connect); a line that does not parse, is longer than MAX_RECEIVED_LINE_BYTES, or has one of
+    LIBRARY_EVENTS as its command is logged at DEBUG and skipped. ``last_received`` is the
     ``clock()`` time of the last read with data (the reactor's ``clock``). ``pace``, when
     set, is told every line sent (``vbot.outbox.LinePace``: a plain server counts them all).
     """
 
-    buffer_class = BoundedLineBuffer
+    buffer_class = ChatLineBuffer
+    buffer: ChatLineBuffer
     last_received = 0.0
+    chat_handler: ChatHandler | None = None
     _reading = False  # handling the lines of one read (process_data)
     _write_failed = False  # a write failed: the drop follows once this read is handled
     pace: LinePace | None = None  # told every line sent (a plain server's flood rule)
 
     def process_data(self) -> None:
+        """Read what the socket has (at most 16 KiB, as the library does) and handle each line;
+        when a write failed meanwhile, drop the connection after the last one (see ``send_raw``)."""
         self.last_received = self.reactor.clock()
         self._reading = True
         try:
-            super().process_data()
+            self._read_lines()
         finally:
             self._reading = False
         if self._write_failed:
             self._drop_after_failed_write()
 
+    def _read_lines(self) -> None:
+        try:
+            reader = getattr(self.socket, "read", self.socket.recv)
+            data = reader(2**14)
+        except OSError:  # the server hung up
+            self.disconnect("Connection reset by peer")
+            return
+        if not data:
+            self.disconnect("Connection reset by peer")
+            return
+        self.buffer.feed(data)
+        debug = log.isEnabledFor(logging.DEBUG)
+        for line in self.buffer.lines():
+            if debug:
+                log.debug("FROM SERVER: %s", line)
+            if line:
+                self._process_line(line)
+
     def _process_line(self, line: str) -> None:
         if len(line) > MAX_RECEIVED_LINE_BYTES:
             log.debug("skipping a line of %d characters", len(line))
             return
+        chat = self.chat_handler
+        if chat is not None and self.real_server_name:  # the library takes the first source it sees as the server's
+            parsed = parse_chat_line(line)
+            if parsed is not None:
+                try:
+                    chat(*parsed)
+                except Exception:
+                    log.exception("chat handler %s failed on a line in %s", getattr(chat, "__name__", chat), parsed[0])
+                return
         try:
             super()._process_line(line)
         except Exception as error:

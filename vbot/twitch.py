@@ -21,11 +21,11 @@ import irc.client
 from vbot.chat import Role, role_from_tags, tags_to_dict
 from vbot.irclib import add_handlers
 from vbot.joins import MAX_CHANNELS_WARNING
-from vbot.keeper import CannotLogIn
 from vbot.session import Phase
 
 if TYPE_CHECKING:
     from vbot.bot import VBot
+    from vbot.keeper import CannotLogIn  # the token code loads only with a token (vbot.cli)
 
 log = logging.getLogger(__name__)
 
