@@ -80,7 +80,7 @@ def test_count_viewers_after_three_join_and_one_parts(start_bot, clients):
 def test_count_excludes_the_bot_whatever_the_case_of_its_nick(start_bot, clients):
     bot = start_bot(username="VBot")
     alice = clients("alice")
-    wait_until(lambda: "alice" in bot.bot.members(CHANNEL), message="alice in the bot's list")
+    wait_until(lambda: "alice" in bot.bot.membership.members(CHANNEL), message="alice in the bot's list")
     assert bot.bot.connection.get_nickname() == "VBot"
     assert bot.bot.viewer_count(CHANNEL) == 1
     start = alice.say(CHANNEL, "!count_viewers")
@@ -94,7 +94,7 @@ def test_viewer_who_quits_is_no_longer_counted(start_bot, clients):
     bob.send("QUIT :bye")
     alice.wait_for(r"^:bob!\S+ QUIT")
     wait_until(lambda: bot.bot.viewer_count(CHANNEL) == 1, message="one viewer")
-    assert set(bot.bot.members(CHANNEL).nicks()) == {"vbot", "alice"}
+    assert set(bot.bot.membership.members(CHANNEL).nicks()) == {"vbot", "alice"}
 
 
 def test_non_owner_exit_is_ignored(start_bot, clients):
@@ -124,7 +124,7 @@ def test_bare_prefix_and_unknown_command_do_nothing(start_bot, clients):
 def test_channel_operator_counts_as_moderator(start_bot, clients):
     chanop = clients("chanop")  # first in the channel: ngircd makes them operator
     bot = start_bot()
-    wait_until(lambda: bot.bot.members(CHANNEL).modes("chanop") == "o", message="the bot to see chanop's @")
+    wait_until(lambda: bot.bot.membership.members(CHANNEL).modes("chanop") == "o", message="the bot to see chanop's @")
     start = chanop.say(CHANNEL, "!exit")  # moderator is not enough for !exit
     chanop.say(CHANNEL, "!reload")        # moderators only
     chanop.wait_for_reply(CHANNEL, ".*custom commands.*", start)

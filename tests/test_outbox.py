@@ -174,8 +174,9 @@ def test_full_queue_drops_the_oldest_and_counts_them():
     for i in range(5):
         assert box.submit("#a", f"m{i}")
     assert len(box) == 3
-    assert box.take_dropped() == 2
-    assert box.take_dropped() == 0
+    assert box.report_dropped() == 2
+    assert box.report_dropped() == 0
+    assert box.dropped == 2
     released = []
     while len(box):
         clock.advance(1)

@@ -86,7 +86,7 @@ def run_bot():
         bot = BotThread(config, dispatcher(config), **options).start()
         bots.append(bot)
         if joined:
-            wait_until(lambda: bot.bot.members(CHANNEL) is not None, message="the bot to join #test")
+            wait_until(lambda: bot.bot.membership.members(CHANNEL) is not None, message="the bot to join #test")
         return bot
 
     yield start
@@ -404,7 +404,7 @@ def test_nick_in_use_is_warned_retried_paced_and_taken_once_free(servers, client
     bot = run_bot(make_config(server.port), joined=False)
     wait_until(lambda: len(records(caplog, logging.WARNING, "refused the nick")) >= 2, message="two refusals")
     holder.send("QUIT :making room")
-    wait_until(lambda: bot.bot.members(CHANNEL) is not None, message="the bot to log in and join")
+    wait_until(lambda: bot.bot.membership.members(CHANNEL) is not None, message="the bot to log in and join")
     warnings = records(caplog, logging.WARNING)
     pattern = (rf"not connected to 127\.0\.0\.1:{server.port}: the server refused the nick vbot: "
                r"Nickname (?:is )?already in use; next attempt in ([\d.]+) s")
@@ -430,7 +430,7 @@ def test_nick_in_use_retries_wait_longer_each_time(caplog):
         harness.advance(0.02)
         assert harness.connects == attempts + 1
     harness.feed(":irc.vbot.test 001 vbot :Welcome", f":vbot!~vbot@127.0.0.1 JOIN {CHANNEL}")
-    assert harness.bot.members(CHANNEL) is not None
+    assert harness.bot.membership.members(CHANNEL) is not None
 
 
 JOIN_REFUSALS = [  # (channel modes on ngircd, the reason's mark, as a server sends the refusal)
@@ -453,7 +453,7 @@ def test_join_refused_by_ngircd_is_a_warning_naming_channel_and_reason(servers, 
                          message="the refusal in the log")[0]
     assert re.fullmatch(rf"the server refused to let the bot join #test: Cannot join channel {re.escape(reason)}"
                         r" -- .+; trying again in \d+ s", warning)
-    assert bot.bot.members(CHANNEL) is None and bot.bot.session.logins == 1
+    assert bot.bot.membership.members(CHANNEL) is None and bot.bot.session.logins == 1
 
 
 @needs_ngircd("miniircd has no IRC operators and no channel modes but +k")
@@ -535,7 +535,7 @@ def test_a_join_that_succeeds_starts_the_refusal_count_over(caplog):
         harness.feed(refusal)
         harness.advance(harness.bot.joins.wait_time())
     harness.feed(f":vbot!~vbot@127.0.0.1 JOIN {CHANNEL}")
-    assert harness.bot.members(CHANNEL) is not None
+    assert harness.bot.membership.members(CHANNEL) is not None
     harness.feed(f":op!~op@127.0.0.1 KICK {CHANNEL} vbot :out", refusal)  # kicked, and the rejoin refused
     assert not records(caplog, logging.ERROR)
     assert harness.bot.joins.wait_time() is not None

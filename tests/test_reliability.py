@@ -307,7 +307,7 @@ def test_viewer_list_is_rebuilt_after_reconnect(twitch, run_bot):
     twitch.send(":vbot.tmi.twitch.tv 353 vbot = #test :alice dave")
     twitch.send(":vbot.tmi.twitch.tv 366 vbot #test :End of /NAMES list")
     assert ask(twitch, "!count_viewers", r"Viewer count: \d+").endswith("Viewer count: 2")
-    assert set(bot.bot.members("#test").nicks()) == {"vbot", "alice", "dave"}  # bob left during the drop
+    assert set(bot.bot.membership.members("#test").nicks()) == {"vbot", "alice", "dave"}  # bob left during the drop
 
 
 def test_login_failure_is_never_retried(run_bot, caplog):

@@ -27,10 +27,10 @@ def test_tracking_from_join_names_part_and_disconnect():
          ":carol!carol@carol.tmi.twitch.tv JOIN #TEST",
          ":alice!alice@alice.tmi.twitch.tv PART #test",
          ":ghost!ghost@ghost.tmi.twitch.tv PART #test")
-    assert set(bot.members("#Test").nicks()) == {"vbot", "bob", "carol"}
+    assert set(bot.membership.members("#Test").nicks()) == {"vbot", "bob", "carol"}
     assert bot.viewer_count("#TEST") == 2
     connection._handle_event(irc.client.Event("disconnect", None, None, []))
-    assert bot.channels == {} and bot.members("#test") is None
+    assert bot.channels == {} and bot.membership.members("#test") is None
 
 
 def test_reactor_handlers_run_in_priority_order_and_see_later_additions():

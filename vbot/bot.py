@@ -36,7 +36,7 @@ from vbot.facts import Facts, NoFacts
 from vbot.health import Health
 from vbot.irclib import GuardedReactor, make_connect_factory, replaced_handlers
 from vbot.joins import Joins
-from vbot.modes import Members, Membership
+from vbot.modes import Membership
 from vbot.network import is_twitch
 from vbot.notify import Notifier, waiting_status
 from vbot.outbox import Outbox
@@ -115,7 +115,7 @@ class VBot(irc.bot.SingleServerIRCBot):
         self.twitch, self.plain = TwitchIrc(self), PlainIrc(self)
         self.is_twitch = config.is_twitch_host  # settled at the welcome (vbot.network.is_twitch)
         self.started_at = clock()
-        self.sent = self.dropped = 0  # chat messages sent, and replies dropped (too many waiting), since start
+        self.sent = 0  # chat messages sent since start
         self.ping_rtt: float | None = None  # seconds, the last PING's round trip
         self.closing_reason = ""  # the server's ERROR (or a refusal), logged with the drop that follows
         self.exit_code: int | None = None
@@ -156,10 +156,7 @@ class VBot(irc.bot.SingleServerIRCBot):
         """One tick: each of ``tickers`` does what is due now, and replies the outbox dropped since
         the last tick are one WARNING; returns the seconds until the soonest is due again."""
         wait = soonest(*[tick() for tick in self.tickers])
-        if self.outbox.dropped:
-            dropped = self.outbox.take_dropped()
-            self.dropped += dropped
-            log.warning("too many replies waiting: dropped the %d oldest", dropped)
+        self.outbox.report_dropped()
         return math.inf if wait is None else max(wait, 0.0)
 
     def request_reload(self) -> None:
@@ -232,15 +229,8 @@ class VBot(irc.bot.SingleServerIRCBot):
         CONNECT again on a later tick. SIGTERM abandons the connect (``stop_from_signal``)."""
         server = self.servers.peek()  # the library's server list: one ServerSpec
         if self.keeper is not None:
-            from vbot.keeper import CannotLogIn
-
-            try:
-                password = self.keeper.before_connect()
-            except CannotLogIn as error:
-                self.twitch.cannot_log_in(error)
-                return
-            if password is None:
-                return  # not yet: the token is being renewed in the background
+            if (password := self.twitch.password()) is None:
+                return  # not yet: the token is being renewed in the background (or the login is over)
             server.password = password
         self.session.connecting()
         self.closing_reason = ""  # an ERROR handled after the last drop was logged is not this one's
@@ -332,7 +322,7 @@ class VBot(irc.bot.SingleServerIRCBot):
         channel, login = channel.lower(), nick.lower()
         is_command = not is_action and self.dispatcher.is_command(text)
         timers_due = self.timers.note_line(channel, login)
-        if (is_command or self.enforcer.is_on) and (members := self.members(channel)) is not None:
+        if (is_command or self.enforcer.is_on) and (members := self.membership.members(channel)) is not None:
             role = role_from_tags(tags, login, channel) if self.is_twitch else members.role(nick)
             message = ChatMessage(channel, login, text, role, tags.get("display-name", ""), tags)
             if not self.enforcer.check(message, self.say) and is_command:
@@ -360,10 +350,6 @@ class VBot(irc.bot.SingleServerIRCBot):
         self.outbox.submit(channel, text)
         self._send()
 
-    def members(self, channel: str) -> Members | None:
-        """The members of ``channel`` (any case), or None when the bot is not in it."""
-        return self.membership.members(channel)
-
     def viewer_count(self, channel: str) -> int:
         """Chatters the server has reported in ``channel`` (JOIN/NAMES), the bot excluded."""
         return self.membership.viewer_count(channel)
@@ -376,7 +362,7 @@ class VBot(irc.bot.SingleServerIRCBot):
             connected=None if welcomed_at is None else now - welcomed_at,
             reconnects=max(self.session.logins - 1, 0),
             sent=self.sent,
-            dropped=self.dropped + self.outbox.dropped,
+            dropped=self.outbox.dropped,
             waiting=len(self.outbox),
             ping_rtt=self.ping_rtt,
             token_expires_in=keeper.expires_in() if keeper is not None and keeper.is_renewable else None,

@@ -252,7 +252,8 @@ class Outbox:
         self._last_sent: dict[str, tuple[str, float]] = {}  # channel -> (text as sent, when)
         self._privileged: set[str] = set()
         self._paused_until: dict[str, float] = {}
-        self.dropped = 0
+        self.dropped = 0  # messages dropped since start because the queue was full
+        self._unreported = 0  # of those, dropped since the last ``report_dropped``
         self.relay_reserve = 0
         self.vary_repeats = True  # Twitch's msg_duplicate rule; off on other servers (no such rule)
         self.line_pace = LinePace(self.limits.line_budget, clock)  # the connection reports every line to it
@@ -308,6 +309,7 @@ class Outbox:
         if len(self._queue) >= self.limits.queue_size:
             self._queue.popleft()
             self.dropped += 1
+            self._unreported += 1
         self._queue.append((channel, text))
         return True
 
@@ -349,10 +351,13 @@ class Outbox:
             waits.append(at - now)
         return max(min(waits), 0.0)
 
-    def take_dropped(self) -> int:
-        """How many queued messages were dropped since the last call."""
-        dropped, self.dropped = self.dropped, 0
-        return dropped
+    def report_dropped(self) -> int:
+        """Log one WARNING for the messages dropped since the last call (the queue was full), if any,
+        and return how many they were; ``dropped`` keeps the count since start."""
+        unreported, self._unreported = self._unreported, 0
+        if unreported:
+            log.warning("too many replies waiting: dropped the %d oldest", unreported)
+        return unreported
 
     def _window_limit(self, channel: str) -> int:
         if channel in self._privileged:

@@ -83,6 +83,18 @@ class TwitchIrc:
         """Once the socket is up: CAP REQ goes before PASS and NICK."""
         connection.cap("REQ", *CAPABILITIES)
 
+    def password(self) -> str | None:
+        """Before a connect: the PASS argument with the keeper's current token (it never blocks), or
+        None: not yet (it is renewing the token in the background), or never (QUIT and exit 3)."""
+        from vbot.keeper import CannotLogIn
+
+        assert self.bot.keeper is not None
+        try:
+            return self.bot.keeper.before_connect()
+        except CannotLogIn as error:
+            self.cannot_log_in(error)
+            return None
+
     def cannot_log_in(self, error: CannotLogIn) -> None:
         """The token was revoked or cannot be renewed: QUIT and exit 3 (Twitch requires ending the session)."""
         log.error("cannot log in to Twitch: %s", error)
