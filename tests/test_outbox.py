@@ -13,7 +13,7 @@ import math
 
 import irc.client
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.support import FakeClock
@@ -597,3 +597,105 @@ def test_a_budget_of_infinity_paces_nothing():
     for number in range(40):
         box.submit("#a", f"reply {number}")
     assert len(box.take_ready()) == 40 and box.wait_time() is None
+
+
+# --- per-channel queues: the same decisions as one queue scanned on every call (issue 19) ------
+
+
+class OneQueueOutbox(Outbox):
+    """The outbox as it was before per-channel queues (0.2): one queue in arrival order, scanned
+    whole by ``take_ready`` and ``wait_time``. The reference the real one must match."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue: list[tuple[str, str]] = []
+
+    def __len__(self) -> int:
+        return len(self.queue)
+
+    def submit(self, channel: str, text: str) -> bool:
+        text = clean(text)[: MAX_CHARACTERS + 1]
+        if not fit(text, channel, reserve=self.relay_reserve):
+            return False
+        if len(self.queue) >= self.limits.queue_size:
+            self.queue.pop(0)
+            self.dropped += 1
+        self.queue.append((channel, text))
+        return True
+
+    def take_ready(self) -> list[tuple[str, str]]:
+        now, ready, kept, blocked = self._clock(), [], [], set()
+        for channel, text in self.queue:
+            if channel in blocked or not self._may_send(channel, now):
+                blocked.add(channel)
+                kept.append((channel, text))
+            else:
+                sent = self._as_sent(channel, text, now)
+                self._record(channel, sent, now)
+                ready.append((channel, sent))
+        self.queue = kept
+        return ready
+
+    def wait_time(self) -> float | None:
+        if not self.queue:
+            return None
+        if self.pace is not None:
+            return self.pace.wait_time()
+        now, waits = self._clock(), []
+        for channel in {channel for channel, _ in self.queue}:
+            at = max(self._paused_until.get(channel, now), now)
+            if channel not in self._privileged:
+                at = max(at, self._last_sent_at(channel) + self.limits.channel_interval)
+            limit = self._window_limit(channel)
+            if len(self._sent_at) >= limit:
+                at = max(at, self._sent_at[len(self._sent_at) - limit] + self.limits.window)
+            waits.append(at - now)
+        return max(min(waits), 0.0)
+
+
+STEPS = st.one_of(
+    st.tuples(st.just("submit"), st.sampled_from(["#a", "#b", "#c"]), st.sampled_from(["hi", "hi", "yo", " "])),
+    st.tuples(st.just("advance"), st.sampled_from([0.0, 0.25, 0.5, 1.0, 3.0, 31.0])),
+    st.tuples(st.just("take_ready")),
+    st.tuples(st.just("privileged"), st.sampled_from(["#a", "#b"]), st.booleans()),
+    st.tuples(st.just("pause"), st.sampled_from(["#a", "#b"]), st.sampled_from([0.5, 2.0, 30.0])),
+    st.tuples(st.just("line_pace"), st.booleans()),
+)
+
+
+# #b waits (paused) while #a sends its first reply and keeps its second (1 s rule): #a came first,
+# but its oldest reply is now younger than #b's, which goes first, or is the one a full queue drops.
+NEWER_HEAD_FIRST = [("submit", "#a", "hi"), ("submit", "#b", "yo"), ("submit", "#a", " hi "), ("pause", "#b", 2.0),
+                    ("take_ready",), ("advance", 3.0), ("take_ready",)]
+DROP_AFTER_IT = [*NEWER_HEAD_FIRST[:5], ("submit", "#c", "hi"), ("submit", "#c", "yo"), ("advance", 3.0),
+                 ("take_ready",)]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(steps=st.lists(STEPS, max_size=80), queue_size=st.integers(1, 6), messages=st.integers(1, 5))
+@example(steps=NEWER_HEAD_FIRST, queue_size=5, messages=5)
+@example(steps=DROP_AFTER_IT, queue_size=3, messages=5)
+def test_per_channel_queues_decide_as_one_scanned_queue(steps, queue_size, messages):
+    """Any mix of replies to three channels, privilege, pauses, the flood rule and time: every
+    release, wait and drop is the one scanning a single queue gives."""
+    limits = Limits(queue_size=queue_size, messages=messages, privileged_messages=messages + 2)
+    clock = FakeClock()
+    boxes = Outbox(limits, clock), OneQueueOutbox(limits, clock)
+    for step in steps:
+        if step[0] == "advance":
+            clock.advance(step[1])
+            continue
+        answers = []
+        for box in boxes:
+            if step[0] == "submit":
+                answers.append(box.submit(step[1], step[2]))
+            elif step[0] == "take_ready":
+                answers.append(box.take_ready())
+            elif step[0] == "privileged":
+                box.set_privileged(step[1], step[2])
+            elif step[0] == "pause":
+                box.pause(step[1], step[2])
+            else:
+                box.use_line_pace(step[1])
+            answers.append((len(box), box.dropped, box.wait_time()))
+        assert answers[: len(answers) // 2] == answers[len(answers) // 2 :], step

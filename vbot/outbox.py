@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import heapq
+import itertools
 import logging
 import math
 import time
@@ -247,7 +249,11 @@ class Outbox:
     def __init__(self, limits: Limits | None = None, clock: Callable[[], float] = time.monotonic):
         self.limits = limits or Limits()
         self._clock = clock
-        self._queue: collections.deque[tuple[str, str]] = collections.deque()  # (channel, cleaned text)
+        # Each channel's waiting messages, oldest first, as (arrival number, cleaned text): a reply
+        # costs the same however many wait. ``_waiting`` counts them all.
+        self._queues: dict[str, collections.deque[tuple[int, str]]] = {}
+        self._waiting = 0
+        self._arrivals = itertools.count()
         self._sent_at: collections.deque[float] = collections.deque()
         self._last_sent: dict[str, tuple[str, float]] = {}  # channel -> (text as sent, when)
         self._privileged: set[str] = set()
@@ -268,7 +274,7 @@ class Outbox:
         return self.pace
 
     def __len__(self) -> int:
-        return len(self._queue)
+        return self._waiting
 
     def set_privileged(self, channel: str, privileged: bool) -> None:
         """Record whether the bot is broadcaster, moderator or VIP in ``channel`` (from USERSTATE)."""
@@ -306,42 +312,48 @@ class Outbox:
         if not fit(text, channel, reserve=self.relay_reserve):
             log.debug("skipping an empty reply to %s", channel)
             return False
-        if len(self._queue) >= self.limits.queue_size:
-            self._queue.popleft()
+        if self._waiting >= self.limits.queue_size:
+            oldest = min(self._queues, key=lambda waiting: self._queues[waiting][0][0])
+            self._take(oldest)
             self.dropped += 1
             self._unreported += 1
-        self._queue.append((channel, text))
+        self._queues.setdefault(channel, collections.deque()).append((next(self._arrivals), text))
+        self._waiting += 1
         return True
 
     def take_ready(self) -> list[tuple[str, str]]:
         """Remove and return the ``(channel, text)`` pairs that may be sent now, in order,
-        cut to fit, a repeated reply with ``INVISIBLE_SUFFIX`` (see the module's docstring)."""
-        if not self._queue:
+        cut to fit, a repeated reply with ``INVISIBLE_SUFFIX`` (see the module's docstring).
+
+        The channels' oldest messages are looked at in order of arrival (a heap of them): the
+        account's window goes to the earliest, and a channel that must wait keeps the rest of
+        its messages waiting, as one queue would."""
+        if not self._waiting:
             return []
         now = self._clock()
         ready: list[tuple[str, str]] = []
-        kept: collections.deque[tuple[str, str]] = collections.deque()
-        blocked: set[str] = set()
-        for channel, text in self._queue:
-            if channel in blocked or not self._may_send(channel, now):
-                blocked.add(channel)
-                kept.append((channel, text))
-            else:
-                sent = self._as_sent(channel, text, now)
-                self._record(channel, sent, now)
-                ready.append((channel, sent))
-        self._queue = kept
+        heads = [(queue[0][0], channel) for channel, queue in self._queues.items()]
+        heapq.heapify(heads)
+        while heads:
+            _, channel = heapq.heappop(heads)
+            if not self._may_send(channel, now):
+                continue
+            sent = self._as_sent(channel, self._take(channel), now)
+            self._record(channel, sent, now)
+            ready.append((channel, sent))
+            if channel in self._queues:
+                heapq.heappush(heads, (self._queues[channel][0][0], channel))
         return ready
 
     def wait_time(self) -> float | None:
         """Seconds until ``take_ready`` may return something, or None when the queue is empty."""
-        if not self._queue:
+        if not self._waiting:
             return None
         if self.pace is not None:
             return self.pace.wait_time()
         now = self._clock()
         waits = []
-        for channel in {channel for channel, _ in self._queue}:
+        for channel in self._queues:
             at = max(self._paused_until.get(channel, now), now)
             if channel not in self._privileged:
                 at = max(at, self._last_sent_at(channel) + self.limits.channel_interval)
@@ -358,6 +370,15 @@ class Outbox:
         if unreported:
             log.warning("too many replies waiting: dropped the %d oldest", unreported)
         return unreported
+
+    def _take(self, channel: str) -> str:
+        """Remove and return ``channel``'s oldest waiting text."""
+        queue = self._queues[channel]
+        text = queue.popleft()[1]
+        if not queue:
+            del self._queues[channel]
+        self._waiting -= 1
+        return text
 
     def _window_limit(self, channel: str) -> int:
         if channel in self._privileged:
