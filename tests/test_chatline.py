@@ -28,7 +28,7 @@ import socket
 import irc.client
 import irc.events
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from irc.message import Tag
 from jaraco.stream.buffer import LineBuffer
@@ -38,7 +38,7 @@ from bench.chat import ChatStream, encode
 from tests.support import BotHarness, FakeClock
 from tests.test_fuzz import TWITCH_SAMPLES, parser_test_lines
 from vbot.chat import role_from_tags, tags_to_dict
-from vbot.chatline import LazyTags, decode_line, parse_chat_line, parse_tags
+from vbot.chatline import LazyTags, decode_line, find_tag, parse_chat_line, parse_tags
 from vbot.dispatch import CommandTable, Context, Cooldowns, Dispatcher, command
 from vbot.irclib import LIBRARY_EVENTS, ChatLineBuffer, GuardedReactor
 from vbot.lines import MAX_RECEIVED_LINE_BYTES
@@ -388,6 +388,31 @@ def test_before_the_server_has_a_name_chat_goes_through_the_library(make_reader)
     assert reader.connection.get_server_name() == library.connection.get_server_name() == "ann!ann@host"
     reader.read(":ann!ann@host PRIVMSG #chan :second")
     assert len(reader.claimed) == 1
+
+
+TAG_KEYS = st.sampled_from(["badges", "user-id", "room-id", "mod", "vip", "subscriber", "display-name", "emotes",
+                            "id", "a", "b", "ab", "", "s", "=", ";", "a=b", "é"])
+FIREHOSE_TAGS = [line[1:].split(" ", 1)[0] for line in FIREHOSE if line.startswith("@")]
+
+
+@CHECK
+@given(TAG_TEXT | st.text(max_size=40) | st.sampled_from(FIREHOSE_TAGS), st.lists(TAG_KEYS | st.text(max_size=3)))
+@example(r"a=x\sy;b=\\;ab=\:;a;=a;b=c=d;é", [])
+def test_one_tag_found_in_the_text_is_the_librarys(text, keys):
+    """Before the tags are parsed, a tag read alone is found in their text: the same value (or
+    absence) as the library's parse, the same role from them, for any tags text and key."""
+    expected = tags_to_dict(Tag.from_group(text))
+    for key in [*keys, *expected]:
+        tags = LazyTags(text)
+        assert find_tag(text, key) == tags.get(key) == expected.get(key), key
+        assert (key in tags) == (key in expected) and tags.get(key, "none") == expected.get(key, "none")
+        if key in expected:
+            assert tags[key] == expected[key]
+        else:
+            with pytest.raises(KeyError):
+                tags[key]
+    for login, channel in [("ann", "#chan"), ("chan", "#chan")]:
+        assert role_from_tags(LazyTags(text), login, channel) == role_from_tags(expected, login, channel)
 
 
 def test_tags_are_a_read_only_mapping():
