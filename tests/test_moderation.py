@@ -12,10 +12,11 @@ from hypothesis import strategies as st
 
 from tests.support import FakeClock, run_vbot
 from vbot.chat import ChatMessage, Role
+from vbot.chatline import LazyTags, parse_tags
 from vbot.commands import builtin_table
 from vbot.custom import Reloader, load_file
 from vbot.dispatch import Dispatcher
-from vbot.filters import Caps, FilterSettings, Links, Penalty, Terms
+from vbot.filters import Caps, Emotes, FilterSettings, Length, Links, Penalty, Repeat, Symbols, Terms
 from vbot.moderation import WARN_INTERVAL, Action, Moderation
 from vbot.state import CountStore
 
@@ -356,3 +357,47 @@ def test_the_console_says_what_would_be_done_and_runs_no_command_for_a_broken_fi
         "* would time out alice for 10 s (caps)",
         "* would time out alice for 600 s (terms)",
     ]
+
+
+# --- the text first, the sender only for a line that breaks a filter (issue 19) -------------------------
+
+EVERY_FILTER = FilterSettings(
+    filters=(Links(allow=("twitch.tv",)), Terms(("badword", "free follower*")), Emotes(2), Caps(70, 8), Symbols(50, 8),
+             Repeat(4), Length(60)),
+    exempt=Role.VIP,
+)
+SAID = st.one_of(
+    st.sampled_from([LINK, SHOUT, CALM, "twitch.tv/x", "badword", "Free Followers here", "aaaaaa", "!!!!!!!!!!",
+                     "x" * 70, "Kappa Kappa Kappa", "LUL LUL LUL LUL", "!permit bob", "é" * 9, "?!?!?!?! ok",
+                     "hello there " * 6]),
+    st.text(st.sampled_from("aA!. éÉ😂\u200bbx"), max_size=80),
+)
+TAG_TEXTS = st.sampled_from(["", "emotes=", "emotes=25:0-4", "emotes=25:0-4,6-10,12-16", "emotes=25:0-4/1:6-8/2:9-9",
+                             "id=m1;user-id=1;emotes=25:0-4,6-10,12-16;display-name=Bob", r"emotes=25:0-4\s,6-10;x=\:"])
+SAY = st.tuples(st.just("say"), SAID, st.sampled_from(list(Role)), st.sampled_from(["alice", "bob", "owner"]),
+                st.sampled_from(["#test", "#other"]), TAG_TEXTS, st.booleans())
+STEPS = st.lists(st.one_of(SAY, SAY, SAY, SAY, st.tuples(st.just("permit"), st.sampled_from(["alice", "bob"])),
+                           st.tuples(st.just("wait"), st.sampled_from([1.0, 30.0, 61.0, 3600.0]))),
+                 min_size=5, max_size=40)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(steps=STEPS)
+def test_asking_check_only_for_a_text_that_breaks_a_filter_decides_as_check_alone(steps):
+    """The driver asks ``check`` only about a chat line whose text breaks a filter (``breaks_a_filter``,
+    before the sender's role is known). For any message, role, tags, permits and time, that decides
+    what ``check`` alone decides about every line: the same actions, offences and warnings."""
+    clock = FakeClock()
+    alone, first = (Moderation(EVERY_FILTER, clock, owners=["owner"]) for _ in range(2))
+    for step in steps:
+        if step[0] == "wait":
+            clock.advance(step[1])
+        elif step[0] == "permit":
+            assert alone.permit("#test", step[1]) == first.permit("#test", step[1])
+        else:
+            _, text, role, login, channel, tag_text, unparsed = step
+            tags = LazyTags(tag_text) if unparsed else parse_tags(tag_text)
+            message = ChatMessage(channel, login, text, role, login.capitalize(), tags)
+            expected = alone.check(message)
+            assert (first.check(message) if first.breaks_a_filter(text, tags) else None) == expected, step
+            assert len(first) == len(alone)

@@ -316,18 +316,18 @@ class VBot(irc.bot.SingleServerIRCBot):
     # --- chat --------------------------------------------------------------------
 
     def chat_line(self, channel: str, nick: str, text: str, tags: Mapping[str, str], is_action: bool) -> None:
-        """A chat line or a /me line (``is_action``) in ``channel`` from ``nick``: from the connection's fast path
-        (vbot.irclib; ``tags`` are parsed only when read) or ``on_pubmsg``. The timers count it; in a channel the bot
-        is in, the spam filters check it, then a command is answered (role: Twitch's tags, else channel status)."""
+        """A chat line or a /me line (``is_action``) from the fast path (vbot.irclib: ``tags`` parsed when read) or
+        ``on_pubmsg``. The timers count it; in the bot's channels a command, or a line whose text breaks a spam filter,
+        becomes a ChatMessage (role: Twitch's tags, else channel status) for the filters, then a command is answered."""
         channel, login = channel.lower(), nick.lower()
         is_command = not is_action and self.dispatcher.is_command(text)
         timers_due = self.timers.note_line(channel, login)
-        if (is_command or self.enforcer.is_on) and (members := self.membership.members(channel)) is not None:
+        is_checked = is_command or self.enforcer.breaks_a_filter(text, tags)  # on the text: no tags parsed, no role
+        if is_checked and (members := self.membership.members(channel)) is not None:
             role = role_from_tags(tags, login, channel) if self.is_twitch else members.role(nick)
             message = ChatMessage(channel, login, text, role, tags.get("display-name", ""), tags)
             if not self.enforcer.check(message, self.say) and is_command:
-                reply = self.dispatcher.handle(message, self)
-                if reply:
+                if reply := self.dispatcher.handle(message, self):
                     self.say(channel, reply)
         if timers_due:
             self._post_timers()

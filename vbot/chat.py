@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 
 class Role(enum.IntEnum):
@@ -76,6 +77,14 @@ def role_from_tags(tags: Mapping[str, str], login: str, channel: str) -> Role:
     if tags.get("subscriber") == "1" or "subscriber" in badges or "founder" in badges:
         return Role.SUBSCRIBER
     return Role.EVERYONE
+
+
+class ChatText(NamedTuple):
+    """A chat message's text and tags alone, before its sender is looked at: what the spam
+    filters read (``vbot.filters``), and all that a clean chat line is made into while they are on."""
+
+    text: str
+    tags: Mapping[str, str]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,9 +3,10 @@
 ``vbot.moderation`` decides what to do about a message (an ``Action``); ``Enforcer`` turns
 each action the bot may carry out into one Helix call and runs the calls one at a time
 in the background (``vbot.helix.Calls``, lane ``moderation``, beside the stream facts'
-lane and sharing their rate-limit bucket). The driver hands it every chat message while
-a filter is on (``check``, before commands) and calls ``tick()`` on every turn of its
-loop. From Twitch's API reference (the project's ``twitch-helix.md``):
+lane and sharing their rate-limit bucket). The driver asks it about every chat line
+(``breaks_a_filter``, on the text alone), hands it each line that breaks a filter and each
+command as a ChatMessage (``check``, before commands), and calls ``tick()`` on every turn
+of its loop. From Twitch's API reference (the project's ``twitch-helix.md``):
 
 * ``delete`` is Delete Chat Messages, ``DELETE /moderation/chat?broadcaster_id=…&
   moderator_id=…&message_id=…`` with the PRIVMSG's ``id`` tag (without ``message_id``
@@ -39,7 +40,7 @@ import dataclasses
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from vbot.chat import ChatMessage
@@ -110,6 +111,12 @@ class Enforcer:
     def is_on(self) -> bool:
         """True when some filter is on: the driver then hands every chat message to ``check``."""
         return self.moderation.is_on
+
+    def breaks_a_filter(self, text: str, tags: Mapping[str, str]) -> bool:
+        """True when a chat line saying ``text`` (with ``tags``) breaks a filter, exemptions aside
+        (``Moderation.breaks_a_filter``): only then, or for a command, does the driver make it a
+        ChatMessage and ``check`` it."""
+        return self.moderation.breaks_a_filter(text, tags)
 
     def check(self, message: ChatMessage, say: Callable[[str, str], None]) -> bool:
         """Run ``message`` through the spam filters (``Moderation.check``); True when it broke one

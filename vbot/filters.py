@@ -1,7 +1,8 @@
 """Spam filters: the checks, message -> broken or not, and the settings record.
 
 Each filter is a small immutable record of its settings whose ``broken_by(message)``
-says whether a chat message breaks it. The checks are pure and cost time linear in the
+says whether a chat message breaks it, from its text and tags alone (a ``ChatMessage``, or
+a ``ChatText`` before the sender is looked at). The checks are pure and cost time linear in the
 message (no regular expression that can backtrack): a message built to be slow costs
 what any message of its length costs. ``FilterSettings`` is the whole ``[filters]``
 table of the commands file (``vbot.filtertable`` reads it; docs/filters.md is the
@@ -20,7 +21,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import ClassVar
 
-from vbot.chat import ChatMessage, Role
+from vbot.chat import ChatMessage, ChatText, Role
 from vbot.lines import MAX_CHARACTERS
 
 MAX_TIMEOUT = 1_209_600
@@ -164,7 +165,7 @@ class Links:
     allow: tuple[str, ...] = ()
     permit_seconds: int = 60
 
-    def broken_by(self, message: ChatMessage) -> bool:
+    def broken_by(self, message: ChatMessage | ChatText) -> bool:
         """True when the text holds a link to a domain that is not allowed."""
         text = message.text
         if "." not in text and "://" not in text:
@@ -199,7 +200,7 @@ class Caps:
     max_percent: int = 70
     min_letters: int = 20
 
-    def broken_by(self, message: ChatMessage) -> bool:
+    def broken_by(self, message: ChatMessage | ChatText) -> bool:
         """True when the share of capitals is above ``max_percent``."""
         if not self._shouts(message.text):
             return False
@@ -230,7 +231,7 @@ class Symbols:
     max_percent: int = 50
     min_length: int = 20
 
-    def broken_by(self, message: ChatMessage) -> bool:
+    def broken_by(self, message: ChatMessage | ChatText) -> bool:
         """True when the share of symbols is above ``max_percent``."""
         text = message.text
         if len(text) < self.min_length:
@@ -250,7 +251,7 @@ class Repeat:
     warning: ClassVar[str] = "too many repeated characters"
     max_run: int = 15
 
-    def broken_by(self, message: ChatMessage) -> bool:
+    def broken_by(self, message: ChatMessage | ChatText) -> bool:
         """True when some run of one character is longer than ``max_run``.
 
         Such a run covers one of the positions 0, max_run, 2 max_run, ... of the text, so only
@@ -276,7 +277,7 @@ class Emotes:
     warning: ClassVar[str] = "too many emotes"
     max: int = 10
 
-    def broken_by(self, message: ChatMessage) -> bool:
+    def broken_by(self, message: ChatMessage | ChatText) -> bool:
         """True when the message holds more than ``max`` emotes."""
         return count_emotes(message.tags.get("emotes", "")) > self.max
 
@@ -289,7 +290,7 @@ class Length:
     warning: ClassVar[str] = "that message is too long"
     max: int = 325
 
-    def broken_by(self, message: ChatMessage) -> bool:
+    def broken_by(self, message: ChatMessage | ChatText) -> bool:
         """True when the text is longer than ``max`` characters."""
         return len(message.text) > self.max
 
@@ -337,7 +338,7 @@ class Terms:
         firsts = (*root.exact, *root.prefixes)
         object.__setattr__(self, "_firsts", firsts if len(firsts) <= SUBSTRING_CHECKS else None)
 
-    def broken_by(self, message: ChatMessage) -> bool:
+    def broken_by(self, message: ChatMessage | ChatText) -> bool:
         """True when the text holds one of the blocked terms."""
         text, root = _fold(message.text), self._root
         if self._firsts is not None:
