@@ -5,7 +5,7 @@ streamfacts, and with them json and concurrent.futures) loads only when a token 
 Twitch's host, a token file, or VBOT_AUTH_URL. The console's code loads only with
 ``--console``; argparse only for a command line with options; python-dotenv only for an env
 file; vbot.custom and tomllib only for a commands file (or a reload); difflib only for a
-mistyped setting.
+mistyped setting; sqlite3 only when a ``{count}`` is read or written.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ LOADED_AT_EXIT = (
 """``python -m vbot`` that prints, when it exits, whether cyclic garbage is collected, whether
 start-up's objects were frozen out of collections, and the names of every module it loaded."""
 ON_DEMAND = ("vbot.auth", "vbot.keeper", "vbot.tokens", "vbot.login", "vbot.http", "vbot.helix", "vbot.streamfacts",
-             "vbot.console", "vbot.custom", "argparse", "dotenv", "tomllib", "difflib", "json", "concurrent.futures")
+             "vbot.console", "vbot.custom", "argparse", "dotenv", "tomllib", "difflib", "json", "concurrent.futures",
+             "sqlite3")
 
 
 def run_until_exit(twitch, tmp_path, **settings: str) -> set[str]:

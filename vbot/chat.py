@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import enum
+import types
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
@@ -79,6 +79,10 @@ def role_from_tags(tags: Mapping[str, str], login: str, channel: str) -> Role:
     return Role.EVERYONE
 
 
+NO_TAGS: Mapping[str, str] = types.MappingProxyType({})
+"""The tags of a message that has none (plain IRC, the console): empty and read-only."""
+
+
 class ChatText(NamedTuple):
     """A chat message's text and tags alone, before its sender is looked at: what the spam
     filters read (``vbot.filters``), and all that a clean chat line is made into while they are on."""
@@ -87,8 +91,7 @@ class ChatText(NamedTuple):
     tags: Mapping[str, str]
 
 
-@dataclasses.dataclass(frozen=True)
-class ChatMessage:
+class ChatMessage(NamedTuple):
     """One chat line in a channel, as vbot's commands see it.
 
     ``channel`` is lowercase with ``#``; ``login`` is the lowercase login from the
@@ -101,7 +104,7 @@ class ChatMessage:
     text: str
     role: Role = Role.EVERYONE
     display_name: str = ""
-    tags: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    tags: Mapping[str, str] = NO_TAGS
 
     @property
     def name(self) -> str:

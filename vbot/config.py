@@ -17,7 +17,7 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from vbot.network import is_twitch_host
 
@@ -43,8 +43,7 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
 
-@dataclasses.dataclass(frozen=True)
-class Setting:
+class Setting(NamedTuple):
     """One ``VBOT_*`` variable: the single home of its default and its documentation.
 
     ``default`` is the value used when the variable is unset or empty, as written

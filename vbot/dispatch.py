@@ -10,11 +10,10 @@ cooldown → handler, never letting a handler's exception escape.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from vbot.chat import ChatMessage, Role, split_command
 from vbot.health import Health
@@ -60,8 +59,7 @@ class Chat(Protocol):
         """The transport's counters for ``!botstatus`` (see ``vbot.health.Health``)."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Command:
+class Command(NamedTuple):
     """One entry of the command table.
 
     ``handler(ctx) -> str | None``; ``role`` is the lowest role allowed;
@@ -135,8 +133,7 @@ class CommandTable:
         return [entry for entry in self._commands if role >= entry.role]
 
 
-@dataclasses.dataclass(frozen=True)
-class Context:
+class Context(NamedTuple):
     """What a command handler gets: the message, its arguments, the table and the chat it came
     from, and the spam filters' decisions (for ``!permit``)."""
 

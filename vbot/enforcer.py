@@ -36,12 +36,11 @@ The rules:
 from __future__ import annotations
 
 import collections
-import dataclasses
 import logging
 import re
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from vbot.chat import ChatMessage
 from vbot.moderation import Action, Moderation
@@ -65,8 +64,7 @@ _MESSAGE_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
 """A message's ``id`` tag: a UUID on Twitch (Twitch docs, "IRC Concepts" > PRIVMSG tags)."""
 
 
-@dataclasses.dataclass(frozen=True)
-class _Job:
+class _Job(NamedTuple):
     action: Action
     request: Request
     since: float

@@ -16,11 +16,10 @@ IRC server, or no Twitch API): nothing is known, so every text says so.
 from __future__ import annotations
 
 import calendar
-import dataclasses
 import datetime
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from vbot.health import format_duration
 
@@ -46,8 +45,7 @@ NOT_FOLLOWING = "not following"
 Render = Callable[["Known"], str]
 
 
-@dataclasses.dataclass(frozen=True)
-class Stream:
+class Stream(NamedTuple):
     """A channel's stream: ``live``; while live, ``viewers`` (Get Streams ``viewer_count``),
     ``started_at`` (epoch seconds), ``game`` and ``title``."""
 
@@ -58,23 +56,20 @@ class Stream:
     title: str = ""
 
 
-@dataclasses.dataclass(frozen=True)
-class ChannelInfo:
+class ChannelInfo(NamedTuple):
     """A channel's game (category) and title, live or not (Get Channel Information)."""
 
     game: str
     title: str
 
 
-@dataclasses.dataclass(frozen=True)
-class Follow:
+class Follow(NamedTuple):
     """Whether and since when (epoch seconds) someone follows a channel; ``since`` None: not following."""
 
     since: float | None
 
 
-@dataclasses.dataclass(frozen=True)
-class Subject:
+class Subject(NamedTuple):
     """Whose follow ``{followage}`` asks about: a ``login``, and the user ID when chat gave it
     (the ``user-id`` tag of the sender's message); ``''`` when a lookup is needed."""
 
@@ -82,8 +77,7 @@ class Subject:
     user_id: str = ""
 
 
-@dataclasses.dataclass(frozen=True)
-class Known:
+class Known(NamedTuple):
     """What is known for one text: each fact None when not known. ``now`` is epoch seconds
     (the console's own clock there), for uptime and followage."""
 

@@ -10,11 +10,10 @@ numbers and one fixed label.
 
 from __future__ import annotations
 
-import dataclasses
+from typing import NamedTuple
 
 
-@dataclasses.dataclass(frozen=True)
-class Health:
+class Health(NamedTuple):
     """What ``!botstatus`` reports; times in seconds.
 
     ``uptime``: since the process started. ``connected``: how long the current

@@ -15,7 +15,6 @@ replaces it.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import logging
 import math
 import time
@@ -38,13 +37,17 @@ REFUSED_GIVE_UP = 5
 """A channel whose JOIN the server refused this many times in a row is given up."""
 
 
-@dataclasses.dataclass
 class _Channel:
-    due_at: float = 0.0  # clock time from which a JOIN may go
-    queued: bool = False  # a JOIN is wanted
-    refusals: int = 0  # JOINs refused in a row (plain IRC: 471, 473, 474...)
-    joined_at: float | None = None
-    backoff: Backoff = dataclasses.field(default_factory=lambda: Backoff(first=5.0, cap=300.0))
+    """The join state of one channel the bot wants to be in."""
+
+    __slots__ = ("due_at", "queued", "refusals", "joined_at", "backoff")
+
+    def __init__(self) -> None:
+        self.due_at = 0.0  # clock time from which a JOIN may go
+        self.queued = False  # a JOIN is wanted
+        self.refusals = 0  # JOINs refused in a row (plain IRC: 471, 473, 474...)
+        self.joined_at: float | None = None
+        self.backoff = Backoff(first=5.0, cap=300.0)
 
 
 class Joins:

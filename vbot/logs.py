@@ -13,13 +13,12 @@ in a terminal cannot be rewritten by what chat or a server sent.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 from vbot.lines import CONTROLS_ESCAPED
 
@@ -39,8 +38,7 @@ def mask_oauth(text: str) -> str:
     return _OAUTH_PATTERN.sub(REDACTED, text)
 
 
-@dataclasses.dataclass(frozen=True)
-class Clipped:
+class Clipped(NamedTuple):
     """A log argument shown as its first ``limit`` characters, redacted before it is cut.
 
     ``log.debug("skipping %r", Clipped(line, 300))``: a RedactingFormatter redacts

@@ -25,12 +25,11 @@ Memory is bounded: offences and permits are forgotten once expired, and at most
 from __future__ import annotations
 
 import collections
-import dataclasses
 import itertools
 import logging
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, NamedTuple, TypeVar
 
 from vbot.chat import ChatMessage, ChatText
 
@@ -46,8 +45,7 @@ MAX_ENTRIES = 100_000
 V = TypeVar("V")
 
 
-@dataclasses.dataclass(frozen=True)
-class Action:
+class Action(NamedTuple):
     """What to do about one message: ``penalty`` for the ``offence``-th offence of ``login``
     (``user_id`` from the ``user-id`` tag) in ``channel`` against the filter ``filter``;
     ``message_id`` is the ``id`` tag (for Delete Chat Messages). Either id is ``''`` when the

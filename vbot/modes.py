@@ -422,8 +422,7 @@ class Event(Protocol):
     arguments: list[str]
 
 
-@dataclasses.dataclass(frozen=True)
-class Own:
+class Own(NamedTuple):
     """What a membership event did to the bot itself: it ``joined`` ``channel`` (``source``
     is then its ``nick!user@host`` as the server shows it), or left it, ``why`` (``"kicked
     by alice (spam)"``). ``channel`` is lowercased, as the join pacing names channels."""

@@ -23,7 +23,6 @@ not a duplicate. Cooldowns (``vbot/dispatch.py``) are the guard against loops.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import heapq
 import itertools
 import logging
@@ -31,6 +30,7 @@ import math
 import time
 import unicodedata
 from collections.abc import Callable
+from typing import NamedTuple
 
 from vbot.lines import CONTROLS_TO_SPACES, MAX_CHARACTERS, MAX_LINE_BYTES
 
@@ -45,8 +45,7 @@ INVISIBLE_SUFFIX = " \U000e0000"
 """A space and U+E0000 (Tags block, shown as nothing): makes a repeated reply differ from the previous one."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):
     """Send limits; times in seconds. Raise ``messages``/``privileged_messages`` for verified bots."""
 
     window: float = 30.0

@@ -26,12 +26,12 @@ again on the next turn.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import enum
 import math
 import random
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 STABLE_AFTER = 60.0
 """Seconds a welcomed connection must last before its drop starts the backoff over: a server
@@ -85,8 +85,7 @@ class Action(enum.Enum):
     DISCONNECT = "disconnect"
 
 
-@dataclasses.dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """An Action, and for DISCONNECT the QUIT message and a log line saying why."""
 
     action: Action
@@ -97,8 +96,7 @@ class Step:
 NOTHING = Step(Action.NOTHING)
 
 
-@dataclasses.dataclass(frozen=True)
-class Drop:
+class Drop(NamedTuple):
     """What ``Session.dropped`` decided: ``delay`` seconds until the next attempt
     (0 after a RECONNECT followed at once), ``planned`` for that RECONNECT, and whether
     the connection had been welcomed (worth a warning) or not."""

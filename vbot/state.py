@@ -14,11 +14,14 @@ never changes the live bot's counters.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vbot.config import ConfigError
+
+if TYPE_CHECKING:  # sqlite3 loads when a count is first read or written, not at start-up
+    import sqlite3
 
 BUSY_TIMEOUT = 5.0
 """Seconds to wait for another process's write lock before giving up."""
@@ -73,6 +76,8 @@ class CountStore:
             return self._connection
 
     def _connect(self) -> sqlite3.Connection:
+        import sqlite3
+
         connection = None
         try:
             # isolation_level=None: no implicit transactions; each increment runs its own BEGIN/COMMIT.
@@ -89,30 +94,40 @@ class CountStore:
     def increment(self, name: str) -> int:
         """Add one to the count for ``name`` in one transaction; returns the new count (1 the first time).
 
-        Raises StateError when the file cannot be opened, sqlite3.Error when the
-        write fails (the count is then unchanged).
+        Raises StateError when the file cannot be opened or written (the count is then unchanged).
         """
+        import sqlite3
+
         connection = self._connected()
         with self._lock:
-            connection.execute("BEGIN IMMEDIATE")
             try:
-                connection.execute(
-                    "INSERT INTO counts (name, count) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET count = count + 1",
-                    (name,),
-                )
-                (count,) = connection.execute("SELECT count FROM counts WHERE name = ?", (name,)).fetchone()
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
+                connection.execute("BEGIN IMMEDIATE")
+                try:
+                    connection.execute(
+                        "INSERT INTO counts (name, count) VALUES (?, 1) "
+                        "ON CONFLICT (name) DO UPDATE SET count = count + 1",
+                        (name,),
+                    )
+                    (count,) = connection.execute("SELECT count FROM counts WHERE name = ?", (name,)).fetchone()
+                    connection.execute("COMMIT")
+                except BaseException:
+                    if connection.in_transaction:
+                        connection.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as error:
+                raise StateError(self.path, str(error)) from None
             return count
 
     def get(self, name: str) -> int:
         """The current count for ``name`` (0 when it never ran). Raises as ``increment``."""
+        import sqlite3
+
         connection = self._connected()
         with self._lock:
-            row = connection.execute("SELECT count FROM counts WHERE name = ?", (name,)).fetchone()
+            try:
+                row = connection.execute("SELECT count FROM counts WHERE name = ?", (name,)).fetchone()
+            except sqlite3.Error as error:
+                raise StateError(self.path, str(error)) from None
         return row[0] if row else 0
 
     def close(self) -> None:
@@ -150,6 +165,8 @@ class ConsoleCounts:
         return self
 
     def _read(self) -> dict[str, int]:
+        import sqlite3
+
         uri = self.path.resolve().as_uri() + "?mode=ro"
         try:
             connection = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT)

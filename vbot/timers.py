@@ -30,10 +30,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import sqlite3
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from vbot.config import ConfigError
 from vbot.health import format_duration
@@ -78,8 +77,7 @@ class Timer:
     needs: frozenset[str] = frozenset()
 
 
-@dataclasses.dataclass(frozen=True)
-class Post:
+class Post(NamedTuple):
     """A timer post that may go now: ``message`` (the template, in turn) for ``channel``."""
 
     timer: Timer
@@ -93,8 +91,7 @@ class Post:
         return self.timer.fill(self.message, self.channel, chat)
 
 
-@dataclasses.dataclass(frozen=True)
-class TimerState:
+class TimerState(NamedTuple):
     """Where one timer stands in one channel: for the console's ``/timers`` and for logs.
 
     ``remaining``: seconds until the interval has passed (0 when it has);
@@ -134,14 +131,14 @@ class TimerState:
         return f"{where}: {state}"
 
 
-@dataclasses.dataclass
 class _Slot:
-    """The mutable state of one timer in one channel."""
+    """The mutable state of one timer in one channel: since when it waits (clock seconds), the
+    chat lines counted since, the message whose turn it is, and why it waits (for the log)."""
 
-    since: float
-    lines: int = 0
-    turn: int = 0
-    reason: str = ""
+    __slots__ = ("since", "lines", "turn", "reason")
+
+    def __init__(self, since: float) -> None:
+        self.since, self.lines, self.turn, self.reason = since, 0, 0, ""
 
 
 class TimerSchedule:
@@ -264,7 +261,7 @@ class TimerSchedule:
         for post in self.take_due():
             try:
                 text = post.text(chat)
-            except (ConfigError, sqlite3.Error) as error:
+            except ConfigError as error:  # the state file's StateError, for {count}
                 log.warning("timer %r in %s not posted: %s", post.timer.name, post.channel, error)
                 continue
             say(post.channel, text)
