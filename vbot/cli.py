@@ -162,8 +162,12 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.default_int_handler)
         return run_login(args.env_file)
-    if not args.console:
-        import vbot.bot  # noqa: F401  (the irc library, imported before a stop may interrupt anything)
+    if not args.console:  # the irc library, imported before a stop may interrupt anything
+        # irc.events first, from here: it finds its data file with importlib_resources.files(), which
+        # reads every frame of the stack (about 0.3 ms each): 4 ms less than from inside vbot.bot's import.
+        import irc.events  # noqa: F401
+
+        import vbot.bot  # noqa: F401
     if signals.stop_requested:
         return EXIT_OK
     signals.interruptible = True

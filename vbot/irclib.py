@@ -12,7 +12,10 @@ What vbot takes from ``irc.bot.SingleServerIRCBot`` (``vbot.bot.VBot`` is one):
   keeper's current token), so a reconnect always sends the current token;
 * ``connection`` and its public API (``connect``, ``cap``, ``join``, ``privmsg``, ``ping``,
   ``disconnect``, ``get_nickname``: the library follows the bot's own nick);
-* the ``on_<event>`` naming of handlers.
+* the ``on_<event>`` naming of handlers;
+* its import, ``irc.events`` first, from ``vbot.cli``: that module finds its data file with
+  ``importlib_resources.files()``, which inspects every frame of the stack (about 0.3 ms
+  each); from a shallow frame a start takes 4 ms less. Nothing depends on the order.
 
 What vbot replaces, and why:
 
