@@ -60,7 +60,8 @@ def soonest(*waits: float | None) -> float | None:
     >>> soonest(None, 2.0, 0.5), soonest(None, None)
     (0.5, None)
     """
-    return min((wait for wait in waits if wait is not None), default=None)
+    known = [wait for wait in waits if wait is not None]
+    return min(known) if known else None
 
 
 class Stopping(BaseException):

@@ -39,7 +39,7 @@ import stat
 import types
 from collections.abc import Callable, Container, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from vbot.chat import Role
 from vbot.config import ConfigError
@@ -116,18 +116,17 @@ class CommandsFileError(ConfigError):
 # --- template variables ----------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class Scope:
+class Scope(NamedTuple):
     """What a template's variables are computed from.
 
-    ``channel`` has its ``#``; ``count()`` adds one to the count and returns it;
+    ``channel`` has its ``#``; ``next_count()`` adds one to the count and returns it;
     ``name`` (the sender's display name) and ``args`` (the text after the
     command) are empty for a timer; ``known`` holds the stream facts (vbot.facts).
     """
 
     channel: str
     chat: Chat
-    count: Callable[[], int]
+    next_count: Callable[[], int]
     name: str = ""
     args: str = ""
     known: Known = Known()
@@ -154,7 +153,7 @@ VARIABLES: Mapping[str, Callable[[Scope], object]] = types.MappingProxyType(
         "args": lambda scope: scope.args,
         **{str(number): _word(number) for number in range(1, 10)},
         "channel": lambda scope: scope.channel.lstrip("#"),
-        "count": lambda scope: scope.count(),
+        "count": lambda scope: scope.next_count(),
         "viewers": lambda scope: scope.chat.viewer_count(scope.channel),
         "live_viewers": lambda scope: scope.known.live_viewers(),
         "uptime": lambda scope: scope.known.uptime(),
