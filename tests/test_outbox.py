@@ -604,7 +604,8 @@ def test_a_budget_of_infinity_paces_nothing():
 
 class OneQueueOutbox(Outbox):
     """The outbox as it was before per-channel queues (0.2): one queue in arrival order, scanned
-    whole by ``take_ready`` and ``wait_time``. The reference the real one must match."""
+    whole by ``take_ready`` and ``wait_time`` (each channel's own rules are the real one's).
+    The reference the real one must match."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -641,16 +642,8 @@ class OneQueueOutbox(Outbox):
             return None
         if self.pace is not None:
             return self.pace.wait_time()
-        now, waits = self._clock(), []
-        for channel in {channel for channel, _ in self.queue}:
-            at = max(self._paused_until.get(channel, now), now)
-            if channel not in self._privileged:
-                at = max(at, self._last_sent_at(channel) + self.limits.channel_interval)
-            limit = self._window_limit(channel)
-            if len(self._sent_at) >= limit:
-                at = max(at, self._sent_at[len(self._sent_at) - limit] + self.limits.window)
-            waits.append(at - now)
-        return max(min(waits), 0.0)
+        now = self._clock()
+        return max(min(self._ready_at(channel, now) for channel in {channel for channel, _ in self.queue}) - now, 0.0)
 
 
 STEPS = st.one_of(

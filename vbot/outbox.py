@@ -351,16 +351,7 @@ class Outbox:
         if self.pace is not None:
             return self.pace.wait_time()
         now = self._clock()
-        waits = []
-        for channel in self._queues:
-            at = max(self._paused_until.get(channel, now), now)
-            if channel not in self._privileged:
-                at = max(at, self._last_sent_at(channel) + self.limits.channel_interval)
-            limit = self._window_limit(channel)
-            if len(self._sent_at) >= limit:  # a slot frees when all but limit - 1 have left the window
-                at = max(at, self._sent_at[len(self._sent_at) - limit] + self.limits.window)
-            waits.append(at - now)
-        return max(min(waits), 0.0)
+        return max(min([self._ready_at(channel, now) for channel in self._queues]) - now, 0.0)
 
     def report_dropped(self) -> int:
         """Log one WARNING for the messages dropped since the last call (the queue was full), if any,
@@ -369,6 +360,16 @@ class Outbox:
         if unreported:
             log.warning("too many replies waiting: dropped the %d oldest", unreported)
         return unreported
+
+    def _ready_at(self, channel: str, now: float) -> float:
+        """When a message to ``channel`` may go, by Twitch's limits (clock seconds; ``now`` at the soonest)."""
+        at = max(self._paused_until.get(channel, now), now)
+        if channel not in self._privileged:
+            at = max(at, self._last_sent_at(channel) + self.limits.channel_interval)
+        limit = self._window_limit(channel)
+        if len(self._sent_at) >= limit:  # a slot frees when all but limit - 1 have left the window
+            at = max(at, self._sent_at[len(self._sent_at) - limit] + self.limits.window)
+        return at
 
     def _take(self, channel: str) -> str:
         """Remove and return ``channel``'s oldest waiting text."""
