@@ -1,8 +1,9 @@
 """What to do about a chat message that broke a spam filter: pure, with an injected clock.
 
-The driver (the bot, or the console) asks ``Moderation.check(message)`` for every chat
-message before commands; the answer is None (let it be) or an ``Action``, a small
-immutable record of what to do: delete the message or time the chatter out, and the
+The driver asks ``Moderation.check(message)`` about every chat message before commands
+(the bot only about a command or a message whose text ``breaks_a_filter``: the same
+answers, for a fraction of the cost); the answer is None (let it be) or an ``Action``, a
+small immutable record of what to do: delete the message or time the chatter out, and the
 warning to reply with. Nothing here sends or calls anything.
 
 - Exempt: the broadcaster, moderators, VBOT_OWNERS, and the roles of ``exempt`` (each
@@ -163,8 +164,8 @@ class Moderation:
 
     def breaks_a_filter(self, text: str, tags: Mapping[str, str]) -> bool:
         """True when a chat message saying ``text`` (with ``tags``) breaks a filter that is on,
-        whoever sends it: exemptions and ``!permit`` do not count. False means ``check`` lets
-        it be. The filters read only the text and one tag (``emotes``), so a clean chat line
+        whoever sends it: exemptions and ``!permit`` do not count. False means ``check`` would
+        let it be. The filters read only the text and one tag (``emotes``), so a clean chat line
         is never made a ChatMessage (all its tags parsed, its sender's role worked out: about
         half of what checking it cost); the driver hands ``check`` the others."""
         settings = self.settings
