@@ -118,9 +118,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "VBOT_AUTH_URL",
         TWITCH_AUTH_URL,
-        "base URL of Twitch's token service (`/device`, `/token`, "
-        "`/validate`); `https://`, or `http://` to loopback for tests; setting it also turns token checks "
-        "on for a `VBOT_HOST` other than Twitch's",
+        "base URL of Twitch's token service; `https://`, or `http://` to loopback (tests); set, it "
+        "turns token checks on for a `VBOT_HOST` other than Twitch's",
     ),
     Setting(
         "VBOT_VALIDATE_INTERVAL",
@@ -131,9 +130,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "VBOT_HELIX_URL",
         TWITCH_HELIX_URL,
-        "base URL of Twitch's API, Helix (stream facts: live viewers, `!uptime`, game, title, followers); "
-        "`https://`, or `http://` to loopback for tests; setting it also turns stream facts on for a "
-        "`VBOT_HOST` other than Twitch's (with `VBOT_AUTH_URL`)",
+        "base URL of Twitch's API, Helix (stream facts, spam filters' actions); `https://`, or `http://` "
+        "to loopback (tests); set, it turns them on for a `VBOT_HOST` other than Twitch's (with `VBOT_AUTH_URL`)",
     ),
 )
 """Every ``VBOT_*`` variable, in README's order. A new setting is one more row here, plus its
