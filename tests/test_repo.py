@@ -139,6 +139,7 @@ IS_GIT_CHECKOUT = shutil.which("git") is not None and (ROOT / ".git").exists()
 @pytest.mark.parametrize("name", [
     ".env", "vbot-token.json", "vbot-state.sqlite3", "vbot-state.sqlite3-wal", "commands.toml",
     ".vbot-token.json.0a1b2c3d.tmp",  # vbot/tokens.py writes the token file there first, then renames it
+    ".vbot-token.json.lock", ".mybot.json.lock",  # vbot/tokens.py TokenFileLock, beside any VBOT_TOKEN_FILE
 ])
 def test_secrets_and_state_are_git_ignored(name):
     result = subprocess.run(["git", "check-ignore", "--no-index", "--quiet", name], cwd=ROOT, timeout=30, check=False)
