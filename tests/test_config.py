@@ -696,3 +696,28 @@ def test_an_irc_nick_is_a_username_and_an_owner_off_twitch(nick):
     """Issue 18: ordinary IRC nicks (RFC 2812 section 2.3.1) were refused off Twitch; Twitch logins still do."""
     config = load_config(settings(VBOT_HOST="irc.example.org", VBOT_USERNAME=nick, VBOT_OWNERS=f"@{nick},alice"))
     assert config.username == nick.lower() and config.owners == {nick.lower(), "alice"}
+
+
+@pytest.mark.parametrize("content, line", [
+    ("VBOT_CHANNEL mychannel\n", 1),
+    ("# settings\n\nVBOT_USERNAME=mybot\nVBOT_CHANNEL: mychannel\nVBOT_PREFIX=?\n", 4),
+    (f"VBOT_CHANNEL=x\nVBOT_TOKEN='{SECRET}\n", 2),  # an unclosed quote: the secret is not repeated
+], ids=["space", "colon", "unclosed-quote"])
+def test_an_env_line_python_dotenv_cannot_parse_is_one_error_naming_the_line(tmp_path, monkeypatch, content, line):
+    """Trial: python-dotenv's own warning, then a misleading "VBOT_CHANNEL is not set"."""
+    (tmp_path / ".env").write_text(content)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        read_settings(environ={})
+    assert str(caught.value).startswith(f".env line {line}: not a setting; write NAME=value")
+    assert SECRET not in str(caught.value)
+
+
+def test_cli_env_line_python_dotenv_cannot_parse_exits_2_with_one_line(tmp_path):
+    (tmp_path / ".env").write_text("VBOT_CHANNEL mychannel\n")
+    result = run_vbot({}, cwd=tmp_path, timeout=20)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "vbot: configuration error: .env line 1: not a setting; write NAME=value, e.g. VBOT_CHANNEL=mychannel, "
+        "and close any quote"
+    ]

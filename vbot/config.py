@@ -10,6 +10,7 @@ it by ``tests/test_config.py``).
 from __future__ import annotations
 
 import dataclasses
+import io
 import ipaddress
 import os
 import re
@@ -235,7 +236,8 @@ def read_settings(
     ``env_file`` None means ``.env`` in the current working directory, if there is
     one. Raises ConfigError, naming the file, when a named ``env_file`` is not an
     existing file, or when the file (``.env`` too) is a directory or anything but
-    a regular file, cannot be read, or is not UTF-8 text.
+    a regular file, cannot be read, is not UTF-8 text, or has a line python-dotenv
+    cannot parse (naming the first such line's number).
     """
     environ = os.environ if environ is None else environ
     path = Path(".env") if env_file is None else Path(env_file)
@@ -254,7 +256,9 @@ def read_settings(
             from dotenv import dotenv_values  # here: most starts have no env file (a few ms saved)
 
             with open(path, encoding="utf-8") as stream:
-                file_values = dotenv_values(stream=stream)
+                text = stream.read()
+            _check_env_lines(text, shown)
+            file_values = dotenv_values(stream=io.StringIO(text))
         except UnicodeDecodeError:
             raise ConfigError(f"{shown}: not UTF-8 text; save the file as UTF-8") from None
         except OSError as error:
@@ -264,6 +268,20 @@ def read_settings(
     merged = {key: value for key, value in file_values.items() if value is not None}
     merged.update((key, value) for key, value in environ.items() if value.strip())
     return merged
+
+
+def _check_env_lines(text: str, shown: str) -> None:
+    """ConfigError naming the first line of the env file ``text`` that python-dotenv cannot parse
+    (``VBOT_CHANNEL mychannel``, an unclosed quote), which it would skip with a warning of its own;
+    the line itself is not repeated (it may hold a token)."""
+    from dotenv.parser import parse_stream
+
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            raise ConfigError(
+                f"{shown} line {binding.original.line}: not a setting; write NAME=value, "
+                "e.g. VBOT_CHANNEL=mychannel, and close any quote"
+            )
 
 
 def unknown_settings(settings: Mapping[str, str]) -> list[str]:
