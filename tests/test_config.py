@@ -721,3 +721,30 @@ def test_cli_env_line_python_dotenv_cannot_parse_exits_2_with_one_line(tmp_path)
         "vbot: configuration error: .env line 1: not a setting; write NAME=value, e.g. VBOT_CHANNEL=mychannel, "
         "and close any quote"
     ]
+
+
+@pytest.mark.parametrize("args, env, says", [
+    ((), {}, "vbot: configuration error: VBOT_CHANNEL is not set: "),
+    (("login",), {"VBOT_CHANNEL": "mychannel"}, "vbot login: VBOT_CLIENT_ID is not set: "),
+])
+def test_a_missing_setting_without_an_env_file_says_where_env_was_looked_for(tmp_path, args, env, says):
+    """Trial: run from another folder than the one holding .env, vbot said only "VBOT_CHANNEL is not set"."""
+    result = run_vbot(env, *args, cwd=tmp_path, timeout=20)
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(says), line
+    command = "vbot login" if args else "vbot"
+    assert line.endswith(f"; no .env in {tmp_path}: run {command} from the folder holding .env, or give --env-file PATH")
+
+
+@pytest.mark.parametrize("where", ["dotenv", "env-file"])
+def test_a_missing_setting_with_an_env_file_says_nothing_of_it(tmp_path, where):
+    (tmp_path / "bot.env").write_text("VBOT_PREFIX=?\n")
+    if where == "dotenv":
+        (tmp_path / ".env").write_text("VBOT_PREFIX=?\n")
+    result = run_vbot({}, *(["--env-file", "bot.env"] if where == "env-file" else []), cwd=tmp_path, timeout=20)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "vbot: configuration error: VBOT_CHANNEL is not set: set it to the channel(s) to join, "
+        "e.g. VBOT_CHANNEL=mychannel"
+    ]

@@ -155,3 +155,11 @@ def test_python_m_vbot_above_a_clone_named_vbot_says_what_to_do_in_one_line(tmp_
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == ("vbot: python -m vbot, run from the folder above the clone, finds the folder vbot/ "
                              "instead of the package: cd vbot first, or run vbot/.venv/bin/vbot\n")
+
+
+def test_the_systemd_steps_make_the_venv_with_a_python_the_service_user_can_run():
+    """Trial: a venv made with root's pyenv Python (under /root) cannot start as the vbot user."""
+    steps = next(block for block in shell_blocks((ROOT / "docs" / "operations.md").read_text(encoding="utf-8"))
+                 if "useradd" in block)
+    venv = [line for line in steps.splitlines() if "-m venv /opt/vbot" in line]
+    assert venv and venv[0].startswith("/usr/bin/python3 -m venv /opt/vbot"), venv

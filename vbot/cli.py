@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from vbot import __version__
 from vbot.commands import builtin_table
-from vbot.config import Config, ConfigError, load_config, read_settings, unknown_settings
+from vbot.config import Config, ConfigError, SettingMissing, error_text, load_config, read_settings, unknown_settings
 from vbot.dispatch import Cooldowns, Dispatcher
 from vbot.logs import setup_logging
 from vbot.moderation import Moderation
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
             facts = stream_facts(config, calls, file_needs(dispatcher.table, timers.timers))
             enforcer = Enforcer(calls, dispatcher.moderation)
     except ConfigError as error:
-        print(f"vbot: configuration error: {error}", file=sys.stderr)
+        print(f"vbot: configuration error: {error_text(error, args.env_file)}", file=sys.stderr)
         for line in unknown_settings(settings):  # the typo may be the cause
             print(f"vbot: note: {line}", file=sys.stderr)
         return EXIT_CONFIG
@@ -256,14 +256,14 @@ def run_login(env_file: str | None) -> int:
     try:
         config = load_config(read_settings(env_file), console=True)
         if not config.client_id:
-            raise ConfigError(
+            raise SettingMissing(
                 "VBOT_CLIENT_ID is not set: register an application (client type Public) in "
                 "Twitch's developer console and set VBOT_CLIENT_ID to its Client ID "
                 "(README: Getting a token)"
             )
         loaded = read_file(config.commands_file, config.commands_file_required, builtin_table(), _Uncounted())
     except ConfigError as error:
-        print(f"vbot: configuration error: {error}", file=sys.stderr)
+        print(f"vbot login: {error_text(error, env_file, 'vbot login')}", file=sys.stderr)
         return EXIT_CONFIG
     setup_logging(config.log_level)
     scopes = login_scopes(file_needs(loaded.commands, loaded.timers))
@@ -315,7 +315,7 @@ def choose_tokens(config: Config) -> tuple[Tokens, Path | None]:
     except TokenFileMissing:
         if config.token:
             return Tokens(access_token=config.token, refresh_token=None, expires_at=None), None
-        raise ConfigError(
+        raise SettingMissing(
             f"no token: VBOT_TOKEN is not set and VBOT_TOKEN_FILE={config.token_file} does not exist; "
             'run "vbot login" to create it (README: Getting a token)'
         ) from None

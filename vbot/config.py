@@ -150,6 +150,24 @@ class ConfigError(ValueError):
     """
 
 
+class SettingMissing(ConfigError):
+    """A required setting is set nowhere (environment, env file): ``error_text`` says where
+    ``.env`` was looked for when none was read."""
+
+
+def error_text(error: ConfigError, env_file: str | os.PathLike | None, command: str = "vbot") -> str:
+    """``str(error)``, and for a SettingMissing error when no env file was read (none named with
+    ``--env-file``, no ``.env`` in the working directory), that ``.env`` was not found there and
+    how ``command`` finds it: the user's ``.env`` is often elsewhere (trial)."""
+    if not isinstance(error, SettingMissing) or env_file is not None or os.path.lexists(".env"):
+        return str(error)
+    try:
+        folder = _shown(Path.cwd())
+    except OSError:  # the working directory was removed
+        folder = "the working directory"
+    return f"{error}; no .env in {folder}: run {command} from the folder holding .env, or give --env-file PATH"
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Everything vbot is configured with; immutable, and its repr hides the token.
@@ -324,7 +342,7 @@ def load_config(settings: Mapping[str, str], console: bool = False) -> Config:
     validated = bool(auth["auth_url_set"]) or twitch
     username = get("VBOT_USERNAME").lower()
     if not username and not console and not validated:
-        raise ConfigError(
+        raise SettingMissing(
             "VBOT_USERNAME is not set: set it to the bot account's Twitch login, e.g. VBOT_USERNAME=mybot"
         )
     if username and not _is_login(username, twitch):
@@ -379,7 +397,7 @@ def _token(value: str, oauth: bool, required: bool) -> str:
         if value.lower().startswith("oauth:"):
             value = value[len("oauth:") :]
         if not value and required:
-            raise ConfigError(
+            raise SettingMissing(
                 "VBOT_TOKEN is not set: set it to the bot account's OAuth token "
                 "(scopes chat:read chat:edit), with or without 'oauth:'"
             )
@@ -489,7 +507,7 @@ def _channels(value: str, required: bool = True) -> list[str]:
                 "VBOT_CHANNEL names no channel, only commas: set it to the channel(s) to join, "
                 "e.g. VBOT_CHANNEL=mychannel"
             )
-        raise ConfigError("VBOT_CHANNEL is not set: set it to the channel(s) to join, e.g. VBOT_CHANNEL=mychannel")
+        raise SettingMissing("VBOT_CHANNEL is not set: set it to the channel(s) to join, e.g. VBOT_CHANNEL=mychannel")
     for name in names:
         if not LOGIN_PATTERN.fullmatch(name):
             raise ConfigError(
