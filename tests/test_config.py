@@ -734,7 +734,8 @@ def test_a_missing_setting_without_an_env_file_says_where_env_was_looked_for(tmp
     [line] = result.stderr.splitlines()
     assert line.startswith(says), line
     command = "vbot login" if args else "vbot"
-    assert line.endswith(f"; no .env in {tmp_path}: run {command} from the folder holding .env, or give --env-file PATH")
+    assert line.endswith(f"; no .env in {tmp_path}: run {command} from the folder holding .env, "
+                         "or give --env-file PATH")
 
 
 @pytest.mark.parametrize("where", ["dotenv", "env-file"])

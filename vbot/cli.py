@@ -267,12 +267,13 @@ def run_login(env_file: str | None) -> int:
         return EXIT_CONFIG
     setup_logging(config.log_level)
     scopes = login_scopes(file_needs(loaded.commands, loaded.timers))
+    notes = []
     extra = " ".join(scope for scope in scopes if scope not in CHAT_SCOPES)
     if extra:
-        print(f"Asking for {extra} too: {config.commands_file} needs it (docs/stream-facts.md)")
+        notes.append(f"Asking for {extra} too: {config.commands_file} needs it (docs/stream-facts.md)")
     if loaded.filters is not None:
         scopes += MODERATION_SCOPES
-        print(f"Asking for {' '.join(MODERATION_SCOPES)} too: the spam filters need them (docs/filters.md)")
+        notes.append(f"Asking for {' '.join(MODERATION_SCOPES)} too: the spam filters need them (docs/filters.md)")
     service = TokenService(config.auth_url, config.client_id)
     login = DeviceLogin(
         service,
@@ -285,6 +286,7 @@ def run_login(env_file: str | None) -> int:
         channels=config.channels,
         pasted_token=bool(config.token),
         settings_file=env_file or ".env",
+        scope_notes=tuple(notes),
     )
     started()
     return login.run()
