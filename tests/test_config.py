@@ -13,7 +13,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from tests.support import run_vbot
-from vbot import __version__
+from vbot import __version__, cli
 from vbot.cli import parse_args
 from vbot.config import SETTINGS, TWITCH_HOST, Config, ConfigError, load_config, read_settings
 from vbot.login import EXIT_CODES
@@ -589,6 +589,27 @@ def test_help_needs_no_configuration(tmp_path):
     assert "usage: vbot" in result.stdout
     assert "--env-file" in result.stdout
     assert result.stderr == ""
+
+
+def test_help_says_vbot_channel_is_required_and_each_exit_code_of_the_bot(capsys):
+    """Trial: --help named neither; the exit codes were only in vbot/cli.py's docstring."""
+    with pytest.raises(SystemExit) as stop:
+        parse_args(["--help"])
+    assert stop.value.code == 0
+    text = capsys.readouterr().out
+    assert "VBOT_CHANNEL, the channel(s) to join, is required" in text
+    assert sorted(cli.EXIT_CODES) == [cli.EXIT_OK, cli.EXIT_CONFIG, cli.EXIT_LOGIN] == [0, 2, 3]
+    for code, meaning in cli.EXIT_CODES.items():
+        assert re.search(rf"^  {code} +{re.escape(meaning.split()[0])} ", text, re.MULTILINE), code
+
+
+def test_help_on_an_unknown_topic_names_the_topics(capsys):
+    with pytest.raises(SystemExit) as stop:
+        parse_args(["help", "foo"])
+    assert stop.value.code == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error == ("vbot: error: no help on 'foo': the topics are login (vbot help login); "
+                     "vbot help alone shows the options and commands")
 
 
 @pytest.mark.parametrize("args", [["login", "--help"], ["help", "login"]])
