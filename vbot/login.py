@@ -155,7 +155,10 @@ class DeviceLogin:
         self._say(
             f"Logged in as {tokens.login or '(login unknown)'}; token saved to {self.token_file.resolve()}{replaced}"
         )
-        start = "start the bot the way you ran this, without 'login' (e.g. .venv/bin/vbot)"
+        start = (
+            "start the bot the way you ran this without 'login' (e.g. .venv/bin/vbot), "
+            "or systemctl restart vbot for a service"
+        )
         missing = self._missing(tokens.login)
         if missing:
             self._say(f"Still to do: {'; '.join(missing)}; then {start}.")
