@@ -18,9 +18,20 @@ import pytest
 from tests.support import TOKEN, BotThread, FakeClock, free_port, make_config, run_vbot, start_vbot, wait_until
 from vbot.chat import ChatMessage, Role
 from vbot.commands import builtin_table
-from vbot.custom import TIMER_VARIABLES, VARIABLES, CommandsFileError, Reloader, Scope, load_table, read_file, render
+from vbot.custom import (
+    TIMER_VARIABLES,
+    VARIABLES,
+    CommandsFileError,
+    Reloader,
+    Scope,
+    load_file,
+    load_table,
+    read_file,
+    render,
+)
 from vbot.dispatch import Cooldowns, Dispatcher
 from vbot.facts import NoFacts
+from vbot.moderation import Moderation
 from vbot.state import CountStore, StateError
 from vbot.timers import TimerSchedule
 
@@ -634,7 +645,7 @@ def test_sighup_reloads_the_live_bot(twitch, tmp_path):
         process.terminate()
         _, stderr = process.communicate(timeout=10)
     assert process.returncode == 0, stderr
-    assert "reloaded 2 custom command(s) from" in stderr
+    assert "reloaded 2 custom command(s) and 0 timer(s) from" in stderr
 
 
 # --- {count} storage -----------------------------------------------------------------------------
@@ -741,3 +752,40 @@ def test_a_name_with_a_line_break_keeps_the_error_on_one_line(tmp_path, text):
     with pytest.raises(CommandsFileError) as caught:
         read_file(path, True, builtin_table(), CountStore(tmp_path / "state.sqlite3"))
     assert "\n" not in str(caught.value) and "\n" not in caught.value.brief()
+
+
+def filtered(tmp_path, text: str, required: bool = True):
+    """``reloadable``, with the file's spam filters on from the start (as vbot.cli builds them)."""
+    path = write(tmp_path, text)
+    store = CountStore(tmp_path / "state.sqlite3")
+    builtins = builtin_table()
+    loaded = load_file(path, required, builtins, store)
+    dispatcher = Dispatcher(loaded.table(builtins), moderation=Moderation(loaded.filters, FakeClock()))
+    return path, dispatcher, Host(reload=Reloader(dispatcher, builtins, path, required, store))
+
+
+def test_start_and_reload_log_which_filters_are_on_and_when_none_are(tmp_path, caplog):
+    """Trial: a reload that removed [filters] did not say the filters were off."""
+    with caplog.at_level(logging.INFO, logger="vbot.custom"):
+        path, dispatcher, host = filtered(tmp_path, '[hi]\nreply = "hi"\n[filters.links]\n')
+        path.write_text('[hi]\nreply = "hi"\n')
+        assert say(dispatcher, "!reload", role=Role.MODERATOR, host=host) == \
+            "Reloaded 1 custom command and filters: none."
+        assert say(dispatcher, "!reload", role=Role.MODERATOR, host=host) == "Reloaded 1 custom command."
+        path.unlink()
+        assert say(dispatcher, "!reload", role=Role.MODERATOR, host=host).startswith("Reload failed")
+    assert [record.getMessage() for record in caplog.records][:3] == [
+        f"loaded 1 custom command(s) and 0 timer(s) from {path}; filters: links",
+        f"reloaded 1 custom command(s) and 0 timer(s) from {path}; filters: none",
+        f"reloaded 1 custom command(s) and 0 timer(s) from {path}; filters: none",
+    ]
+
+
+def test_a_reload_removing_the_file_says_the_filters_went_off_too(tmp_path, caplog):
+    path, dispatcher, host = filtered(tmp_path, "[filters.links]\n", required=False)
+    path.unlink()
+    with caplog.at_level(logging.INFO, logger="vbot.custom"):
+        assert say(dispatcher, "!reload", role=Role.MODERATOR, host=host) == \
+            "Reloaded: no commands.toml, built-in commands only, no filters."
+    assert not dispatcher.moderation.is_on
+    assert caplog.records[-1].getMessage() == f"reloaded: no {path}, built-in commands only; filters: none"

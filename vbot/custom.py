@@ -277,11 +277,20 @@ class CustomFile:
         """The built-in commands followed by these."""
         return CommandTable([*builtins, *self.commands])
 
-    def summary(self) -> str:
-        """E.g. ``"2 custom command(s) and 1 timer(s)"``, for the log, then the filters when
-        there is a ``[filters]`` table: ``"..., filters: links, caps"``."""
-        text = f"{len(self.commands)} custom command(s) and {len(self.timers)} timer(s)"
-        return text if self.filters is None else f"{text}, filters: {self.filters.summary()}"
+    @property
+    def filters_on(self) -> str:
+        """The spam filters on, e.g. ``"links, caps"`` (``FilterSettings.summary``); ``"none"``
+        without a ``[filters]`` table."""
+        return "none" if self.filters is None else self.filters.summary()
+
+    def summary(self, path: Path) -> str:
+        """What was loaded from ``path``, for the log: ``"2 custom command(s) and 1 timer(s) from
+        commands.toml; filters: links, caps"``, or ``"...; filters: none"``, so that a reload
+        that removed ``[filters]`` says they are off."""
+        return (
+            f"{len(self.commands)} custom command(s) and {len(self.timers)} timer(s) from {path}; "
+            f"filters: {self.filters_on}"
+        )
 
 
 def file_needs(commands: Iterable[Command], timers: Iterable[Timer]) -> frozenset[str]:
@@ -551,7 +560,7 @@ def load_file(path: Path, required: bool, builtins: CommandTable, counter: Count
     """``read_file``, and an INFO line saying what was loaded when the file exists; raises as ``read_file``."""
     loaded = read_file(path, required, builtins, counter)
     if path.exists():
-        log.info("loaded %s from %s", loaded.summary(), path)
+        log.info("loaded %s", loaded.summary(path))
     return loaded
 
 
@@ -568,7 +577,8 @@ class Reloader:
     (``TimerSchedule.set_timers``) in the same call, so the event loop never sees
     commands, timers or filters from different versions of the file. On any error
     all stay as they were, the error is logged with the full path, and the reply
-    names at most the file's base name.
+    names at most the file's base name. The log line names the filters on (``filters: none``
+    when there are none); the reply does when there are some, or when a reload turned them off.
     """
 
     def __init__(
@@ -594,25 +604,21 @@ class Reloader:
             log.warning("reload failed, keeping the old commands, timers and filters: %s", error)
             reason = error.brief() if isinstance(error, (CommandsFileError, StateError)) else "see the bot's log"
             return f"Reload failed, kept the old commands: {reason}"
+        filtered = self.dispatcher.moderation.is_on
         self.dispatcher.table = loaded.table(self.builtins)
         self.dispatcher.moderation.set_filters(loaded.filters)
         if self.set_timers is not None:
             self.set_timers(loaded.timers)
         if not loaded.commands and not loaded.timers and not self.path.exists():
-            log.info("reloaded: no %s, built-in commands only", self.path)
-            return f"Reloaded: no {self.path.name}, built-in commands only."
-        log.info(
-            "reloaded %d custom command(s) from %s, and %d timer(s)%s",
-            len(loaded.commands),
-            self.path,
-            len(loaded.timers),
-            "" if loaded.filters is None else f"; filters: {loaded.filters.summary()}",
-        )
+            log.info("reloaded: no %s, built-in commands only; filters: none", self.path)
+            off = ", no filters" if filtered else ""
+            return f"Reloaded: no {self.path.name}, built-in commands only{off}."
+        log.info("reloaded %s", loaded.summary(self.path))
         parts = [_plural(len(loaded.commands), "custom command")]
         if loaded.timers:
             parts.append(_plural(len(loaded.timers), "timer"))
-        if loaded.filters is not None:
-            parts.append(f"filters: {loaded.filters.summary()}")
+        if loaded.filters is not None or filtered:  # chat hears that filters went off, too
+            parts.append(f"filters: {loaded.filters_on}")
         return f"Reloaded {' and '.join([', '.join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)}."
 
 
