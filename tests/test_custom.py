@@ -274,6 +274,10 @@ INVALID = [
     # names that cannot be typed
     ('["my hug"]\nreply = "x"\n', "commands.toml: [my hug]: 'my hug' cannot be typed as a command", ""),
     ('[hug]\nreply = "x"\naliases = [""]\n', "commands.toml: [hug] aliases: '' cannot be typed", ""),
+    # the prefix is typed, not written (trial: ["!so"] made !!so)
+    ('["!so"]\nreply = "x"\n', "commands.toml: [!so]: write [so], without the prefix !: chat types !so", ""),
+    ('[so]\nreply = "x"\naliases = ["!Shoutout"]\n',
+     'commands.toml: [so] aliases: write "shoutout", without the prefix !: chat types !shoutout', ""),
     # built-in clashes, by name and by alias, in any case
     ('[help]\nreply = "x"\n', "commands.toml: [help]: 'help' is the built-in command; choose another name", ""),
     ('[Version]\nreply = "x"\n', "commands.toml: [Version]: 'version' is the built-in command", ""),
@@ -789,3 +793,33 @@ def test_a_reload_removing_the_file_says_the_filters_went_off_too(tmp_path, capl
             "Reloaded: no commands.toml, built-in commands only, no filters."
     assert not dispatcher.moderation.is_on
     assert caplog.records[-1].getMessage() == f"reloaded: no {path}, built-in commands only; filters: none"
+
+
+def test_the_prefix_is_vbot_prefix_at_start_and_at_reload(tmp_path):
+    write(tmp_path, '["?so"]\nreply = "x"\n')
+    result = run_vbot({"VBOT_PREFIX": "?"}, "--console", input="", cwd=tmp_path, timeout=20)
+    assert result.returncode == 2
+    assert result.stderr == "vbot: configuration error: commands.toml: [?so]: write [so], without the prefix ?: " \
+                            "chat types ?so\n"
+    path = write(tmp_path, '["!so"]\nreply = "bang so"\n')  # with the prefix ?, a name like any other
+    store = CountStore(tmp_path / "state.sqlite3")
+    dispatcher = Dispatcher(load_table(path, True, builtin_table(), store, prefix="?"), "?")
+    host = Host(reload=Reloader(dispatcher, builtin_table(), path, True, store))
+    assert say(dispatcher, "?!so") == "bang so"
+    path.write_text('["?so"]\nreply = "x"\n')
+    assert say(dispatcher, "?reload", role=Role.MODERATOR, host=host) == (
+        "Reload failed, kept the old commands: commands.toml: [?so]: write [so], without the prefix ?: chat types ?so")
+
+
+def test_a_variable_name_close_to_a_known_one_is_a_warning_at_start_and_at_reload(tmp_path, caplog):
+    """Trial: {followag} went to chat as typed, silently. Names far from any variable stay silent."""
+    text = ('[fa]\nreply = "{user} follows since {followag} {Followage} {xyz} {10}"\n'
+            '[fb]\nreply = "{followag}"\n[timers.t]\nmessage = "{gam}"\ninterval = 60\n')
+    with caplog.at_level(logging.WARNING, logger="vbot.custom"):
+        path, dispatcher, host = reloadable(tmp_path, text)
+        say(dispatcher, "!reload", role=Role.MODERATOR, host=host)
+    warnings = [f"{path}: [fa], [fb] {{followag}} is not a variable and is sent as typed; did you mean {{followage}}?",
+                f"{path}: [fa] {{Followage}} is not a variable and is sent as typed; did you mean {{followage}}?",
+                f"{path}: [timers.t] {{gam}} is not a variable and is sent as typed; did you mean {{game}}?"]
+    assert [record.getMessage() for record in caplog.records] == warnings * 2
+    assert say(dispatcher, "!fb") == "{followag}"  # still sent as typed

@@ -162,7 +162,7 @@ def build_dispatcher(
     if required or path.exists():
         from vbot.custom import load_file
 
-        loaded = load_file(path, required, builtins, store)
+        loaded = load_file(path, required, builtins, store, config.prefix)
         table, filters, timer_list = loaded.table(builtins), loaded.filters, loaded.timers
     moderation = Moderation(filters, clock, config.owners)
     dispatcher = Dispatcher(table, config.prefix, config.owners, Cooldowns(clock), moderation)
@@ -286,7 +286,9 @@ def run_login(env_file: str | None) -> int:
                 "Twitch's developer console and set VBOT_CLIENT_ID to its Client ID "
                 "(README: Getting a token)"
             )
-        loaded = read_file(config.commands_file, config.commands_file_required, builtin_table(), _Uncounted())
+        loaded = read_file(
+            config.commands_file, config.commands_file_required, builtin_table(), _Uncounted(), config.prefix
+        )
     except ConfigError as error:
         print(f"vbot login: {error_text(error, env_file, 'vbot login')}", file=sys.stderr)
         return EXIT_CONFIG
