@@ -30,7 +30,7 @@ from vbot.custom import (
     render,
 )
 from vbot.dispatch import Cooldowns, Dispatcher
-from vbot.facts import NoFacts
+from vbot.facts import ChannelInfo, Known, NoFacts, Stream
 from vbot.moderation import Moderation
 from vbot.state import CountStore, StateError
 from vbot.timers import TimerSchedule
@@ -414,6 +414,30 @@ def test_example_file_is_valid(tmp_path):
     loaded = read_file(EXAMPLE, True, builtin_table(), CountStore(tmp_path / "s"))
     assert {"discord", "socials", "rules", "hug", "so"} <= {entry.name for entry in loaded.commands}
     assert loaded.timers
+
+
+class Facts(NoFacts):
+    """Stream facts as Twitch would give them: ``stream`` and the channel's game and title, 5,678 followers."""
+
+    def __init__(self, stream: Stream, game: str = "Chess", title: str = "Blitz"):
+        super().__init__(lambda: 10_000.0)
+        self.stream, self.info = stream, ChannelInfo(game, title)
+
+    def known(self, channel, needs, subject=None) -> Known:
+        return Known(10_000.0, self.stream, self.info, 5678)
+
+
+@pytest.mark.parametrize("stream, game, says", [
+    (Stream(True, 1234, 10_000.0 - 2 * 3600 - 14 * 60, "Chess", "Blitz"), "Chess", "2h 14m"),
+    (Stream(False), "Chess", "offline"),
+    (Stream(False), "", "offline"),  # no category set
+])
+def test_example_stream_command_reads_well_live_and_offline(tmp_path, stream, game, says):
+    """Trial: offline it read "mychannel is playing :  (live for offline, 0 watching, 0 followers)"."""
+    table = read_file(EXAMPLE, True, builtin_table(), CountStore(tmp_path / "s")).table(builtin_table())
+    text = say(Dispatcher(table, "!"), "!stream", host=Host(facts=Facts(stream, game)))
+    assert says in text and "5,678" in text and "{" not in text
+    assert "for offline" not in text and " :" not in text and "offline," not in text, text
 
 
 def test_example_shout_out_works(tmp_path):
