@@ -15,6 +15,7 @@ import pytest
 
 from vbot.cli import EXIT_CONFIG, EXIT_LOGIN
 from vbot.config import SETTINGS
+from vbot.facts import Known, Stream, uptime_text
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -163,3 +164,10 @@ def test_the_systemd_steps_make_the_venv_with_a_python_the_service_user_can_run(
                  if "useradd" in block)
     venv = [line for line in steps.splitlines() if "-m venv /opt/vbot" in line]
     assert venv and venv[0].startswith("/usr/bin/python3 -m venv /opt/vbot"), venv
+
+
+def test_readme_uptime_row_names_every_reply_of_uptime():
+    """Trial: README said `Live for 2h 14m`, or `Offline`; without Twitch's API's answer it is neither."""
+    row = next(line for line in README.read_text(encoding="utf-8").splitlines() if line.startswith("| `!uptime`"))
+    for known in (Known(10_000.0, Stream(True, 5, 10_000.0 - 2 * 3600 - 14 * 60)), Known(0.0, Stream(False)), Known()):
+        assert f"`{uptime_text(known)}`" in row
