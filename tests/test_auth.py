@@ -402,7 +402,8 @@ def test_login_says_when_it_replaces_another_accounts_token(fake, tmp_path, befo
     assert load_tokens(tmp_path / "vbot-token.json").login == "vbot"
 
 
-START = "start the bot the way you ran this, without 'login' (e.g. .venv/bin/vbot)"
+START = ("start the bot the way you ran this without 'login' (e.g. .venv/bin/vbot), "
+         "or systemctl restart vbot for a service")
 
 
 @pytest.mark.parametrize("options, last", [

@@ -13,7 +13,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from tests.support import run_vbot
-from vbot import __version__
+from vbot import __version__, cli
 from vbot.cli import parse_args
 from vbot.config import SETTINGS, TWITCH_HOST, Config, ConfigError, load_config, read_settings
 from vbot.login import EXIT_CODES
@@ -591,6 +591,27 @@ def test_help_needs_no_configuration(tmp_path):
     assert result.stderr == ""
 
 
+def test_help_says_vbot_channel_is_required_and_each_exit_code_of_the_bot(capsys):
+    """Trial: --help named neither; the exit codes were only in vbot/cli.py's docstring."""
+    with pytest.raises(SystemExit) as stop:
+        parse_args(["--help"])
+    assert stop.value.code == 0
+    text = capsys.readouterr().out
+    assert "VBOT_CHANNEL, the channel(s) to join, is required" in text
+    assert sorted(cli.EXIT_CODES) == [cli.EXIT_OK, cli.EXIT_CONFIG, cli.EXIT_LOGIN] == [0, 2, 3]
+    for code, meaning in cli.EXIT_CODES.items():
+        assert re.search(rf"^  {code} +{re.escape(meaning.split()[0])} ", text, re.MULTILINE), code
+
+
+def test_help_on_an_unknown_topic_names_the_topics(capsys):
+    with pytest.raises(SystemExit) as stop:
+        parse_args(["help", "foo"])
+    assert stop.value.code == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error == ("vbot: error: no help on 'foo': the topics are login (vbot help login); "
+                     "vbot help alone shows the options and commands")
+
+
 @pytest.mark.parametrize("args", [["login", "--help"], ["help", "login"]])
 def test_login_help_says_what_login_does_the_token_file_ctrl_c_and_each_exit_code(capsys, args):
     with pytest.raises(SystemExit) as stop:
@@ -696,3 +717,56 @@ def test_an_irc_nick_is_a_username_and_an_owner_off_twitch(nick):
     """Issue 18: ordinary IRC nicks (RFC 2812 section 2.3.1) were refused off Twitch; Twitch logins still do."""
     config = load_config(settings(VBOT_HOST="irc.example.org", VBOT_USERNAME=nick, VBOT_OWNERS=f"@{nick},alice"))
     assert config.username == nick.lower() and config.owners == {nick.lower(), "alice"}
+
+
+@pytest.mark.parametrize("content, line", [
+    ("VBOT_CHANNEL mychannel\n", 1),
+    ("# settings\n\nVBOT_USERNAME=mybot\nVBOT_CHANNEL: mychannel\nVBOT_PREFIX=?\n", 4),
+    (f"VBOT_CHANNEL=x\nVBOT_TOKEN='{SECRET}\n", 2),  # an unclosed quote: the secret is not repeated
+], ids=["space", "colon", "unclosed-quote"])
+def test_an_env_line_python_dotenv_cannot_parse_is_one_error_naming_the_line(tmp_path, monkeypatch, content, line):
+    """Trial: python-dotenv's own warning, then a misleading "VBOT_CHANNEL is not set"."""
+    (tmp_path / ".env").write_text(content)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        read_settings(environ={})
+    assert str(caught.value).startswith(f".env line {line}: not a setting; write NAME=value")
+    assert SECRET not in str(caught.value)
+
+
+def test_cli_env_line_python_dotenv_cannot_parse_exits_2_with_one_line(tmp_path):
+    (tmp_path / ".env").write_text("VBOT_CHANNEL mychannel\n")
+    result = run_vbot({}, cwd=tmp_path, timeout=20)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "vbot: configuration error: .env line 1: not a setting; write NAME=value, e.g. VBOT_CHANNEL=mychannel, "
+        "and close any quote"
+    ]
+
+
+@pytest.mark.parametrize("args, env, says", [
+    ((), {}, "vbot: configuration error: VBOT_CHANNEL is not set: "),
+    (("login",), {"VBOT_CHANNEL": "mychannel"}, "vbot login: VBOT_CLIENT_ID is not set: "),
+])
+def test_a_missing_setting_without_an_env_file_says_where_env_was_looked_for(tmp_path, args, env, says):
+    """Trial: run from another folder than the one holding .env, vbot said only "VBOT_CHANNEL is not set"."""
+    result = run_vbot(env, *args, cwd=tmp_path, timeout=20)
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(says), line
+    command = "vbot login" if args else "vbot"
+    assert line.endswith(f"; no .env in {tmp_path}: run {command} from the folder holding .env, "
+                         "or give --env-file PATH")
+
+
+@pytest.mark.parametrize("where", ["dotenv", "env-file"])
+def test_a_missing_setting_with_an_env_file_says_nothing_of_it(tmp_path, where):
+    (tmp_path / "bot.env").write_text("VBOT_PREFIX=?\n")
+    if where == "dotenv":
+        (tmp_path / ".env").write_text("VBOT_PREFIX=?\n")
+    result = run_vbot({}, *(["--env-file", "bot.env"] if where == "env-file" else []), cwd=tmp_path, timeout=20)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "vbot: configuration error: VBOT_CHANNEL is not set: set it to the channel(s) to join, "
+        "e.g. VBOT_CHANNEL=mychannel"
+    ]

@@ -18,9 +18,20 @@ import pytest
 from tests.support import TOKEN, BotThread, FakeClock, free_port, make_config, run_vbot, start_vbot, wait_until
 from vbot.chat import ChatMessage, Role
 from vbot.commands import builtin_table
-from vbot.custom import TIMER_VARIABLES, VARIABLES, CommandsFileError, Reloader, Scope, load_table, read_file, render
+from vbot.custom import (
+    TIMER_VARIABLES,
+    VARIABLES,
+    CommandsFileError,
+    Reloader,
+    Scope,
+    load_file,
+    load_table,
+    read_file,
+    render,
+)
 from vbot.dispatch import Cooldowns, Dispatcher
-from vbot.facts import NoFacts
+from vbot.facts import ChannelInfo, Known, NoFacts, Stream
+from vbot.moderation import Moderation
 from vbot.state import CountStore, StateError
 from vbot.timers import TimerSchedule
 
@@ -263,6 +274,10 @@ INVALID = [
     # names that cannot be typed
     ('["my hug"]\nreply = "x"\n', "commands.toml: [my hug]: 'my hug' cannot be typed as a command", ""),
     ('[hug]\nreply = "x"\naliases = [""]\n', "commands.toml: [hug] aliases: '' cannot be typed", ""),
+    # the prefix is typed, not written (trial: ["!so"] made !!so)
+    ('["!so"]\nreply = "x"\n', "commands.toml: [!so]: write [so], without the prefix !: chat types !so", ""),
+    ('[so]\nreply = "x"\naliases = ["!Shoutout"]\n',
+     'commands.toml: [so] aliases: write "shoutout", without the prefix !: chat types !shoutout', ""),
     # built-in clashes, by name and by alias, in any case
     ('[help]\nreply = "x"\n', "commands.toml: [help]: 'help' is the built-in command; choose another name", ""),
     ('[Version]\nreply = "x"\n', "commands.toml: [Version]: 'version' is the built-in command", ""),
@@ -399,6 +414,30 @@ def test_example_file_is_valid(tmp_path):
     loaded = read_file(EXAMPLE, True, builtin_table(), CountStore(tmp_path / "s"))
     assert {"discord", "socials", "rules", "hug", "so"} <= {entry.name for entry in loaded.commands}
     assert loaded.timers
+
+
+class Facts(NoFacts):
+    """Stream facts as Twitch would give them: ``stream`` and the channel's game and title, 5,678 followers."""
+
+    def __init__(self, stream: Stream, game: str = "Chess", title: str = "Blitz"):
+        super().__init__(lambda: 10_000.0)
+        self.stream, self.info = stream, ChannelInfo(game, title)
+
+    def known(self, channel, needs, subject=None) -> Known:
+        return Known(10_000.0, self.stream, self.info, 5678)
+
+
+@pytest.mark.parametrize("stream, game, says", [
+    (Stream(True, 1234, 10_000.0 - 2 * 3600 - 14 * 60, "Chess", "Blitz"), "Chess", "2h 14m"),
+    (Stream(False), "Chess", "offline"),
+    (Stream(False), "", "offline"),  # no category set
+])
+def test_example_stream_command_reads_well_live_and_offline(tmp_path, stream, game, says):
+    """Trial: offline it read "mychannel is playing :  (live for offline, 0 watching, 0 followers)"."""
+    table = read_file(EXAMPLE, True, builtin_table(), CountStore(tmp_path / "s")).table(builtin_table())
+    text = say(Dispatcher(table, "!"), "!stream", host=Host(facts=Facts(stream, game)))
+    assert says in text and "5,678" in text and "{" not in text
+    assert "for offline" not in text and " :" not in text and "offline," not in text, text
 
 
 def test_example_shout_out_works(tmp_path):
@@ -634,7 +673,7 @@ def test_sighup_reloads_the_live_bot(twitch, tmp_path):
         process.terminate()
         _, stderr = process.communicate(timeout=10)
     assert process.returncode == 0, stderr
-    assert "reloaded 2 custom command(s) from" in stderr
+    assert "reloaded 2 custom command(s) and 0 timer(s) from" in stderr
 
 
 # --- {count} storage -----------------------------------------------------------------------------
@@ -741,3 +780,70 @@ def test_a_name_with_a_line_break_keeps_the_error_on_one_line(tmp_path, text):
     with pytest.raises(CommandsFileError) as caught:
         read_file(path, True, builtin_table(), CountStore(tmp_path / "state.sqlite3"))
     assert "\n" not in str(caught.value) and "\n" not in caught.value.brief()
+
+
+def filtered(tmp_path, text: str, required: bool = True):
+    """``reloadable``, with the file's spam filters on from the start (as vbot.cli builds them)."""
+    path = write(tmp_path, text)
+    store = CountStore(tmp_path / "state.sqlite3")
+    builtins = builtin_table()
+    loaded = load_file(path, required, builtins, store)
+    dispatcher = Dispatcher(loaded.table(builtins), moderation=Moderation(loaded.filters, FakeClock()))
+    return path, dispatcher, Host(reload=Reloader(dispatcher, builtins, path, required, store))
+
+
+def test_start_and_reload_log_which_filters_are_on_and_when_none_are(tmp_path, caplog):
+    """Trial: a reload that removed [filters] did not say the filters were off."""
+    with caplog.at_level(logging.INFO, logger="vbot.custom"):
+        path, dispatcher, host = filtered(tmp_path, '[hi]\nreply = "hi"\n[filters.links]\n')
+        path.write_text('[hi]\nreply = "hi"\n')
+        assert say(dispatcher, "!reload", role=Role.MODERATOR, host=host) == \
+            "Reloaded 1 custom command and filters: none."
+        assert say(dispatcher, "!reload", role=Role.MODERATOR, host=host) == "Reloaded 1 custom command."
+        path.unlink()
+        assert say(dispatcher, "!reload", role=Role.MODERATOR, host=host).startswith("Reload failed")
+    assert [record.getMessage() for record in caplog.records][:3] == [
+        f"loaded 1 custom command(s) and 0 timer(s) from {path}; filters: links",
+        f"reloaded 1 custom command(s) and 0 timer(s) from {path}; filters: none",
+        f"reloaded 1 custom command(s) and 0 timer(s) from {path}; filters: none",
+    ]
+
+
+def test_a_reload_removing_the_file_says_the_filters_went_off_too(tmp_path, caplog):
+    path, dispatcher, host = filtered(tmp_path, "[filters.links]\n", required=False)
+    path.unlink()
+    with caplog.at_level(logging.INFO, logger="vbot.custom"):
+        assert say(dispatcher, "!reload", role=Role.MODERATOR, host=host) == \
+            "Reloaded: no commands.toml, built-in commands only, no filters."
+    assert not dispatcher.moderation.is_on
+    assert caplog.records[-1].getMessage() == f"reloaded: no {path}, built-in commands only; filters: none"
+
+
+def test_the_prefix_is_vbot_prefix_at_start_and_at_reload(tmp_path):
+    write(tmp_path, '["?so"]\nreply = "x"\n')
+    result = run_vbot({"VBOT_PREFIX": "?"}, "--console", input="", cwd=tmp_path, timeout=20)
+    assert result.returncode == 2
+    assert result.stderr == "vbot: configuration error: commands.toml: [?so]: write [so], without the prefix ?: " \
+                            "chat types ?so\n"
+    path = write(tmp_path, '["!so"]\nreply = "bang so"\n')  # with the prefix ?, a name like any other
+    store = CountStore(tmp_path / "state.sqlite3")
+    dispatcher = Dispatcher(load_table(path, True, builtin_table(), store, prefix="?"), "?")
+    host = Host(reload=Reloader(dispatcher, builtin_table(), path, True, store))
+    assert say(dispatcher, "?!so") == "bang so"
+    path.write_text('["?so"]\nreply = "x"\n')
+    assert say(dispatcher, "?reload", role=Role.MODERATOR, host=host) == (
+        "Reload failed, kept the old commands: commands.toml: [?so]: write [so], without the prefix ?: chat types ?so")
+
+
+def test_a_variable_name_close_to_a_known_one_is_a_warning_at_start_and_at_reload(tmp_path, caplog):
+    """Trial: {followag} went to chat as typed, silently. Names far from any variable stay silent."""
+    text = ('[fa]\nreply = "{user} follows since {followag} {Followage} {xyz} {10}"\n'
+            '[fb]\nreply = "{followag}"\n[timers.t]\nmessage = "{gam}"\ninterval = 60\n')
+    with caplog.at_level(logging.WARNING, logger="vbot.custom"):
+        path, dispatcher, host = reloadable(tmp_path, text)
+        say(dispatcher, "!reload", role=Role.MODERATOR, host=host)
+    warnings = [f"{path}: [fa], [fb] {{followag}} is not a variable and is sent as typed; did you mean {{followage}}?",
+                f"{path}: [fa] {{Followage}} is not a variable and is sent as typed; did you mean {{followage}}?",
+                f"{path}: [timers.t] {{gam}} is not a variable and is sent as typed; did you mean {{game}}?"]
+    assert [record.getMessage() for record in caplog.records] == warnings * 2
+    assert say(dispatcher, "!fb") == "{followag}"  # still sent as typed

@@ -128,6 +128,16 @@ def test_kicked_or_parted_bot_warns_and_rejoins(line, why, caplog):
     assert harness.replies()
 
 
+def test_the_bots_own_joins_are_logged_once_each(caplog):
+    """Trial: the log never said the bot had joined; someone else's JOIN is not the bot's."""
+    harness = BotHarness(make_config(6667, channels=("#test", "#other")))
+    with caplog.at_level(logging.INFO, logger="vbot.joins"):
+        harness.welcome()
+        harness.feed(":alice!alice@alice.tmi.twitch.tv JOIN #test")
+    assert [record.getMessage() for record in caplog.records if record.name == "vbot.joins"] == [
+        "joined #test", "joined #other"]
+
+
 def test_drop_in_the_middle_of_joining_is_an_ordinary_drop(caplog):
     channels = tuple(f"#c{i:02}" for i in range(30))
     harness = BotHarness(make_config(6667, channels=channels))

@@ -301,7 +301,7 @@ def test_reload_installs_new_filters_and_keeps_the_offences(tmp_path):
     assert reload() == "Reloaded 0 custom commands, 1 timer and filters: caps (log mode)."
     assert mod.check(chat(SHOUT)).log_only
     path.write_text("")
-    assert reload() == "Reloaded 0 custom commands."
+    assert reload() == "Reloaded 0 custom commands and filters: none."
     assert mod.settings is None and mod.check(chat(SHOUT)) is None
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from vbot.cli import EXIT_CONFIG, EXIT_LOGIN
 from vbot.config import SETTINGS
+from vbot.facts import Known, Stream, uptime_text
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -139,6 +140,7 @@ IS_GIT_CHECKOUT = shutil.which("git") is not None and (ROOT / ".git").exists()
 @pytest.mark.parametrize("name", [
     ".env", "vbot-token.json", "vbot-state.sqlite3", "vbot-state.sqlite3-wal", "commands.toml",
     ".vbot-token.json.0a1b2c3d.tmp",  # vbot/tokens.py writes the token file there first, then renames it
+    ".vbot-token.json.lock", ".mybot.json.lock",  # vbot/tokens.py TokenFileLock, beside any VBOT_TOKEN_FILE
 ])
 def test_secrets_and_state_are_git_ignored(name):
     result = subprocess.run(["git", "check-ignore", "--no-index", "--quiet", name], cwd=ROOT, timeout=30, check=False)
@@ -154,3 +156,18 @@ def test_python_m_vbot_above_a_clone_named_vbot_says_what_to_do_in_one_line(tmp_
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == ("vbot: python -m vbot, run from the folder above the clone, finds the folder vbot/ "
                              "instead of the package: cd vbot first, or run vbot/.venv/bin/vbot\n")
+
+
+def test_the_systemd_steps_make_the_venv_with_a_python_the_service_user_can_run():
+    """Trial: a venv made with root's pyenv Python (under /root) cannot start as the vbot user."""
+    steps = next(block for block in shell_blocks((ROOT / "docs" / "operations.md").read_text(encoding="utf-8"))
+                 if "useradd" in block)
+    venv = [line for line in steps.splitlines() if "-m venv /opt/vbot" in line]
+    assert venv and venv[0].startswith("/usr/bin/python3 -m venv /opt/vbot"), venv
+
+
+def test_readme_uptime_row_names_every_reply_of_uptime():
+    """Trial: README said `Live for 2h 14m`, or `Offline`; without Twitch's API's answer it is neither."""
+    row = next(line for line in README.read_text(encoding="utf-8").splitlines() if line.startswith("| `!uptime`"))
+    for known in (Known(10_000.0, Stream(True, 5, 10_000.0 - 2 * 3600 - 14 * 60)), Known(0.0, Stream(False)), Known()):
+        assert f"`{uptime_text(known)}`" in row

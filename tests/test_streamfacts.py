@@ -278,3 +278,19 @@ def test_an_unexpected_reply_is_skipped_with_one_warning(world, caplog):
     assert w.ask({STREAM}) is None
     assert w.facts.tick() == [("#test", "Uptime not available right now")]
     assert "Twitch's API answered GET /streams with an unexpected reply" in caplog.text
+
+
+def test_a_channel_twitch_has_no_user_for_is_one_warning_at_start(world, caplog):
+    """Trial: a misspelt VBOT_CHANNEL (mychanel) was silent, and !uptime there "not available" forever."""
+    w = world()
+    w.facts = StreamFacts(w.calls, ["#test", "#mychanel"], clock=w.clock, wall_clock=w.wall)
+    w.facts.note_bot_role("#test", True)
+    w.facts.tick()
+    assert w.helix.requests == ["GET /users?login=mychanel&login=test"]
+    for _ in range(3):
+        assert w.ask({STREAM}, channel="#mychanel") == "Uptime not available right now"
+        w.advance(FRESH)
+    assert w.ask({FOLLOWAGE}, followage, subject=Subject("nosuchuser")) is None  # a chatter: no warning
+    assert w.facts.tick() == [("#test", "not following")]
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert warnings == ["Twitch has no user mychanel: is VBOT_CHANNEL misspelt?"]

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fake_auth import CHAT_SCOPES, CLIENT_ID
-from tests.support import wait_until
+from tests.fake_auth import CHAT_SCOPES, CLIENT_ID, FakeTwitchAuth
+from tests.support import run_vbot, wait_until
 from tests.test_auth import assert_no_secret, bot_env, make_keeper, some_tokens, ticks
 from tests.test_live_tokens import JOINED, save, start_and_join
 from tests.test_token_hostile import within
@@ -227,3 +227,22 @@ def test_a_folder_where_renewals_cannot_be_saved(fake, chat):
     assert "ERROR vbot.keeper: stopping with a renewed token that was never saved" in log
     assert "Traceback" not in log
     assert_no_secret(fake, log)
+
+
+def test_vbot_login_on_a_token_file_a_running_vbot_holds_refuses_before_saying_anything_else(tmp_path):
+    """Trial: the "Asking for ... too" lines came first, as if the login were going ahead."""
+    (tmp_path / "commands.toml").write_text('[filters]\nmode = "log"\n[x]\nreply = "{followage}"\n')
+    held = TokenFileLock(tmp_path / "vbot-token.json")
+    held.acquire()
+    try:
+        with FakeTwitchAuth(interval=1, pending_polls=0) as fake:
+            result = run_vbot({"VBOT_CLIENT_ID": CLIENT_ID, "VBOT_AUTH_URL": fake.url}, "login", cwd=tmp_path)
+    finally:
+        held.release()
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"vbot login: VBOT_TOKEN_FILE=vbot-token.json is in use by another vbot (pid {os.getpid()}): two processes "
+        "renewing one token lock each other out of it (refresh tokens work once); stop the other one, or give each "
+        "bot its own token file"]
+    assert fake.requests == []

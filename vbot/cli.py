@@ -1,6 +1,6 @@
 """Command line: parse arguments, read configuration, set up logging, build and run the bot.
 
-Exit codes: 0 clean stop (SIGINT, SIGTERM, an owner's ``!exit``, end of console
+Exit codes (EXIT_CODES; ``vbot --help`` lists them): 0 clean stop (SIGINT, SIGTERM, an owner's ``!exit``, end of console
 input), 2 configuration error (environment, custom commands file, state file,
 token file), 3 Twitch refused the login or the token. ``vbot login`` has its own
 (see vbot/login.py): 0 logged in, 1 token service unreachable, 2 configuration,
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from vbot import __version__
 from vbot.commands import builtin_table
-from vbot.config import Config, ConfigError, load_config, read_settings, unknown_settings
+from vbot.config import Config, ConfigError, SettingMissing, error_text, load_config, read_settings, unknown_settings
 from vbot.dispatch import Cooldowns, Dispatcher
 from vbot.logs import setup_logging
 from vbot.moderation import Moderation
@@ -50,6 +50,15 @@ if TYPE_CHECKING:
 # line, the irc library's (vbot.bot) only for a live connection.
 
 EXIT_OK, EXIT_CONFIG, EXIT_LOGIN = 0, 2, 3
+EXIT_CODES = {
+    EXIT_OK: "clean stop: SIGINT, SIGTERM, an owner's !exit, end of console input",
+    EXIT_CONFIG: "configuration error (settings, env file, custom commands file, state file, token file): "
+    "one line on stderr says what to fix",
+    EXIT_LOGIN: 'Twitch refused the login or the token: run "vbot login" again',
+}
+"""What each exit code of the bot means (``vbot --help`` lists them)."""
+HELP_TOPICS = ("login",)
+"""What ``vbot help <topic>`` explains."""
 log = logging.getLogger(__name__)
 
 
@@ -68,6 +77,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace | types.SimpleNames
     parser, login = argument_parser()
     args = parser.parse_args(arguments)
     if args.command == "help":
+        if args.topic not in (None, *HELP_TOPICS):
+            parser.error(
+                f"no help on {args.topic!r}: the topics are {', '.join(HELP_TOPICS)} (vbot help login); "
+                "vbot help alone shows the options and commands"
+            )
         (login if args.topic else parser).print_help()
         parser.exit()
     if args.command and args.console:
@@ -82,10 +96,27 @@ def argument_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]
 
     from vbot import login as login_help
 
+    def exit_codes(codes: dict[int, str]) -> str:
+        return "\n".join(
+            ["exit codes:"]
+            + [
+                textwrap.fill(meaning, 80, initial_indent=f"  {code:<4} ", subsequent_indent=" " * 7)
+                for code, meaning in codes.items()
+            ]
+        )
+
     parser = argparse.ArgumentParser(
         prog="vbot",
-        description="A Twitch chat bot. Configure it with VBOT_* environment variables or a .env file "
-        "(see config.example.env).",
+        description=textwrap.fill(
+            "A Twitch chat bot. Configure it with VBOT_* environment variables or a .env file "
+            "(see config.example.env).",
+            80,
+        ),
+        epilog="VBOT_CHANNEL, the channel(s) to join, is required."
+        + "\n\n"
+        + exit_codes(EXIT_CODES)
+        + "\n\nvbot login has its own (vbot login --help).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"vbot {__version__}")
     parser.add_argument("--env-file", metavar="PATH", help="read settings from PATH instead of ./.env")
@@ -100,20 +131,14 @@ def argument_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]
         help="log the bot account in with Twitch's device code login and save its token to "
         "VBOT_TOKEN_FILE (needs VBOT_CLIENT_ID; vbot login --help says more)",
         description=login_help.HELP,
-        epilog="\n".join(
-            ["exit codes:"]
-            + [
-                textwrap.fill(meaning, 90, initial_indent=f"  {code:<4} ", subsequent_indent=" " * 7)
-                for code, meaning in login_help.EXIT_CODES.items()
-            ]
-        ),
+        epilog=exit_codes(login_help.EXIT_CODES),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     login.add_argument(  # also after "login"; SUPPRESS keeps a --env-file given before it
         "--env-file", metavar="PATH", default=argparse.SUPPRESS, help="read settings from PATH instead of ./.env"
     )
     helping = commands.add_parser("help", help="show this help (help login: the login's)")
-    helping.add_argument("topic", nargs="?", choices=["login"], help=argparse.SUPPRESS)
+    helping.add_argument("topic", nargs="?", metavar="login", help="the login command's help")
     return parser, login
 
 
@@ -137,7 +162,7 @@ def build_dispatcher(
     if required or path.exists():
         from vbot.custom import load_file
 
-        loaded = load_file(path, required, builtins, store)
+        loaded = load_file(path, required, builtins, store, config.prefix)
         table, filters, timer_list = loaded.table(builtins), loaded.filters, loaded.timers
     moderation = Moderation(filters, clock, config.owners)
     dispatcher = Dispatcher(table, config.prefix, config.owners, Cooldowns(clock), moderation)
@@ -210,7 +235,7 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
             facts = stream_facts(config, calls, file_needs(dispatcher.table, timers.timers))
             enforcer = Enforcer(calls, dispatcher.moderation)
     except ConfigError as error:
-        print(f"vbot: configuration error: {error}", file=sys.stderr)
+        print(f"vbot: configuration error: {error_text(error, args.env_file)}", file=sys.stderr)
         for line in unknown_settings(settings):  # the typo may be the cause
             print(f"vbot: note: {line}", file=sys.stderr)
         return EXIT_CONFIG
@@ -260,23 +285,26 @@ def run_login(env_file: str | None) -> int:
     try:
         config = load_config(read_settings(env_file), console=True)
         if not config.client_id:
-            raise ConfigError(
+            raise SettingMissing(
                 "VBOT_CLIENT_ID is not set: register an application (client type Public) in "
                 "Twitch's developer console and set VBOT_CLIENT_ID to its Client ID "
                 "(README: Getting a token)"
             )
-        loaded = read_file(config.commands_file, config.commands_file_required, builtin_table(), _Uncounted())
+        loaded = read_file(
+            config.commands_file, config.commands_file_required, builtin_table(), _Uncounted(), config.prefix
+        )
     except ConfigError as error:
-        print(f"vbot: configuration error: {error}", file=sys.stderr)
+        print(f"vbot login: {error_text(error, env_file, 'vbot login')}", file=sys.stderr)
         return EXIT_CONFIG
     setup_logging(config.log_level)
     scopes = login_scopes(file_needs(loaded.commands, loaded.timers))
+    notes = []
     extra = " ".join(scope for scope in scopes if scope not in CHAT_SCOPES)
     if extra:
-        print(f"Asking for {extra} too: {config.commands_file} needs it (docs/stream-facts.md)")
+        notes.append(f"Asking for {extra} too: {config.commands_file} needs it (docs/stream-facts.md)")
     if loaded.filters is not None:
         scopes += MODERATION_SCOPES
-        print(f"Asking for {' '.join(MODERATION_SCOPES)} too: the spam filters need them (docs/filters.md)")
+        notes.append(f"Asking for {' '.join(MODERATION_SCOPES)} too: the spam filters need them (docs/filters.md)")
     service = TokenService(config.auth_url, config.client_id)
     login = DeviceLogin(
         service,
@@ -289,6 +317,7 @@ def run_login(env_file: str | None) -> int:
         channels=config.channels,
         pasted_token=bool(config.token),
         settings_file=env_file or ".env",
+        scope_notes=tuple(notes),
     )
     started()
     return login.run()
@@ -319,7 +348,7 @@ def choose_tokens(config: Config) -> tuple[Tokens, Path | None]:
     except TokenFileMissing:
         if config.token:
             return Tokens(access_token=config.token, refresh_token=None, expires_at=None), None
-        raise ConfigError(
+        raise SettingMissing(
             f"no token: VBOT_TOKEN is not set and VBOT_TOKEN_FILE={config.token_file} does not exist; "
             'run "vbot login" to create it (README: Getting a token)'
         ) from None

@@ -10,6 +10,7 @@ it by ``tests/test_config.py``).
 from __future__ import annotations
 
 import dataclasses
+import io
 import ipaddress
 import os
 import re
@@ -148,6 +149,24 @@ class ConfigError(ValueError):
     """
 
 
+class SettingMissing(ConfigError):
+    """A required setting is set nowhere (environment, env file): ``error_text`` says where
+    ``.env`` was looked for when none was read."""
+
+
+def error_text(error: ConfigError, env_file: str | os.PathLike | None, command: str = "vbot") -> str:
+    """``str(error)``, and for a SettingMissing error when no env file was read (none named with
+    ``--env-file``, no ``.env`` in the working directory), that ``.env`` was not found there and
+    how ``command`` finds it: the user's ``.env`` is often elsewhere (trial)."""
+    if not isinstance(error, SettingMissing) or env_file is not None or os.path.lexists(".env"):
+        return str(error)
+    try:
+        folder = _shown(Path.cwd())
+    except OSError:  # the working directory was removed
+        folder = "the working directory"
+    return f"{error}; no .env in {folder}: run {command} from the folder holding .env, or give --env-file PATH"
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Everything vbot is configured with; immutable, and its repr hides the token.
@@ -234,7 +253,8 @@ def read_settings(
     ``env_file`` None means ``.env`` in the current working directory, if there is
     one. Raises ConfigError, naming the file, when a named ``env_file`` is not an
     existing file, or when the file (``.env`` too) is a directory or anything but
-    a regular file, cannot be read, or is not UTF-8 text.
+    a regular file, cannot be read, is not UTF-8 text, or has a line python-dotenv
+    cannot parse (naming the first such line's number).
     """
     environ = os.environ if environ is None else environ
     path = Path(".env") if env_file is None else Path(env_file)
@@ -253,7 +273,9 @@ def read_settings(
             from dotenv import dotenv_values  # here: most starts have no env file (a few ms saved)
 
             with open(path, encoding="utf-8") as stream:
-                file_values = dotenv_values(stream=stream)
+                text = stream.read()
+            _check_env_lines(text, shown)
+            file_values = dotenv_values(stream=io.StringIO(text))
         except UnicodeDecodeError:
             raise ConfigError(f"{shown}: not UTF-8 text; save the file as UTF-8") from None
         except OSError as error:
@@ -263,6 +285,20 @@ def read_settings(
     merged = {key: value for key, value in file_values.items() if value is not None}
     merged.update((key, value) for key, value in environ.items() if value.strip())
     return merged
+
+
+def _check_env_lines(text: str, shown: str) -> None:
+    """ConfigError naming the first line of the env file ``text`` that python-dotenv cannot parse
+    (``VBOT_CHANNEL mychannel``, an unclosed quote), which it would skip with a warning of its own;
+    the line itself is not repeated (it may hold a token)."""
+    from dotenv.parser import parse_stream
+
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            raise ConfigError(
+                f"{shown} line {binding.original.line}: not a setting; write NAME=value, "
+                "e.g. VBOT_CHANNEL=mychannel, and close any quote"
+            )
 
 
 def unknown_settings(settings: Mapping[str, str]) -> list[str]:
@@ -305,7 +341,7 @@ def load_config(settings: Mapping[str, str], console: bool = False) -> Config:
     validated = bool(auth["auth_url_set"]) or twitch
     username = get("VBOT_USERNAME").lower()
     if not username and not console and not validated:
-        raise ConfigError(
+        raise SettingMissing(
             "VBOT_USERNAME is not set: set it to the bot account's Twitch login, e.g. VBOT_USERNAME=mybot"
         )
     if username and not _is_login(username, twitch):
@@ -360,7 +396,7 @@ def _token(value: str, oauth: bool, required: bool) -> str:
         if value.lower().startswith("oauth:"):
             value = value[len("oauth:") :]
         if not value and required:
-            raise ConfigError(
+            raise SettingMissing(
                 "VBOT_TOKEN is not set: set it to the bot account's OAuth token "
                 "(scopes chat:read chat:edit), with or without 'oauth:'"
             )
@@ -470,7 +506,7 @@ def _channels(value: str, required: bool = True) -> list[str]:
                 "VBOT_CHANNEL names no channel, only commas: set it to the channel(s) to join, "
                 "e.g. VBOT_CHANNEL=mychannel"
             )
-        raise ConfigError("VBOT_CHANNEL is not set: set it to the channel(s) to join, e.g. VBOT_CHANNEL=mychannel")
+        raise SettingMissing("VBOT_CHANNEL is not set: set it to the channel(s) to join, e.g. VBOT_CHANNEL=mychannel")
     for name in names:
         if not LOGIN_PATTERN.fullmatch(name):
             raise ConfigError(

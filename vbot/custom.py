@@ -276,11 +276,55 @@ class CustomFile:
         """The built-in commands followed by these."""
         return CommandTable([*builtins, *self.commands])
 
-    def summary(self) -> str:
-        """E.g. ``"2 custom command(s) and 1 timer(s)"``, for the log, then the filters when
-        there is a ``[filters]`` table: ``"..., filters: links, caps"``."""
-        text = f"{len(self.commands)} custom command(s) and {len(self.timers)} timer(s)"
-        return text if self.filters is None else f"{text}, filters: {self.filters.summary()}"
+    @property
+    def filters_on(self) -> str:
+        """The spam filters on, e.g. ``"links, caps"`` (``FilterSettings.summary``); ``"none"``
+        without a ``[filters]`` table."""
+        return "none" if self.filters is None else self.filters.summary()
+
+    def summary(self, path: Path) -> str:
+        """What was loaded from ``path``, for the log: ``"2 custom command(s) and 1 timer(s) from
+        commands.toml; filters: links, caps"``, or ``"...; filters: none"``, so that a reload
+        that removed ``[filters]`` says they are off."""
+        return (
+            f"{len(self.commands)} custom command(s) and {len(self.timers)} timer(s) from {path}; "
+            f"filters: {self.filters_on}"
+        )
+
+
+def close_variables(loaded: CustomFile, file: str | Path) -> list[str]:
+    """One line for each ``{name}`` in the replies and timer messages of ``loaded`` that is no
+    variable but close to one (``difflib``, as ``vbot.config.unknown_settings`` does for
+    VBOT_* names), naming the tables that use it: it is sent as typed, so a typo would reach
+    chat. Names far from every variable are left alone (sent as typed, as documented).
+
+    >>> reply = TextReply("fa", "{user}: {followag} {Game} {xyz} {10}", None)
+    >>> for line in close_variables(CustomFile((Command("fa", reply),)), "commands.toml"):
+    ...     print(line)
+    commands.toml: [fa] {followag} is not a variable and is sent as typed; did you mean {followage}?
+    commands.toml: [fa] {Game} is not a variable and is sent as typed; did you mean {game}?
+    """
+    texts = [
+        (f"[{entry.name}]", entry.handler.template) for entry in loaded.commands if isinstance(entry.handler, TextReply)
+    ]
+    texts += [(f"[{TIMERS_KEY}.{timer.name}]", message) for timer in loaded.timers for message in timer.messages]
+    names = [name for name in VARIABLES if not name.isdigit()]
+    tables: dict[str, list[str]] = {}  # unknown name -> the tables using it, in file order
+    for table, text in texts:
+        for name in re.findall(r"\{([A-Za-z_0-9]+)\}", text):
+            if name not in VARIABLES and table not in tables.setdefault(name, []):
+                tables[name].append(table)
+    if not tables:
+        return []
+    import difflib  # here: only a file with an unknown {name} needs it (a few ms saved at start)
+
+    lines = []
+    for name, used in tables.items():
+        close = [name.lower()] if name.lower() in VARIABLES else difflib.get_close_matches(name.lower(), names, n=1)
+        if close and not name.isdigit():  # {10}: no hint of {1}
+            hint = f"did you mean {{{close[0]}}}?"
+            lines.append(f"{file}: {', '.join(used)} {{{name}}} is not a variable and is sent as typed; {hint}")
+    return lines
 
 
 def file_needs(commands: Iterable[Command], timers: Iterable[Timer]) -> frozenset[str]:
@@ -290,12 +334,14 @@ def file_needs(commands: Iterable[Command], timers: Iterable[Timer]) -> frozense
     return frozenset().union(*needs, *(timer.needs for timer in timers))
 
 
-def parse_file(data: Mapping[str, object], file: str | Path, builtins: CommandTable, counter: Counter) -> CustomFile:
+def parse_file(
+    data: Mapping[str, object], file: str | Path, builtins: CommandTable, counter: Counter, prefix: str = "!"
+) -> CustomFile:
     """The commands, timers and filters described by ``data`` (a parsed TOML document).
 
     Every top-level table is a command, except ``timers``, whose tables are
-    timers, and ``filters``, the spam filters. Raises CommandsFileError for the
-    first invalid entry.
+    timers, and ``filters``, the spam filters. ``prefix`` is VBOT_PREFIX. Raises
+    CommandsFileError for the first invalid entry.
     """
     timers = data.get(TIMERS_KEY, {})
     if not isinstance(timers, dict) or not all(isinstance(entry, dict) for entry in timers.values()):
@@ -308,7 +354,9 @@ def parse_file(data: Mapping[str, object], file: str | Path, builtins: CommandTa
         filters = _parse_filters(table, file)
     commands = {key: entry for key, entry in data.items() if key not in (TIMERS_KEY, FILTERS_KEY)}
     return CustomFile(
-        tuple(parse_commands(commands, file, builtins, counter)), tuple(parse_timers(timers, file, counter)), filters
+        tuple(parse_commands(commands, file, builtins, counter, prefix)),
+        tuple(parse_timers(timers, file, counter)),
+        filters,
     )
 
 
@@ -330,14 +378,15 @@ def _reserved_problem() -> str:
 
 
 def parse_commands(
-    data: Mapping[str, object], file: str | Path, builtins: CommandTable, counter: Counter
+    data: Mapping[str, object], file: str | Path, builtins: CommandTable, counter: Counter, prefix: str = "!"
 ) -> list[Command]:
     """The custom commands described by ``data`` (top-level tables other than ``timers`` and
     ``filters``), in file order.
 
     Names and aliases are lowercased. Raises CommandsFileError for the first
-    invalid entry, for the names ``timers`` and ``filters`` in any case, or for a name or alias
-    already used by a built-in command in ``builtins`` or by another custom command.
+    invalid entry, for the names ``timers`` and ``filters`` in any case, for a name or alias
+    written with ``prefix`` (VBOT_PREFIX: ``["!so"]`` would be typed ``!!so``), or for a name
+    or alias already used by a built-in command in ``builtins`` or by another custom command.
     """
     commands: list[Command] = []
     used: dict[str, str] = {}  # name or alias -> the custom command's table name
@@ -348,7 +397,7 @@ def parse_commands(
 
         if not isinstance(entry, dict):
             raise fail(f'must be a table: write [{key}] on its own line, then reply = "..." under it')
-        name = _command_name(key, fail, None)
+        name = _command_name(key, fail, None, prefix)
         if name == TIMERS_KEY:
             raise fail(_reserved_problem())
         if name == FILTERS_KEY:
@@ -364,7 +413,7 @@ def parse_commands(
         aliases = entry.get("aliases", [])
         if not isinstance(aliases, list) or not all(isinstance(alias, str) for alias in aliases):
             raise fail('must be a list of strings, e.g. aliases = ["dc"]', "aliases")
-        aliases = tuple(_command_name(alias, fail, "aliases") for alias in aliases)
+        aliases = tuple(_command_name(alias, fail, "aliases", prefix) for alias in aliases)
         role = entry.get("role", Role.EVERYONE.label)
         if not isinstance(role, str):
             raise fail('must be a string, e.g. role = "moderator"', "role")
@@ -485,10 +534,14 @@ def _timer_channels(value: object, fail) -> tuple[str, ...]:
     return tuple(dict.fromkeys("#" + channel for channel in channels))
 
 
-def _command_name(value: str, fail, field: str | None) -> str:
+def _command_name(value: str, fail, field: str | None, prefix: str) -> str:
     name = value.strip().lower()
     if not name or not name.isprintable() or any(char.isspace() for char in name):
         raise fail(f"{value!r} cannot be typed as a command: use one word without spaces", field)
+    if name.startswith(prefix.lower()):
+        bare = name[len(prefix) :] or "name"
+        written = f'"{bare}"' if field else f"[{bare}]"
+        raise fail(f"write {written}, without the prefix {prefix}: chat types {prefix}{bare}", field)
     return name
 
 
@@ -502,9 +555,9 @@ def _seconds(entry: Mapping[str, object], field: str, default: float, fail) -> f
 # --- reading and reloading -------------------------------------------------------------------------
 
 
-def read_file(path: Path, required: bool, builtins: CommandTable, counter: Counter) -> CustomFile:
+def read_file(path: Path, required: bool, builtins: CommandTable, counter: Counter, prefix: str = "!") -> CustomFile:
     """The commands and timers in the TOML file at ``path``; empty when it does not exist and
-    is not ``required``.
+    is not ``required``. ``prefix`` is VBOT_PREFIX (no command name may start with it).
 
     Opens ``counter`` when a reply or a timer uses ``{count}``. Raises
     CommandsFileError (missing required file, unreadable, larger than MAX_FILE_BYTES,
@@ -538,7 +591,7 @@ def read_file(path: Path, required: bool, builtins: CommandTable, counter: Count
         raise CommandsFileError(path, f"invalid TOML: {error}") from None
     except RecursionError:
         raise CommandsFileError(path, "invalid TOML: arrays or tables nested too deeply") from None
-    loaded = parse_file(data, path, builtins, counter)
+    loaded = parse_file(data, path, builtins, counter, prefix)
     uses_count = [isinstance(entry.handler, TextReply) and entry.handler.uses_count for entry in loaded.commands]
     uses_count += ["{count}" in message for timer in loaded.timers for message in timer.messages]
     if any(uses_count):
@@ -546,17 +599,20 @@ def read_file(path: Path, required: bool, builtins: CommandTable, counter: Count
     return loaded
 
 
-def load_file(path: Path, required: bool, builtins: CommandTable, counter: Counter) -> CustomFile:
-    """``read_file``, and an INFO line saying what was loaded when the file exists; raises as ``read_file``."""
-    loaded = read_file(path, required, builtins, counter)
+def load_file(path: Path, required: bool, builtins: CommandTable, counter: Counter, prefix: str = "!") -> CustomFile:
+    """``read_file``, and an INFO line saying what was loaded when the file exists, and a WARNING
+    for each likely typo of a variable (``close_variables``); raises as ``read_file``."""
+    loaded = read_file(path, required, builtins, counter, prefix)
     if path.exists():
-        log.info("loaded %s from %s", loaded.summary(), path)
+        log.info("loaded %s", loaded.summary(path))
+    for line in close_variables(loaded, path):
+        log.warning("%s", line)
     return loaded
 
 
-def load_table(path: Path, required: bool, builtins: CommandTable, counter: Counter) -> CommandTable:
+def load_table(path: Path, required: bool, builtins: CommandTable, counter: Counter, prefix: str = "!") -> CommandTable:
     """The built-in commands followed by the custom ones from ``path`` (timers left out); raises as ``read_file``."""
-    return load_file(path, required, builtins, counter).table(builtins)
+    return load_file(path, required, builtins, counter, prefix).table(builtins)
 
 
 class Reloader:
@@ -567,7 +623,8 @@ class Reloader:
     (``TimerSchedule.set_timers``) in the same call, so the event loop never sees
     commands, timers or filters from different versions of the file. On any error
     all stay as they were, the error is logged with the full path, and the reply
-    names at most the file's base name.
+    names at most the file's base name. The log line names the filters on (``filters: none``
+    when there are none); the reply does when there are some, or when a reload turned them off.
     """
 
     def __init__(
@@ -588,30 +645,28 @@ class Reloader:
 
     def __call__(self) -> str:
         try:
-            loaded = read_file(self.path, self.required, self.builtins, self.counter)
+            loaded = read_file(self.path, self.required, self.builtins, self.counter, self.dispatcher.prefix)
         except ConfigError as error:
             log.warning("reload failed, keeping the old commands, timers and filters: %s", error)
             reason = error.brief() if isinstance(error, (CommandsFileError, StateError)) else "see the bot's log"
             return f"Reload failed, kept the old commands: {reason}"
+        filtered = self.dispatcher.moderation.is_on
         self.dispatcher.table = loaded.table(self.builtins)
         self.dispatcher.moderation.set_filters(loaded.filters)
         if self.set_timers is not None:
             self.set_timers(loaded.timers)
         if not loaded.commands and not loaded.timers and not self.path.exists():
-            log.info("reloaded: no %s, built-in commands only", self.path)
-            return f"Reloaded: no {self.path.name}, built-in commands only."
-        log.info(
-            "reloaded %d custom command(s) from %s, and %d timer(s)%s",
-            len(loaded.commands),
-            self.path,
-            len(loaded.timers),
-            "" if loaded.filters is None else f"; filters: {loaded.filters.summary()}",
-        )
+            log.info("reloaded: no %s, built-in commands only; filters: none", self.path)
+            off = ", no filters" if filtered else ""
+            return f"Reloaded: no {self.path.name}, built-in commands only{off}."
+        log.info("reloaded %s", loaded.summary(self.path))
+        for line in close_variables(loaded, self.path):
+            log.warning("%s", line)
         parts = [_plural(len(loaded.commands), "custom command")]
         if loaded.timers:
             parts.append(_plural(len(loaded.timers), "timer"))
-        if loaded.filters is not None:
-            parts.append(f"filters: {loaded.filters.summary()}")
+        if loaded.filters is not None or filtered:  # chat hears that filters went off, too
+            parts.append(f"filters: {loaded.filters_on}")
         return f"Reloaded {' and '.join([', '.join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)}."
 
 

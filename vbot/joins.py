@@ -132,10 +132,11 @@ class Joins:
 
     def follow(self, own: Own) -> None:
         """What the server said about the bot itself (``vbot.modes.Membership``): it joined a
-        channel, or lost one it wants (kicked, parted by the server: a WARNING, and a rejoin
+        channel (INFO), or lost one it wants (kicked, parted by the server: a WARNING, and a rejoin
         after ``rejoin_later``'s delay), or left one it no longer wants (INFO)."""
         if own.joined:
             self.joined(own.channel)
+            log.info("joined %s", own.channel)
         elif own.channel not in self:
             log.info("left %s", own.channel)
         else:

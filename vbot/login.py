@@ -83,7 +83,8 @@ class DeviceLogin:
     with, so that the last line names only what is still missing: ``username`` is
     VBOT_USERNAME (``''`` when unset), ``channels`` VBOT_CHANNEL's channels, ``pasted_token``
     whether VBOT_TOKEN is set, ``settings_file`` where the person keeps the settings
-    (``.env``, or ``--env-file``'s path).
+    (``.env``, or ``--env-file``'s path). ``scope_notes`` are lines saying why ``scopes`` go
+    beyond the chat ones, shown once the token file is known to be free to write.
     """
 
     def __init__(
@@ -102,6 +103,7 @@ class DeviceLogin:
         channels: tuple[str, ...] = (),
         pasted_token: bool = False,
         settings_file: str = ".env",
+        scope_notes: tuple[str, ...] = (),
     ):
         self.service = service
         self.token_file = token_file
@@ -116,6 +118,7 @@ class DeviceLogin:
         self.channels = channels
         self.pasted_token = pasted_token
         self.settings_file = settings_file
+        self.scope_notes = scope_notes
         self.replaced_login = ""
         """The login of the token file this login replaced, when it was another account's."""
         self._status_shown = False
@@ -152,7 +155,10 @@ class DeviceLogin:
         self._say(
             f"Logged in as {tokens.login or '(login unknown)'}; token saved to {self.token_file.resolve()}{replaced}"
         )
-        start = "start the bot the way you ran this, without 'login' (e.g. .venv/bin/vbot)"
+        start = (
+            "start the bot the way you ran this without 'login' (e.g. .venv/bin/vbot), "
+            "or systemctl restart vbot for a service"
+        )
         missing = self._missing(tokens.login)
         if missing:
             self._say(f"Still to do: {'; '.join(missing)}; then {start}.")
@@ -186,6 +192,8 @@ class DeviceLogin:
             lock.release()
 
     def _log_in(self) -> Tokens:
+        for note in self.scope_notes:
+            self._say(note)
         try:
             code = self.service.start_device_login(self.scopes)
         except ServiceRefused as error:

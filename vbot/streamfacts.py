@@ -12,7 +12,8 @@ commands ask it through ``Chat.facts`` (the ``vbot.facts.Facts`` protocol). Its 
   than USABLE_FOR (5 min), else ``(not available)``; nothing else waits for it;
 * calls run one at a time in the background (``vbot.helix.Calls``, lane ``facts``),
   batched: up to 100 logins per Get Users, 100 channels per Get Streams or Get Channel
-  Information; broadcaster IDs are looked up once at start and kept for the run;
+  Information; broadcaster IDs are looked up once at start and kept for the run (a channel
+  Twitch has no user for is a WARNING then, and its facts stay ``(not available)``);
 * ``{followage}`` needs the scope ``moderator:read:followers`` and the bot to be a
   moderator or the broadcaster in the channel (Twitch then answers only the total, so
   an empty answer would read as "not following"): otherwise it shows ``(not available)``,
@@ -360,6 +361,8 @@ class StreamFacts:
             found = read_users(answer.data)
             for key in keys:
                 self._learn_id(key[1], found.get(key[1]))
+                if key[1] not in found and key[1] in self._broadcasters:  # its stream facts stay unknown
+                    self._warn_once(f"no user {key[1]}", f"Twitch has no user {key[1]}: is VBOT_CHANNEL misspelt?")
             return
         if kind == STREAM:
             streams = read_streams(answer.data)
