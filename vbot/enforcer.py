@@ -107,7 +107,7 @@ class Enforcer:
 
     @property
     def is_on(self) -> bool:
-        """True when some filter is on: the driver then hands every chat message to ``check``."""
+        """True when some filter is on (``Moderation.is_on``)."""
         return self.moderation.is_on
 
     def breaks_a_filter(self, text: str, tags: Mapping[str, str]) -> bool:

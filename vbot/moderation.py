@@ -144,7 +144,7 @@ class Moderation:
 
     @property
     def is_on(self) -> bool:
-        """True when some filter is on: the cheap test before a chat line is parsed for ``check``."""
+        """True when some filter is on."""
         return self.settings is not None and bool(self.settings.filters)
 
     @property
