@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -695,6 +696,21 @@ def test_count_store_two_instances(tmp_path):
         assert second.increment("a") == 3
         assert third.increment("a") == 4
         assert (second.get("a"), second.get("b"), second.get("never")) == (4, 1, 0)
+
+
+def test_a_count_that_cannot_be_written_or_read_is_a_state_error(tmp_path):
+    """A state file broken under a running bot (another process dropped the table): the increment
+    and the read fail as StateError, naming the file (a timer's post logs it and is skipped)."""
+    path = tmp_path / "s.sqlite3"
+    with CountStore(path) as store:
+        assert store.increment("a") == 1
+        with contextlib.closing(sqlite3.connect(path)) as other:
+            other.execute("DROP TABLE counts")
+            other.commit()
+        with pytest.raises(StateError, match=r"VBOT_STATE_FILE=.*s\.sqlite3: .*no such table: counts"):
+            store.increment("a")
+        with pytest.raises(StateError, match="no such table"):
+            store.get("a")
 
 
 def test_count_store_survives_kill(tmp_path):
