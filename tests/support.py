@@ -6,6 +6,7 @@ Every wait has a timeout and waits for a condition, never a fixed time.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import re
@@ -16,7 +17,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,23 @@ def wait_until(condition, timeout: float = WAIT, message: str = "condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {message}")
         time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def silent_address() -> Iterator[tuple]:
+    """A loopback address that never answers a connect, as a host that is down or drops SYNs behind
+    a firewall: a listener whose backlog is full, so the kernel drops new SYNs. Yields it as one
+    of ``socket.getaddrinfo``'s answers, for a resolver stand-in (``vbot.network.Resolve``)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        with socket.create_connection(listener.getsockname(), timeout=WAIT):  # fills the backlog
+            yield address_of(listener)
+
+
+def address_of(listener: socket.socket) -> tuple:
+    """``listener``'s address as one of ``socket.getaddrinfo``'s answers."""
+    return (listener.family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", listener.getsockname())
 
 
 class LineSocket:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests.support import address_of, silent_address
 from vbot.http import MAX_JSON_DEPTH, Unavailable, exchange, parse_json, retry_after
 
 
@@ -114,6 +115,44 @@ def test_a_reply_without_length_cut_by_the_deadline_is_not_taken_as_whole(serve)
     server = serve(drip(b"HTTP/1.0 200 OK\r\n\r\n" + b'{"a": 1}' + b" " * 1200))
     with pytest.raises(Unavailable, match="no complete answer"):
         exchange("GET", server.url, {}, deadline=1.0)
+
+
+def test_a_host_whose_first_address_never_answers_gives_its_whole_reply(serve):
+    """The attack: the token service's host had two addresses, the first dropping SYNs; the connect
+    waited the whole deadline on it, then the second carried out the renewal (spending the refresh
+    token) and its complete reply was discarded as late. Now the second address is tried while the
+    first still waits, within the one deadline, and a reply that arrived whole is returned."""
+    server = serve(reply("200 OK", b'{"access_token": "new"}'))
+    with silent_address() as silent:
+        answer = exchange(
+            "POST", "http://id.example/oauth2/token", {}, b"refresh_token=old", deadline=5.0,
+            resolve=lambda host, port: [silent, address_of(server.listener)],
+        )
+    assert (answer.status, answer.body) == (200, b'{"access_token": "new"}')
+    assert len(server.requests) == 1
+
+
+def test_a_hanging_resolver_is_inside_the_deadline(serve):
+    server = serve(reply("200 OK", b"{}"))
+    release = threading.Event()
+
+    def hanging(host: str, port: int) -> list[tuple]:
+        release.wait(60)
+        return [address_of(server.listener)]
+
+    try:
+        with pytest.raises(Unavailable, match="no complete answer within 0.3 s"):
+            exchange("GET", "http://slow-dns.example/", {}, deadline=0.3, resolve=hanging)
+    finally:
+        release.set()
+    assert server.requests == []
+
+
+def test_a_reply_cut_short_of_its_content_length_is_unavailable(serve):
+    """The server closes after half the body its Content-Length announces: not a whole reply."""
+    server = serve(lambda sock, stopped: sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n0123456789"))
+    with pytest.raises(Unavailable, match="ended early"):
+        exchange("GET", server.url, {})
 
 
 def test_a_redirect_is_returned_not_followed(serve):

@@ -24,7 +24,7 @@ from vbot.dispatch import CommandTable, Cooldowns, Dispatcher, command
 from vbot.irclib import CONNECT_TIMEOUT, make_connect_factory
 from vbot.lines import MAX_RECEIVED_LINE_BYTES
 from vbot.outbox import Limits, Outbox
-from vbot.session import Backoff
+from vbot.session import Backoff, Phase
 
 NOT_MOD = ("@badge-info=;badges=;color=;display-name=vbot;emote-sets=0,300374282;mod=0;subscriber=0;"
            "user-type= :tmi.twitch.tv USERSTATE {channel}")
@@ -248,6 +248,28 @@ def test_connect_attempt_has_a_timeout():
         with pytest.raises(TimeoutError):  # the handshake's read timed out; nothing else ended it
             connect(listener.getsockname())
     assert 0 < CONNECT_TIMEOUT <= 30
+
+
+def test_the_connect_in_the_event_loop_holds_one_deadline_with_the_name_resolution(caplog):
+    """The attack: a host with three addresses dropping SYNs held the event loop 10 s per address,
+    31 s without a WATCHDOG=1, and DNS had no bound at all. The connect is one deadline now
+    (tests/test_network.py: every address); here a resolver that hangs, the bot's loop free again
+    after the deadline, waiting with backoff."""
+    release = threading.Event()
+
+    def hanging(host: str, port: int) -> list[tuple]:
+        release.wait(60)
+        return []
+
+    factory = make_connect_factory(tls=False, timeout=0.3, resolve=hanging)
+    bot = VBot(make_config(6667), free_dispatcher(), clock=FakeClock(), connect_factory=factory)
+    try:
+        with caplog.at_level(logging.WARNING, logger="vbot.bot"), bot.reactor.mutex:
+            bot._step()
+    finally:
+        release.set()
+    assert bot.session.phase is Phase.WAITING
+    assert "could not connect to 127.0.0.1:6667: resolving 127.0.0.1 timed out; next attempt in" in caplog.text
 
 
 def test_reply_queued_while_disconnected_is_sent_after_reconnect(run_bot, caplog):

@@ -3,10 +3,15 @@
 The token service client (``vbot.auth``) and the Helix client (``vbot.helix``) send their
 requests through ``exchange`` and read replies with ``parse_json``. What it guarantees:
 
-* A total deadline: connect, TLS handshake, request and the whole reply must finish within
-  ``deadline`` seconds, however slowly the bytes arrive. Each socket operation has that
-  timeout, and a timer shuts the socket down when the deadline passes, which ends the read
-  under way (a server dripping one byte a second cannot hold a call for longer).
+* A total deadline: name resolution, connect (to whichever of the host's addresses answers
+  first), TLS handshake, request and the whole reply must finish within ``deadline`` seconds,
+  however slowly the bytes arrive. ``vbot.network.open_connection`` holds the connect to the
+  time left; after it a timer shuts the socket down when the deadline passes, which ends the
+  read under way (a server dripping one byte a second cannot hold a call for longer).
+* A reply that arrived whole (framed by ``Content-Length`` or chunked, read to its end) is
+  returned even when the deadline passed meanwhile: a token service that renewed a token
+  has spent the old refresh token. Only a reply without framing, which ends where the
+  socket ends, is Unavailable when the timer cut it; a framed one cut short always is.
 * TLS verified against the system CAs (``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` are honoured,
   for a private CA), with the host name checked.
 * No redirects: a 3xx is returned as it is, so a token never travels to another URL.
@@ -27,10 +32,12 @@ import json
 import math
 import socket
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from vbot.lines import MAX_MESSAGE_CHARS, one_line
+from vbot.network import Resolve, open_connection, resolve_tcp
 
 DEADLINE = 10.0
 """Seconds for one whole exchange, connect to last byte."""
@@ -69,29 +76,36 @@ def exchange(
     *,
     deadline: float = DEADLINE,
     max_bytes: int = MAX_REPLY_BYTES,
+    resolve: Resolve = resolve_tcp,
 ) -> Reply:
     """Send one request to ``url`` (``http://`` or ``https://``) and read the whole reply.
 
     ``method`` is ``GET``, ``POST``, ``DELETE``...; ``body`` is sent as it is (set
     ``Content-Type`` in ``headers``). Blocks for at most about ``deadline`` seconds.
+    ``resolve`` finds the host's addresses (``vbot.network.Resolve``; the system's resolver).
     Returns the Reply, whatever its status. Raises Unavailable (see the module doc).
     """
     import http.client
 
     parts = _split(url)
-    connection = _connection_class()(parts.host, parts.port, deadline, _tls_context() if parts.tls else None)
     expired = threading.Event()
+    tls = _tls_context() if parts.tls else None
+    connection = _connection_class()(parts.host, parts.port, time.monotonic() + deadline, tls, resolve, expired)
     timer = threading.Timer(deadline, _shut_down, (connection, expired))
     timer.daemon = True
     timer.start()
     try:
         connection.request(method, parts.target, body=body, headers=dict(headers))
         response = connection.getresponse()
-        data = response.read(max_bytes + 1)
-        if expired.is_set():  # a reply without Content-Length ends where the socket was shut down
-            raise Unavailable(f"no complete answer within {deadline:g} s")
+        framed = response.chunked or response.length is not None  # else the body ends where the socket does
+        data = response.read(max_bytes + 1)  # chunked: IncompleteRead when cut short
         if len(data) > max_bytes:
             raise Unavailable(f"the reply is longer than {max_bytes} bytes")
+        cut = response.length if framed else expired.is_set()  # bytes a Content-Length says are missing
+        if cut:
+            raise Unavailable(
+                f"no complete answer within {deadline:g} s" if expired.is_set() else "the reply ended early"
+            )
         return Reply(response.status, {name.lower(): value for name, value in response.getheaders()}, data)
     except Unavailable:
         raise
@@ -136,24 +150,22 @@ def _split(url: str) -> _Url:
 
 @functools.cache
 def _connection_class():
-    """http.client's connection, keeping its socket in ``opened`` for the deadline timer:
-    http.client forgets it once the headers say the connection closes, and its own
-    HTTPSConnection shakes hands before the socket is reachable."""
+    """http.client's connection, connecting with ``vbot.network.open_connection`` in the time left
+    before ``end`` (monotonic), and keeping its socket in ``opened`` for the deadline timer:
+    http.client forgets it once the headers say the connection closes."""
     import http.client
 
     class Connection(http.client.HTTPConnection):
-        def __init__(self, host: str, port: int, timeout: float, tls) -> None:
-            super().__init__(host, port, timeout=timeout)
-            self.tls = tls
+        def __init__(self, host: str, port: int, end: float, tls, resolve: Resolve, expired: threading.Event):
+            super().__init__(host, port)
+            self.end, self.tls, self.resolve, self.expired = end, tls, resolve, expired
             self.opened: socket.socket | None = None
 
         def connect(self) -> None:
-            super().connect()
-            self.opened = self.sock
-            if self.tls is not None:
-                self.sock = self.tls.wrap_socket(self.sock, server_hostname=self.host, do_handshake_on_connect=False)
-                self.opened = self.sock
-                self.sock.do_handshake()
+            left = max(self.end - time.monotonic(), 0.0)
+            self.sock = self.opened = open_connection(self.host, self.port, left, tls=self.tls, resolve=self.resolve)
+            if self.expired.is_set():  # the timer fired before it could reach this socket
+                raise TimeoutError("timed out")
 
     return Connection
 

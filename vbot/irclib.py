@@ -84,12 +84,14 @@ import irc.schedule
 from vbot.chatline import decode_line, parse_chat_line
 from vbot.lines import MAX_RECEIVED_LINE_BYTES
 from vbot.logs import Clipped
+from vbot.network import Resolve, open_connection, resolve_tcp
 from vbot.outbox import LinePace
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0
-"""Seconds allowed for TCP connect plus TLS handshake, and for any one send."""
+"""Seconds allowed for resolving the host, TCP connect (all its addresses) and TLS handshake in
+total, and for any one send."""
 LIBRARY_EVENTS = frozenset(
     {*irc.events.generated, "pubmsg", "pubnotice", "privnotice", "action", "umode", "all_events", "all_raw_messages"}
 )
@@ -101,24 +103,20 @@ MEMBERSHIP_EVENTS = ("disconnect", "join", "kick", "mode", "namreply", "nick", "
 """The events ``SingleServerIRCBot.__init__`` registers its ``_on_<event>`` handlers for."""
 
 
-def make_connect_factory(tls: bool, timeout: float = CONNECT_TIMEOUT) -> Callable[[tuple[str, int]], socket.socket]:
-    """A ``connect_factory`` for ``ServerConnection.connect``: ``(host, port) -> socket``.
+def make_connect_factory(
+    tls: bool, timeout: float = CONNECT_TIMEOUT, resolve: Resolve = resolve_tcp
+) -> Callable[[tuple[str, int]], socket.socket]:
+    """A ``connect_factory`` for ``ServerConnection.connect``: ``(host, port) -> socket``, within
+    ``timeout`` seconds in total for the name's resolution (by ``resolve``), every address and the
+    TLS handshake (``vbot.network.open_connection``): the connect blocks the event loop.
 
     With ``tls`` the certificate is verified against the system CAs and the host
-    name is sent as SNI. Raises OSError (refused, unreachable, DNS, TLS, timeout).
+    name is sent as SNI. Raises OSError (refused, unreachable, DNS, TLS, TimeoutError).
     """
     context = ssl.create_default_context() if tls else None
 
     def connect(address: tuple[str, int]) -> socket.socket:
-        sock = socket.create_connection(address, timeout=timeout)
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # a PONG must not wait for an ACK
-            if context is not None:
-                sock = context.wrap_socket(sock, server_hostname=address[0])
-        except BaseException:
-            sock.close()
-            raise
-        return sock
+        return open_connection(address[0], address[1], timeout, tls=context, resolve=resolve)
 
     return connect
 
