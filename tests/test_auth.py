@@ -1166,6 +1166,22 @@ def test_a_device_code_reply_with_terminal_controls_is_refused(field, value):
             service_for(fake).start_device_login()
 
 
+def test_an_access_token_too_long_for_the_pass_line_is_refused_saying_why(fake):
+    """The attack: the service renewed with a 512-character access token; vbot saved it, and every
+    connect after failed on the 525-byte PASS line. ``PASS oauth:<token>`` and CR LF must fit in 512."""
+    _, refresh = fake.issue()
+    fake.fail("token", 'access_token="' + "A" * 500 + '"')
+    with pytest.raises(ServiceUnavailable) as caught:
+        service_for(fake).refresh(refresh)
+    assert str(caught.value) == (
+        "/token: HTTP 200: the reply is not a usable Grant: an access token of 500 characters, too long for "
+        "chat: 'PASS oauth:<token>' and CR LF must fit in IRC's 512-byte line, so it may have 499"
+    )
+    _, refresh = fake.issue()
+    fake.fail("token", 'access_token="' + "A" * 499 + '"')
+    assert service_for(fake).refresh(refresh).access_token == "A" * 499
+
+
 def test_a_refused_login_is_left_and_retried_even_if_the_server_keeps_it_open(fake, tmp_path):
     """Trial: the renewal happened, but the bot sat on the refused connection until the login deadline."""
     tokens = saved_tokens(fake, tmp_path)

@@ -175,6 +175,23 @@ def test_other_host_with_a_token_service_takes_an_oauth_token_as_twitch_does(tok
                              VBOT_TOKEN=f"oauth:oauth:{SECRET}"))
 
 
+@pytest.mark.parametrize("host, longest", [("irc.chat.twitch.tv", 499), ("127.0.0.1", 505)])
+def test_a_token_too_long_for_the_pass_line_stops_at_start(host, longest):
+    """The attack: a 600-character VBOT_TOKEN passed the check, then the irc library refused its PASS
+    line at every connect and the bot sat in CONNECTING for good. ``PASS <password>`` and CR LF must
+    fit in 512 bytes (RFC 1459 section 2.3); on Twitch the password is ``oauth:<token>``."""
+    assert len(load_config(settings(VBOT_HOST=host, VBOT_TOKEN="t" * longest)).password.encode()) + 7 <= 512
+    with pytest.raises(ConfigError) as caught:
+        load_config(settings(VBOT_HOST=host, VBOT_TOKEN="t" * (longest + 1)))
+    assert str(caught.value) == (
+        f"VBOT_TOKEN is too long ({longest + 1} bytes): the line PASS "
+        f"{'oauth:<token>' if longest == 499 else '<password>'} and CR LF must fit in IRC's 512 bytes, "
+        f"so it may have {longest}; check that it was pasted once and whole"
+    )
+    with pytest.raises(ConfigError, match="too long"):  # bytes, not characters
+        load_config(settings(VBOT_HOST=host, VBOT_TOKEN="é" * (longest // 2 + 1)))
+
+
 @pytest.mark.parametrize("token", [None, "", "   "])
 @pytest.mark.parametrize("console", [False, True])
 def test_other_host_without_password_sends_no_pass(token, console):
@@ -287,6 +304,8 @@ def test_other_variables_are_ignored():
     ({"VBOT_HOST": "127.0.0.1", "VBOT_TOKEN": f"{SECRET} x"}, "VBOT_TOKEN"),
     ({"VBOT_HOST": "127.0.0.1", "VBOT_TOKEN": f":{SECRET}"}, "VBOT_TOKEN"),
     ({"VBOT_HOST": "127.0.0.1", "VBOT_TOKEN": f"{SECRET}\r\nQUIT"}, "VBOT_TOKEN"),
+    ({"VBOT_TOKEN": SECRET + "x" * 500}, "VBOT_TOKEN"),  # PASS oauth:<token> over 512 bytes
+    ({"VBOT_HOST": "127.0.0.1", "VBOT_TOKEN": SECRET + "p" * 600}, "VBOT_TOKEN"),
     # IRC nicks: accepted off Twitch only, and only as RFC 2812 has them
     ({"VBOT_USERNAME": "Frank[x]"}, "VBOT_USERNAME"),
     ({"VBOT_USERNAME": "my-bot"}, "VBOT_USERNAME"),

@@ -174,6 +174,21 @@ def test_a_token_file_that_is_not_one_is_one_line(tmp_path, kind):
     assert expected in message
 
 
+def test_an_access_token_too_long_for_the_pass_line_is_one_line(tmp_path):
+    """The irc library refuses a PASS line over 512 bytes: the file's token is refused at start instead."""
+    path = tmp_path / "vbot-token.json"
+    path.write_text(some_tokens(access_token="a" * 500).to_json())
+    with pytest.raises(TokenFileError) as caught:
+        load_tokens(path)
+    assert str(caught.value) == (
+        f"VBOT_TOKEN_FILE={path}: not a vbot token file (an access token of 500 characters, too long for chat: "
+        "'PASS oauth:<token>' and CR LF must fit in IRC's 512-byte line, so it may have 499); "
+        'run "vbot login" again to replace it'
+    )
+    path.write_text(some_tokens(access_token="a" * 499).to_json())
+    assert load_tokens(path).access_token == "a" * 499
+
+
 def test_expires_at_out_of_range_is_one_line(tmp_path):
     path = tmp_path / "vbot-token.json"
     path.write_text(some_tokens(expires_at=1e300).to_json())

@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from vbot import __version__
+from vbot.config import MAX_PASSWORD_BYTES
 from vbot.http import Reply, Unavailable, exchange, parse_json, retry_after
 from vbot.lines import MAX_MESSAGE_CHARS, one_line
 
@@ -227,7 +228,7 @@ class TokenService:
             "token",
             Grant,
             lambda: Grant(
-                access_token=_text(reply["access_token"], TOKEN_SHAPE),
+                access_token=access_token(reply["access_token"]),
                 refresh_token=_text(reply["refresh_token"], TOKEN_SHAPE),
                 expires_in=_seconds(reply["expires_in"]),
                 scopes=_scopes(reply.get("scope")),
@@ -301,6 +302,8 @@ def _record(endpoint: str, kind: type, build):
     """``build()``, or ServiceUnavailable when the reply lacks a field or has a wrong type."""
     try:
         return build()
+    except TokenTooLong as error:
+        raise ServiceUnavailable(endpoint, 200, f"the reply is not a usable {kind.__name__}: {error}") from None
     except (KeyError, TypeError, ValueError) as error:
         field = f" {error.args[0]!r}" if isinstance(error, KeyError) else ""
         raise ServiceUnavailable(
@@ -311,6 +314,30 @@ def _record(endpoint: str, kind: type, build):
 TOKEN_SHAPE = re.compile(r"[!-~]{1,512}")
 """Tokens, codes and ids: printable ASCII without spaces (they travel in PASS lines and headers);
 the token file is held to the same shape (vbot.tokens)."""
+MAX_ACCESS_TOKEN_CHARS = MAX_PASSWORD_BYTES - len("oauth:")
+"""An access token goes to chat as ``PASS oauth:<token>``, which with CR LF must fit in one IRC
+line of 512 bytes: 499 characters at most (Twitch's are 30)."""
+
+
+class TokenTooLong(ValueError):
+    """An access token too long for chat's PASS line; ``str()`` says so, without the token."""
+
+    def __init__(self, length: int):
+        super().__init__(
+            f"an access token of {length} characters, too long for chat: 'PASS oauth:<token>' and CR LF must "
+            f"fit in IRC's 512-byte line, so it may have {MAX_ACCESS_TOKEN_CHARS}"
+        )
+
+
+def access_token(value: object) -> str:
+    """``value`` when it is a token (TOKEN_SHAPE) that fits chat's PASS line; TypeError when it is not
+    a token, TokenTooLong when it is too long (vbot.tokens holds the token file to the same rule)."""
+    token = _text(value, TOKEN_SHAPE)
+    if len(token) > MAX_ACCESS_TOKEN_CHARS:
+        raise TokenTooLong(len(token))
+    return token
+
+
 _USER_CODE = re.compile(r"[A-Za-z0-9-]{1,32}")
 _HTTPS_URL = re.compile(r"https://[!-~]{1,500}")
 _LOGIN = re.compile(r"[A-Za-z0-9_]{1,25}")

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from vbot.lines import MAX_LINE_BYTES
 from vbot.network import is_twitch_host
 
 TWITCH_HOST = "irc.chat.twitch.tv"
@@ -28,6 +29,9 @@ TWITCH_AUTH_URL = "https://id.twitch.tv/oauth2"
 TWITCH_HELIX_URL = "https://api.twitch.tv/helix"
 MAX_VALIDATE_INTERVAL = 3600.0
 """Twitch requires validating a kept token at least hourly (docs, "Validating Requests")."""
+MAX_PASSWORD_BYTES = MAX_LINE_BYTES - len("PASS \r\n")
+"""The longest PASS argument (``oauth:<token>`` on Twitch), in bytes: ``PASS <password>`` and CR LF
+must fit in one IRC line (RFC 1459 section 2.3); the irc library refuses a longer line."""
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOGIN_PATTERN = re.compile(r"[a-z0-9_]{1,25}")
 """A Twitch login: 1 to 25 lowercase letters, digits or underscores."""
@@ -408,6 +412,13 @@ def _token(value: str, oauth: bool, required: bool) -> str:
         raise ConfigError(
             "VBOT_TOKEN is malformed: give the server password as printable characters without "
             "spaces, not starting with ':' (or leave it empty for a server without password)"
+        )
+    room = MAX_PASSWORD_BYTES - (len("oauth:") if oauth else 0)
+    if len(value.encode()) > room:
+        raise ConfigError(
+            f"VBOT_TOKEN is too long ({len(value.encode())} bytes): the line PASS "
+            f"{'oauth:<token>' if oauth else '<password>'} and CR LF must fit in IRC's {MAX_LINE_BYTES} bytes, "
+            f"so it may have {room}; check that it was pasted once and whole"
         )
     return value
 

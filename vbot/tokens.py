@@ -30,7 +30,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from vbot.auth import TOKEN_SHAPE
+from vbot.auth import TOKEN_SHAPE, access_token
 from vbot.config import ConfigError
 from vbot.http import parse_json
 
@@ -175,7 +175,7 @@ def _tokens_from(fields: object) -> Tokens:
     if not isinstance(scopes, list) or not all(isinstance(scope, str) for scope in scopes):
         raise TypeError("'scopes' is not a list of strings")
     return Tokens(
-        access_token=_string(fields, "access_token", required=True),
+        access_token=access_token(_string(fields, "access_token", required=True)),
         refresh_token=_string(fields, "refresh_token", required=True),
         expires_at=None if expires_at is None else float(expires_at),
         scopes=tuple(scopes),
