@@ -272,6 +272,41 @@ def test_the_connect_in_the_event_loop_holds_one_deadline_with_the_name_resoluti
     assert "could not connect to 127.0.0.1:6667: resolving 127.0.0.1 timed out; next attempt in" in caplog.text
 
 
+def test_a_login_line_the_library_refuses_is_a_failed_connect_with_backoff(caplog):
+    """The attack: a 600-character server password (or a 512-character token from the token service) made
+    the irc library raise MessageTooLong inside ``connect``, which vbot did not expect: the session stayed
+    CONNECTING for good, the socket half open. The settings and the token checks refuse such a token now;
+    whatever else fails in the login lines is a failed connect like any other: socket closed, backoff."""
+    with caplog.at_level(logging.WARNING, logger="vbot.bot"):
+        harness = BotHarness(make_config(6667, token="p" * 600))  # its first step connects
+    assert harness.bot.session.phase is Phase.WAITING and not harness.bot.connection.is_connected()
+    received = b""
+    while chunk := harness.server.recv(4096):  # ends: the bot closed its end
+        received += chunk
+    assert received.startswith(b"CAP REQ ") and b"PASS" not in received
+    assert ("could not connect to 127.0.0.1:6667: could not send the login (MessageTooLong: Messages limited to "
+            "512 bytes including CR/LF); next attempt in") in caplog.text
+    harness.advance(2)  # the backoff's first wait
+    assert harness.connects == 2
+
+
+def test_a_stop_abandons_a_connect_under_way_and_only_that():
+    """The attack: a SIGTERM during a blocking connect left the session CONNECTING, so a second SIGTERM while
+    ``keeper.close()`` waited for a renewal raised Stopping out of it: exit 1, a traceback, the renewal
+    abandoned. A signal's handler runs in the main thread between two steps of the connect; here the
+    connect factory is where the first one lands."""
+
+    def stopped_while_connecting(address: tuple[str, int]) -> socket.socket:
+        bot.stop_from_signal()  # SIGTERM's handler, in the middle of the blocking connect
+        raise AssertionError("the stop did not abandon the connect")
+
+    bot = VBot(make_config(6667), free_dispatcher(), clock=FakeClock(), connect_factory=stopped_while_connecting)
+    assert bot.run(poll=0.01) == 0
+    assert bot.session.phase is Phase.WAITING and not bot.connection.connecting
+    bot.stop_from_signal()  # the second SIGTERM, once run() returned (during keeper.close()): only recorded
+    assert bot.exit_code == 0
+
+
 def test_reply_queued_while_disconnected_is_sent_after_reconnect(run_bot, caplog):
     first = ScriptedServer().start()
     bot = run_bot(make_config(first.port), reconnect=Backoff(first=0.2, cap=0.5, rng=lambda: 0.5))

@@ -170,9 +170,9 @@ class VBot(irc.bot.SingleServerIRCBot):
             self.exit_code = exit_code
 
     def stop_from_signal(self, exit_code: int = 0) -> None:
-        """``request_stop`` for a signal handler; also abandons a blocking connect (raises Stopping)."""
+        """``request_stop`` for a signal handler; also abandons a connect under way, and only that (raises Stopping)."""
         self.request_stop(exit_code)
-        if self.session.phase is Phase.CONNECTING:
+        if self.connection.connecting:
             raise Stopping
 
     def _follow_session(self) -> float | None:
@@ -224,10 +224,8 @@ class VBot(irc.bot.SingleServerIRCBot):
         return soonest(self.joins.wait_time(), self.outbox.wait_time())
 
     def _open_connection(self) -> None:
-        """Before connecting (a fresh token), then connect (not the library's ``_connect``: it hides
-        why a connect failed); a failure waits with backoff. The keeper never blocks: while the
-        token must be renewed first it answers None, nothing connects, and the session says
-        CONNECT again on a later tick. SIGTERM abandons the connect (``stop_from_signal``)."""
+        """A fresh token (the keeper never blocks; None: not yet, CONNECT comes again), then connect (vbot.irclib);
+        any failure, a stop's (``stop_from_signal``) too, waits with backoff: the session never stays CONNECTING."""
         server = self.servers.peek()  # the library's server list: one ServerSpec
         if self.keeper is not None:
             if (password := self.twitch.password()) is None:
@@ -239,9 +237,11 @@ class VBot(irc.bot.SingleServerIRCBot):
         nick, ident, factory = self.config.username, self.config.ident, self._connect_factory
         try:
             self.connection.connect(server.host, server.port, nick, server.password, ident, connect_factory=factory)
-        except irc.client.ServerConnectionError as error:
-            self._waiting("could not connect to", str(error.__cause__ or error), self.session.connect_failed())
-            return
+        except BaseException as error:  # vbot.irclib makes every failure a ServerConnectionError
+            delay = self.session.connect_failed()
+            if isinstance(error, irc.client.ServerConnectionError):
+                return self._waiting("could not connect to", str(error.__cause__ or error), delay)
+            raise  # Stopping
         self.connection.last_received = self.session.clock()
         self.session.connected()
 

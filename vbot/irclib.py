@@ -34,6 +34,12 @@ What vbot replaces, and why:
 
 What is overridden or replaced inside the library, and why:
 
+* ``ServerConnection.connect``: the library's, marking ``connecting`` while it runs (a stop
+  signal may abandon a connect, and only a connect: ``vbot.bot.Stopping``). It turns only an
+  OSError of the socket's connect into a ``ServerConnectionError``; once the socket is up, the
+  login lines can raise too (a PASS line over 512 bytes: ``MessageTooLong``), which left the
+  connection half open and the bot waiting for nothing. Any such failure now closes the socket
+  quietly (no ``disconnect`` event: no login started) and is a ``ServerConnectionError``.
 * ``ServerConnection.process_data``: replaced. The same read, then vbot's line buffer
   (``ChatLineBuffer``: bytes split once, each line decoded once, over-long lines discarded as
   they arrive); remembers ``last_received`` for dead-link detection; logs each line at DEBUG
@@ -82,7 +88,7 @@ import irc.events
 import irc.schedule
 
 from vbot.chatline import decode_line, parse_chat_line
-from vbot.lines import MAX_RECEIVED_LINE_BYTES
+from vbot.lines import MAX_MESSAGE_CHARS, MAX_RECEIVED_LINE_BYTES, one_line
 from vbot.logs import Clipped
 from vbot.network import Resolve, open_connection, resolve_tcp
 from vbot.outbox import LinePace
@@ -215,10 +221,32 @@ class TwitchConnection(irc.client.ServerConnection):
     buffer_class = ChatLineBuffer
     buffer: ChatLineBuffer
     last_received = 0.0
+    connecting = False  # ``connect`` runs: the blocking connect and the login lines
     chat_handler: ChatHandler | None = None
     _reading = False  # handling the lines of one read (process_data)
     _write_failed = False  # a write failed: the drop follows once this read is handled
     pace: LinePace | None = None  # told every line sent (a plain server's flood rule)
+
+    def connect(self, *args, **kwargs):
+        """The library's ``connect`` (same arguments), ``connecting`` while it runs. Raises
+        ServerConnectionError for any failure (its ``__cause__`` the socket's OSError), the socket
+        closed; what a signal handler raises (``vbot.bot.Stopping``) goes through as it is."""
+        self.connecting = True
+        try:
+            return super().connect(*args, **kwargs)
+        except irc.client.ServerConnectionError:
+            raise
+        except Exception as error:  # the socket is up, a login line failed: MessageTooLong, InvalidCharacters
+            sock = self.socket
+            vars(self).pop("connected", None)  # the library's "not connected" (see its disconnect)
+            vars(self).pop("socket", None)
+            if sock is not None:
+                sock.close()
+            raise irc.client.ServerConnectionError(
+                f"could not send the login ({type(error).__name__}: {one_line(str(error), MAX_MESSAGE_CHARS)})"
+            ) from None
+        finally:
+            self.connecting = False
 
     def process_data(self) -> None:
         """Read what the socket has (at most 16 KiB, as the library does) and handle each line;
