@@ -12,6 +12,8 @@ seconds, then the connection closes), ``"401"``, ``"refuse"`` (400 ``Invalid ref
 ``"429"``, ``"denied"``, ``"bad_json"``, ``"redirect"`` (302 to another path here),
 ``"drip"`` (a 500 answer, one byte every ``drip_every`` seconds: no state changes), ``"retry_after"`` (429
 with ``Retry-After: <retry_after>``), ``"deep_json"`` (200 with arrays nested 10,000 deep),
+``"late"`` (the real answer, its state changed at once, sent once ``release`` is set: a renewal done, its
+answer still on the way),
 and ``"<field>=<raw JSON>"`` (the real answer with that field's value written as given, e.g.
 ``"expires_in=Infinity"`` or a 400-digit number).
 """
@@ -74,6 +76,7 @@ class FakeTwitchAuth(LoopbackService):
         self.drip_every = drip_every
         self.retry_after = retry_after
         self.dripped = threading.Event()  # set when a dripping answer ended (sent in full, or cut off)
+        self.release = threading.Event()  # lets a "late" answer go
         self.access_tokens: dict[str, AccessToken] = {}
         self.refresh_tokens: set[str] = set()
         self.device_codes: dict[str, DeviceCode] = {}
@@ -213,13 +216,17 @@ def _handler_for(fake: FakeTwitchAuth) -> type[http.server.BaseHTTPRequestHandle
             with fake.lock:
                 queue = fake.faults.get(endpoint)
                 fault = queue.pop(0) if queue else None
-                if fault is None or "=" in fault:
+                if fault is None or "=" in fault or fault == "late":
                     status, reply = fake.answer(method, self.path, form, self.headers)
                 if fault is not None:
                     fake.requests.append(f"{endpoint}:{fault.partition('=')[0]}")
             if fault == "hang":
                 fake.stopping.wait(fake.hang_for)
                 self.close_connection = True  # then closes without an answer
+                return
+            if fault == "late":
+                fake.release.wait(fake.hang_for)
+                self.send_json(status, json.dumps(reply).encode())
                 return
             if fault == "bad_json":
                 self.send_json(200, b"<html>not json</html>")

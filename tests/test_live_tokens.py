@@ -24,7 +24,7 @@ import pytest
 
 from tests.fake_auth import CHAT_SCOPES, CLIENT_ID, FakeTwitchAuth
 from tests.support import FakeClock, ScriptedServer, Vbot, wait_until
-from tests.test_auth import assert_no_secret, bot_env, passwords
+from tests.test_auth import assert_no_secret, bot_env, passwords, saved_tokens
 from vbot.tokens import Tokens, load_tokens, save_tokens
 
 JOINED = r"^JOIN #test$"
@@ -191,6 +191,30 @@ def test_sigkill_right_after_a_refresh_then_a_restart_logs_in(fake, chat, tmp_pa
     for log in tmp_path.glob("*.log"):
         assert "Invalid refresh token" not in log.read_text()
         assert_no_secret(fake, log.read_text())
+
+
+def test_stops_during_the_start_up_renewal_wait_for_it_and_save_the_new_pair(fake, chat, tmp_path, vbots):
+    """The attack: the saved token had expired, so start-up renewed it; a SIGTERM (``systemctl stop``)
+    while the service's answer was on its way ended vbot at once, without the new pair: the service had
+    spent the refresh token, and the next start exited 3. Now a stop waits for the renewal (at most its
+    deadline) as it does while running; a second stop meanwhile changes nothing."""
+    old = saved_tokens(fake, tmp_path, expired=True)
+    fake.fail("token", "late")  # the renewal is done at once, its answer held back until released
+    env = bot_env(fake, chat, tmp_path)
+    vbot = vbots(env, tmp_path)
+    wait_until(lambda: "token:late" in fake.requests, message="the start-up renewal to be done")
+    vbot.process.send_signal(signal.SIGTERM)
+    wait_until(lambda: "stopping once the token renewal under way ends" in vbot.log(), message="the stop")
+    vbot.process.send_signal(signal.SIGTERM)
+    fake.release.set()
+    assert vbot.process.wait(15) == 0, vbot.log()
+    saved = load_tokens(tmp_path / "vbot-token.json")
+    assert saved.refresh_token != old.refresh_token and saved.refresh_token in fake.refresh_tokens
+    assert chat.connections == 0 and "Traceback" not in vbot.log()
+    restarted, seconds = start_and_join(vbots, env, tmp_path, chat, "restart")
+    measured("restart after a stop during the start-up renewal -> JOIN", seconds)
+    assert restarted.stop() == 0
+    assert fake.count("token:refresh") == 1  # the one at the first start: the restart needed none
 
 
 # --- stopping while the token service hangs ------------------------------------------------------------

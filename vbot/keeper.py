@@ -30,7 +30,7 @@ Nothing here blocks the chat loop: HTTP calls run in a background daemon thread
 (``submit``), and ``tick()`` and ``before_connect()`` only start them and collect
 finished ones. Only ``start()`` (before the bot is built) waits for the token service,
 and ``close()`` at a stop waits for a refresh under way (so its new pair is saved),
-never for a validation.
+never for a validation; so does a stop during ``start()``'s own refresh.
 """
 
 from __future__ import annotations
@@ -446,10 +446,24 @@ class TokenKeeper:
         return Renewal(renewed, expires, True)
 
     def _refresh_now(self) -> ServiceUnavailable | None:
-        """Refresh in this thread (no background call may be running). None when renewed, the
-        error when the service is unavailable; raises CannotLogIn when Twitch refused."""
+        """Refresh, waiting for it (no background call may be running). None when renewed, the error
+        when the service is unavailable; raises CannotLogIn when Twitch refused.
+
+        The refresh runs in the background (``submit``) and saves its new pair itself: a stop while
+        it runs (KeyboardInterrupt, vbot.signals) waits for it as ``close()`` does, at most
+        ``stop_wait`` seconds, then goes on. Else the service could spend the refresh token and
+        the process exit before its answer came: the next start could not log in."""
+        tokens = self.tokens
+        future = self._submit(lambda: self._renew(tokens))
         try:
-            renewal = self._renew(self.tokens)
+            renewal = future.result()
+        except KeyboardInterrupt:
+            log.info(
+                "stopping once the token renewal under way ends (at most %g s), to save the new token", self.stop_wait
+            )
+            self._job = ("refresh", future)
+            self.close()
+            raise
         except ServiceUnavailable as error:
             self._retry_refresh_at = self._clock() + max(self._backoff.next_delay(), error.retry_after or 0.0)
             return error

@@ -28,10 +28,12 @@ class Signals:
     A stop is always recorded (``stop_requested``). While Python imports vbot it does
     nothing more (an exception raised inside a class definition would surface as another
     error); once ``interruptible`` (start-up work: reading files, the token service) it raises
-    KeyboardInterrupt, which ends start-up with exit code 0 at once. SIGHUP is recorded and
+    KeyboardInterrupt, which ends start-up with exit code 0 at once, except for a token renewal
+    under way (``vbot.keeper``: it waits for its new pair to be saved). That is done once: a
+    stop while that first one winds down is only recorded. SIGHUP is recorded and
     passed on to the bot. Once a bot is attached, SIGINT/SIGTERM call
-    ``target.stop_from_signal()`` (which may raise to abandon a blocking connect) and
-    SIGHUP ``target.request_reload()``.
+    ``target.stop_from_signal()`` (which raises to abandon a connect under way, and only then:
+    once ``run()`` returned a stop is only recorded) and SIGHUP ``target.request_reload()``.
     """
 
     def __init__(self) -> None:
@@ -68,6 +70,7 @@ class Signals:
         if self.target is not None:
             self.target.stop_from_signal(0)
         elif self.interruptible:
+            self.interruptible = False  # once: a second stop must not cut short what the first waits for
             raise KeyboardInterrupt  # start-up work (a hanging token service...) is abandoned at once
 
     def _reload(self, signum, frame) -> None:
