@@ -176,7 +176,8 @@ class TokenKeeper:
     def start(self) -> Validation | None:
         """At start, before the bot is built: renew an expired token, validate it, check its scopes.
 
-        Blocks for the HTTP calls. Returns Twitch's Validation, or None when the
+        Blocks for the HTTP calls; a stop (KeyboardInterrupt) during a refresh first waits for it
+        (``_refresh_now``), so that its new pair is saved. Returns Twitch's Validation, or None when the
         service could not be reached (a WARNING is logged; connect with the token as
         it is). Raises CannotLogIn when the token is invalid and cannot be renewed,
         its refresh was refused, or it lacks a chat scope. Logs a WARNING with the
