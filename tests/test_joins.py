@@ -164,3 +164,29 @@ def test_off_twitch_joins_share_the_flood_rule_with_replies():
     clock.advance(1)
     assert outbox.take_ready() == [("#c0", "a reply")]
     assert joins.take_ready() == [] and joins.wait_time() == pytest.approx(2.0)
+
+
+def test_a_join_of_the_bot_it_did_not_ask_for_is_ignored_with_one_info_line(caplog):
+    """Attack: a server forging the bot's JOIN to thousands of channels made every JOIN cost a step
+    per channel (quadratic) and kept them all; only channels the bot asked for count."""
+    harness = BotHarness(make_config(6667, channels=("#test",)))
+    with caplog.at_level(logging.DEBUG, logger="vbot.joins"):
+        harness.welcome()
+        harness.feed(":vbot!vbot@vbot.tmi.twitch.tv JOIN #test")
+        for i in range(3000):
+            harness.feed(f":vbot!vbot@vbot.tmi.twitch.tv JOIN #c{i}")
+        harness.feed(":mallory!m@h JOIN #c1")  # a chatter in a channel the bot is not in: nothing kept
+    assert list(harness.bot.channels) == ["#test"]
+    assert joins_sent(harness.sent()) == ["JOIN #test"]  # and never a PART or rejoin for them
+    ignored = [record for record in caplog.records if record.getMessage().startswith("ignoring")]
+    assert len(ignored) == 3000 and [record.levelname for record in ignored[:2]] == ["INFO", "DEBUG"]
+    assert ignored[0].getMessage() == ("ignoring the server's JOIN of the bot to #c0, a channel it did not ask"
+                                       " to join (more on this connection: DEBUG)")
+    harness.say("alice", "!version")
+    assert harness.replies()
+
+
+def test_joins_accepts_only_wanted_channels_in_any_case():
+    joins = Joins(clock=FakeClock())
+    joins.want("#test")
+    assert joins.accepts("#Test") and joins.accepts("#test") and not joins.accepts("#other")

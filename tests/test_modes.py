@@ -236,6 +236,14 @@ def test_membership_follows_events_and_reports_only_the_bots_own_joins_and_leave
     assert membership.isupport == Isupport()
 
 
+def test_membership_ignores_the_bots_join_of_a_channel_it_was_not_asked_to_join():
+    membership = Membership(lambda: "vbot", accepts=lambda channel: channel.lower() == "#test")
+    assert membership.feed(event("join", "vbot!v@h", "#elsewhere")) is None
+    assert membership.feed(event("join", "alice!a@h", "#elsewhere")) is None
+    assert membership.feed(event("join", "vbot!v@h", "#Test")) == Own("#test", joined=True, source="vbot!v@h")
+    assert list(membership.channels) == ["#test"]
+
+
 def test_membership_skips_odd_events():
     membership = Membership(lambda: "vbot")
     for odd in [event("join", None, "#test"), event("join", "vbot!v@h", None), event("kick", "x!x@h", "#test"),

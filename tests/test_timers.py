@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support import FakeClock
+from vbot.modes import Own
 from vbot.timers import GAP, Timer, TimerSchedule
 
 HYDRATE = Timer("hydrate", ("Drink some water!",), 900)  # default min_lines: 5
@@ -136,6 +137,22 @@ def test_a_timer_starts_when_its_channel_is_joined_and_a_reconnect_keeps_its_clo
     for _ in range(4):
         timers.note_line("#a", "bob")
     assert [post.channel for post in timers.take_due()] == ["#a"]
+
+
+def test_following_own_joins_and_leaves_is_set_channels_one_at_a_time():
+    timers, clock = schedule((HYDRATE,), channels=())
+    timers.follow(Own("#A", joined=True))
+    clock.advance(450)
+    timers.follow(Own("#b", joined=True))
+    timers.follow(Own("#b", joined=False, why="kicked"))
+    timers.follow(Own("#b", joined=True))  # rejoined: its clock started at the first JOIN
+    for channel in ("#a", "#b"):
+        for _ in range(5):
+            timers.note_line(channel, "alice")
+    clock.advance(450)
+    assert [post.channel for post in timers.take_due()] == ["#a"]
+    clock.advance(450)
+    assert [post.channel for post in timers.take_due()] == ["#b"]
 
 
 def test_reload_keeps_the_state_of_timers_that_stay():

@@ -105,7 +105,7 @@ class VBot(irc.bot.SingleServerIRCBot):
         self.outbox = Outbox() if outbox is None else outbox  # an empty Outbox is falsy
         self.session = Session(config.ping_interval, config.ping_timeout, reconnect, clock)
         self.joins = Joins(clock=clock)
-        self.membership = Membership(self.connection.get_nickname)
+        self.membership = Membership(self.connection.get_nickname, self.joins.accepts)  # only JOINs it asked for
         self.channels = self.membership.channels  # the library's name for them; the same dict, kept there
         self.connection.pace = self.outbox.line_pace  # every line sent counts for a plain server's flood rule
         self.timers = timers or TimerSchedule((), clock=clock)
@@ -304,7 +304,7 @@ class VBot(irc.bot.SingleServerIRCBot):
         own = self.membership.feed(event)
         if own is not None:
             self.joins.follow(own)
-            self.timers.set_channels(self.membership.channels)
+            self.timers.follow(own)
 
     def on_ctcp(self, connection, event):
         """Twitch has no CTCP: ignore it (the library's default replies, and can raise)."""

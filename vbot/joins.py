@@ -70,6 +70,7 @@ class Joins:
         self._channels: dict[str, _Channel] = {}
         self._sent_at: collections.deque[float] = collections.deque()
         self._next_check = -math.inf  # take_ready returns [] at once before this clock time
+        self._told_forced = False  # a JOIN the bot did not ask for was logged at INFO on this connection
         self.pace: LinePace | None = None  # off Twitch: the flood rule instead of the join limit
 
     def __contains__(self, channel: str) -> bool:
@@ -129,6 +130,21 @@ class Joins:
         delay = state.backoff.next_delay()
         self.want(channel, delay)
         return delay
+
+    def accepts(self, channel: str) -> bool:
+        """Whether the bot takes the server's word that it joined ``channel`` (any case): only for a
+        channel it wants. A server may force a JOIN on the bot, or forge thousands; each is ignored
+        (not a channel the bot is in, not one it rejoins), the first on a connection logged at INFO."""
+        if channel.lower() in self._channels:
+            return True
+        log.log(
+            logging.DEBUG if self._told_forced else logging.INFO,
+            "ignoring the server's JOIN of the bot to %s, a channel it did not ask to join%s",
+            channel,
+            "" if self._told_forced else " (more on this connection: DEBUG)",
+        )
+        self._told_forced = True
+        return False
 
     def follow(self, own: Own) -> None:
         """What the server said about the bot itself (``vbot.modes.Membership``): it joined a
@@ -193,6 +209,7 @@ class Joins:
 
     def clear_queue(self) -> None:
         """On a drop: nothing is sent until the next welcome (``want_all``)."""
+        self._told_forced = False
         for state in self._channels.values():
             state.queued = False
             state.joined_at = None

@@ -439,14 +439,18 @@ class Membership:
     ``feed(event)`` takes the server's JOIN, PART, KICK, QUIT, NICK, MODE and NAMES (353)
     events (``EVENTS``, the ``irc`` library's names) and returns an ``Own`` when the bot
     itself joined or left a channel, else None; ``me()`` returns the bot's current nick.
+    ``accepts(channel)`` says whether the bot's own JOIN of ``channel`` counts (``vbot.joins``:
+    only channels it asked to join); one it refuses changes nothing. Each event costs the same
+    however many channels the bot is in, but QUIT and NICK, which touch every channel.
     ``clear()`` forgets everything (a drop: the next JOIN and NAMES rebuild it). Replaces
     the ``irc`` library's ``SingleServerIRCBot.channels``; nothing here raises on odd events.
     """
 
     EVENTS = ("join", "part", "kick", "quit", "nick", "mode", "namreply")
 
-    def __init__(self, me: Callable[[], str]):
+    def __init__(self, me: Callable[[], str], accepts: Callable[[str], bool] = lambda channel: True):
         self._me = me
+        self._accepts = accepts
         self.isupport = Isupport()
         self.channels: dict[str, Members] = {}  # folded channel name -> its members
 
@@ -506,6 +510,8 @@ class Membership:
         key = self.isupport.fold(channel)
         own = None
         if self._is_me(source.nick) and key not in self.channels:  # a duplicate JOIN of ours would forget everyone
+            if not self._accepts(channel):
+                return None
             self.channels[key] = Members(self.isupport)
             own = Own(channel.lower(), joined=True, source=str(source))
         members = self.channels.get(key)

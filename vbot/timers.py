@@ -1,9 +1,10 @@
 """Timers: messages posted every so often in a channel, only while its chat is active.
 
 Pure logic with an injected clock, like ``vbot.outbox``: the driver (the bot, or
-the console) reports chat lines (``note_line``) and the joined channels
-(``set_channels``), asks ``take_due()`` for the posts that may go now and
-``wait_time()`` for when to ask again, and sends each post through the outbox.
+the console) reports chat lines (``note_line``) and the joined channels (``follow``
+each own JOIN or leaving, ``set_channels`` all at once), asks ``take_due()`` for the
+posts that may go now and ``wait_time()`` for when to ask again, and sends each post
+through the outbox.
 
 The rules, from what Nightbot and StreamElements users ask for:
 
@@ -40,6 +41,7 @@ from vbot.health import format_duration
 if TYPE_CHECKING:
     from vbot.dispatch import Chat
     from vbot.facts import Facts
+    from vbot.modes import Own
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +164,7 @@ class TimerSchedule:
         self.bot_login = bot_login.lower()
         self.gap = gap
         self._timers: tuple[Timer, ...] = ()
-        self._joined: tuple[str, ...] = ()
+        self._joined: dict[str, None] = {}  # the joined channels, in order (a set that keeps it)
         self._slots: dict[tuple[str, str], _Slot] = {}  # (timer name, channel) -> state
         self._posted_at: dict[str, float] = {}  # channel -> time of the last timer post there
         self._held: set[tuple[str, str]] = set()  # (timer name, channel) due but waiting for stream facts
@@ -185,16 +187,26 @@ class TimerSchedule:
             for key, slot in self._slots.items()
             if key[0] in names and (not names[key[0]].channels or key[1] in names[key[0]].channels)
         }
-        self._start_slots()
+        self._start_slots(self._joined)
 
     def set_channels(self, channels: Iterable[str]) -> None:
-        """The channels the bot is in now (on each own JOIN, PART, KICK and on disconnect).
+        """The channels the bot is in now, all at once (none on a disconnect; the console's one).
 
         A timer starts its first interval in a channel when the channel is first
         joined; leaving and rejoining (a reconnect) keeps its clock and line count.
         """
-        self._joined = tuple(dict.fromkeys(channel.lower() for channel in channels))
-        self._start_slots()
+        self._joined = dict.fromkeys(channel.lower() for channel in channels)
+        self._start_slots(self._joined)
+
+    def follow(self, own: Own) -> None:
+        """The bot joined or left ``own.channel`` (``vbot.modes.Membership``), as ``set_channels``
+        would say; costs one step per timer, however many channels the bot is in."""
+        channel = own.channel.lower()
+        if own.joined:
+            self._joined[channel] = None
+            self._start_slots((channel,))
+        else:
+            self._joined.pop(channel, None)
 
     def note_line(self, channel: str, login: str) -> bool:
         """A chat line from ``login`` in ``channel``; the bot's own lines are ignored.
@@ -304,10 +316,11 @@ class TimerSchedule:
             return False
         return not timer.live_only or self.facts.is_live(channel) is True
 
-    def _start_slots(self) -> None:
+    def _start_slots(self, channels: Iterable[str]) -> None:
+        """A new slot, starting now, for each timer that posts in one of ``channels`` and has none there."""
         now = self._clock()
         for timer in self._timers:
-            for channel in self._joined:
+            for channel in channels:
                 if (not timer.channels or channel in timer.channels) and (timer.name, channel) not in self._slots:
                     self._slots[(timer.name, channel)] = _Slot(since=now)
 
