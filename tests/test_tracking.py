@@ -22,6 +22,7 @@ def test_tracking_from_join_names_part_and_disconnect():
     bot = VBot(make_config(6667), Dispatcher(builtin_table()))
     connection = bot.connection
     connection.handlers, connection.real_server_name, connection.real_nickname = {}, "", "vbot"
+    bot.joins.want("#test")  # as the welcome would: only a JOIN the bot asked for counts
     feed(bot, ":vbot!vbot@vbot.tmi.twitch.tv JOIN #test",
          ":vbot.tmi.twitch.tv 353 vbot = #test :vbot alice Bob",
          ":carol!carol@carol.tmi.twitch.tv JOIN #TEST",

@@ -474,11 +474,11 @@ def _is_service_url(url: str) -> bool:
     """``https://host[:port]/path``, or ``http://`` to a loopback host (tests); no query, no fragment.
 
     >>> [_is_service_url(url) for url in ("https://id.twitch.tv/oauth2", "http://127.0.0.1:8080/o",
-    ...                                   "http://example.org/o", "https://x/o?a=1", "https://x:99999/o")]
-    [True, True, False, False, False]
+    ...                                   "http://example.org/o", "https://x/o?a=1", "https://x:99999/o", "https://[")]
+    [True, True, False, False, False, False]
     """
-    parts = urllib.parse.urlsplit(url)
     try:
+        parts = urllib.parse.urlsplit(url)  # raises ValueError for a bad [IPv6] host
         parts.port  # noqa: B018  (raises ValueError for a port out of range)
     except ValueError:
         return False
