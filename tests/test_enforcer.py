@@ -167,9 +167,9 @@ def test_not_a_moderator_logs_only_with_one_warning_then_acts_once_modded(world,
 
 
 @pytest.mark.parametrize("scopes, missing", [
-    (CHAT_SCOPES, "moderator:manage:banned_users and moderator:manage:chat_messages"),
-    ((*CHAT_SCOPES, DELETE_SCOPE), "moderator:manage:banned_users"),
-    ((*CHAT_SCOPES, BANS_SCOPE), "moderator:manage:chat_messages"),
+    (CHAT_SCOPES, "the moderator:manage:banned_users and moderator:manage:chat_messages scopes"),
+    ((*CHAT_SCOPES, DELETE_SCOPE), "the moderator:manage:banned_users scope"),
+    ((*CHAT_SCOPES, BANS_SCOPE), "the moderator:manage:chat_messages scope"),
 ])
 def test_a_missing_scope_logs_only_with_one_warning_and_calls_nothing(world, caplog, scopes, missing):
     w = world(scopes=scopes)
@@ -177,8 +177,8 @@ def test_a_missing_scope_logs_only_with_one_warning_and_calls_nothing(world, cap
         assert w.say(LINK).log_only
     w.advance(1)
     assert w.helix.requests == []
-    assert warnings(caplog) == [f'spam filters in #test only log, as in log mode: the token lacks the scope {missing}: '
-                                'run "vbot login" again, which asks for it']
+    assert warnings(caplog) == [f'spam filters in #test only log, as in log mode: the token lacks {missing}: '
+                                'run "vbot login" again, which asks for the filters\' scopes']
 
 
 def test_the_broadcasters_own_account_acts_without_the_moderator_badge(world):

@@ -162,8 +162,8 @@ def test_without_moderator_or_scopes_filters_only_log_with_one_warning(fake, cha
         fix = "the bot is not a moderator there: the broadcaster types /mod vbot in that chat"
     else:
         vbot = start(vbots, fake, chat, helix, tmp_path, scopes=CHAT_SCOPES)
-        fix = ('the token lacks the scope moderator:manage:banned_users and moderator:manage:chat_messages: '
-               'run "vbot login" again, which asks for it')
+        fix = ('the token lacks the moderator:manage:banned_users and moderator:manage:chat_messages scopes: '
+               'run "vbot login" again, which asks for the filters\' scopes')
     logged(vbot, "spam filters in #test only log")  # at the JOIN, before any spam
     say(chat, "alice", "see example.com")
     say(chat, "alice", "SEE EXAMPLE.COM NOW EVERYONE HERE")

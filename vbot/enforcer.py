@@ -176,8 +176,10 @@ class Enforcer:
             problems.append(f"the bot is not a moderator there: the broadcaster types /mod {bot} in that chat")
         missing = [scope for scope in MODERATION_SCOPES if tokens.scopes and scope not in tokens.scopes]
         if missing:
+            from vbot.keeper import the_scopes  # loaded already: ``calls`` hold the token keeper
+
             problems.append(
-                f'the token lacks the scope {" and ".join(missing)}: run "vbot login" again, which asks for it'
+                f'the token lacks {the_scopes(missing)}: run "vbot login" again, which asks for the filters\' scopes'
             )
         if not problems and not tokens.user_id:
             problems.append("the bot's user ID is not known yet (Twitch's token service has not answered)")
