@@ -234,15 +234,25 @@ def test_log_only_overrides_act_mode():
     assert mod.check(chat(LINK)).log_only
 
 
-def test_each_action_is_one_info_line_and_the_text_only_at_debug(caplog):
+def test_a_decision_logs_nothing_the_enforcer_or_the_console_reports_it_once(caplog):
     mod, _ = moderation(mode="log")
-    with caplog.at_level(logging.INFO, logger="vbot.moderation"):
-        mod.check(chat(LINK))
-    assert caplog.messages == ["#test: would delete alice's message (links), offence 1"]
-    caplog.clear()
     with caplog.at_level(logging.DEBUG, logger="vbot.moderation"):
-        mod.check(chat(LINK))
-    assert any(LINK in line for line in caplog.messages)
+        assert mod.check(chat(LINK)) is not None
+    assert caplog.messages == []
+
+
+def test_a_channel_that_only_logs_counts_its_would_be_offences_and_warnings_apart():
+    mod, _ = moderation()
+    mod.may_act = lambda channel: channel != "#test"  # as the enforcer says: the bot is no moderator in #test
+    tried = [mod.check(chat(LINK)) for _ in range(3)]
+    assert [(action.log_only, action.offence) for action in tried] == [(True, 1), (True, 2), (True, 3)]
+    assert tried[0].warning is not None and tried[1].warning is None  # they escalate among themselves
+    assert mod.check(chat(LINK, channel="#other")).warning is not None
+    mod.may_act = lambda channel: True  # the bot was made a moderator
+    action = mod.check(chat(LINK))
+    assert (action.log_only, action.offence, str(action.penalty)) == (False, 1, "delete")
+    assert action.warning == "@Alice, please ask a moderator before posting links (message deleted)"
+    assert str(mod.check(chat(LINK)).penalty) == "timeout 10"
 
 
 # --- memory --------------------------------------------------------------------------------------------
@@ -305,6 +315,20 @@ def test_reload_installs_new_filters_and_keeps_the_offences(tmp_path):
     assert mod.settings is None and mod.check(chat(SHOUT)) is None
 
 
+def test_trying_the_filters_in_log_mode_never_counts_once_they_act(tmp_path):
+    path, dispatcher, reload = reloadable(tmp_path, '[filters]\nmode = "log"\n[filters.links]\n')
+    mod = dispatcher.moderation
+    tried = [mod.check(chat(LINK)), mod.check(chat(SHOUT + " at example.com"))]
+    assert [action.describe() for action in tried] == [
+        "would delete alice's message (links)", "would time out alice for 10 s (links)"]
+    assert tried[0].warning is not None
+    path.write_text("[filters.links]\n")  # mode = "act", the default
+    reload()
+    action = mod.check(chat(LINK))
+    assert (action.log_only, action.offence, str(action.penalty)) == (False, 1, "delete")
+    assert action.warning == "@Alice, please ask a moderator before posting links (message deleted)"
+
+
 @pytest.mark.parametrize("broken", [
     "[filters.links]\npermit_seconds = 0\n",  # the filters are wrong
     '[filters.links]\n[hi]\nrole = "vip"\n',  # a command is wrong
@@ -347,10 +371,11 @@ def test_the_console_says_what_would_be_done_and_runs_no_command_for_a_broken_fi
     (tmp_path / "commands.toml").write_text(CONSOLE_FILE)
     lines = ("!hi example.com\n/as alice\n!hi example.com\nTHIS IS A VERY LOUD MESSAGE FOR ALL\n!hi badword\n"
              "twitch.tv/x\n!hi\n/as mod moderator\n!permit alice\n/as alice\ncheck example.com\n")
-    result = run_vbot({"VBOT_LOG_LEVEL": "WARNING"}, "--console", input=lines, cwd=tmp_path, timeout=20)
+    result = run_vbot({}, "--console", input=lines, cwd=tmp_path, timeout=20)  # INFO, the default
     assert result.returncode == 0, result.stderr
     assert result.stdout == "vbot: hi console\nvbot: hi alice\nvbot: alice may post links for the next 60 s.\n"
     notes = [line for line in result.stderr.splitlines() if line.startswith("* would")]
+    assert len([line for line in result.stderr.splitlines() if "would" in line]) == len(notes)  # each once
     assert notes == [
         "* would delete alice's message (links)",
         "* would reply: @alice, please ask a moderator before posting links (message deleted)",
