@@ -462,6 +462,23 @@ def test_target_carries_no_bidi_control_or_zero_width_character(tmp_path, typed)
     assert say(dispatcher, typed) == f"Follow {expected}: https://twitch.tv/{expected}"
 
 
+@pytest.mark.parametrize("typed", [
+    "!so \u3164",  # HANGUL FILLER
+    "!so @\u3164\u3164",
+    "!so \u115f\u1160",  # HANGUL CHOSEONG and JUNGSEONG FILLER
+    "!so \uffa0 more words",  # HALFWIDTH HANGUL FILLER
+    "!so \u2800\u2800",  # BRAILLE PATTERN BLANK
+    "!so \u200b\u3164\u2800",
+])
+def test_a_target_that_looks_blank_falls_back_to_the_sender(tmp_path, typed):
+    dispatcher = dispatcher_for(tmp_path, '[so]\nreply = "Follow {target}: https://twitch.tv/{target}"\n')
+    assert say(dispatcher, typed) == "Follow Alice: https://twitch.tv/Alice"
+
+
+def test_blank_looking_letters_are_dropped_from_a_target():
+    assert render("[{target}]", Scope("#test", None, lambda: 1, "Alice", "Bob\u3164\u2800 more")) == "[Bob]"
+
+
 def test_the_variables_the_renderer_uses_are_documented():
     readme = (EXAMPLE.parent / "README.md").read_text()
     example = EXAMPLE.read_text()

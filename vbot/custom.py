@@ -140,10 +140,15 @@ def _word(number: int) -> Callable[[Scope], str]:
     return word
 
 
+def _target_word(args: str) -> str:
+    """The first word of ``args`` as a name: what of it shows (``visible``), without a leading ``@``;
+    ``''`` when there is none, or when it looks blank."""
+    words = args.split(maxsplit=1)
+    return visible(words[0]).removeprefix("@") if words else ""
+
+
 def _target(scope: Scope) -> str:
-    words = scope.args.split(maxsplit=1)
-    target = visible(words[0]).removeprefix("@") if words else ""
-    return target or scope.name
+    return _target_word(scope.args) or scope.name
 
 
 VARIABLES: Mapping[str, Callable[[Scope], object]] = types.MappingProxyType(
@@ -238,8 +243,7 @@ class TextReply:
 
         if not self.needs:
             return fill(Known())
-        words = ctx.args.split(maxsplit=1)
-        target = words[0].removeprefix("@").lower() if words else ""
+        target = _target_word(ctx.args).lower()  # whom {target} names: the sender when blank
         subject = Subject(target) if target else Subject(message.login, message.tags.get("user-id", ""))
         return ctx.chat.facts.answer(message.channel, self.needs, fill, subject)
 
