@@ -297,7 +297,7 @@ def reloadable(tmp_path, text: str):
     loaded = load_file(path, True, builtins, store)
     mod = Moderation(loaded.filters, FakeClock())
     dispatcher = Dispatcher(loaded.table(builtins), moderation=mod)
-    return path, dispatcher, Reloader(dispatcher, builtins, path, True, store)
+    return path, dispatcher, Reloader(dispatcher, builtins, path, True, store, interval=0)
 
 
 def test_reload_installs_new_filters_and_keeps_the_offences(tmp_path):
