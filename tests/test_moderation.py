@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.support import FakeClock, run_vbot
+from tests.support import BotHarness, FakeClock, run_vbot
 from vbot.chat import ChatMessage, Role
 from vbot.chatline import LazyTags, parse_tags
 from vbot.commands import builtin_table
 from vbot.custom import Reloader, load_file
-from vbot.dispatch import Dispatcher
+from vbot.dispatch import Cooldowns, Dispatcher
 from vbot.filters import Caps, Emotes, FilterSettings, Length, Links, Penalty, Repeat, Symbols, Terms
 from vbot.moderation import WARN_INTERVAL, Action, Moderation
 from vbot.state import CountStore
@@ -352,6 +352,41 @@ def test_a_permit_does_not_survive_turning_the_links_filter_off(tmp_path):
     path.write_text("[filters.links]\n")
     reload()
     assert dispatcher.moderation.check(chat(LINK)) is not None
+
+
+# --- every chat line reaches the filters, CTCP-framed ones too -----------------------------------------
+
+
+@pytest.mark.parametrize("text", [
+    "visit evil.com now",
+    "\x01ACTION visit evil.com now\x01",
+    "\x01VERSION visit evil.com now\x01",  # the library made these ctcp events, which vbot ignores
+    "\x01X\x01 visit evil.com now",
+    "\x01VERSION\x01visit evil.com now",
+    "\x01ACTION visit evil.com now",
+    "\x01ACTION visit evil.com now\x01\x01",
+    "\x01FREE FOLLOWERS AT EVIL.COM BUY NOW NOW NOW\x01",
+])
+@pytest.mark.parametrize("spacing", [" ", "  "], ids=["fast-path", "library"])  # "  ": left to the library
+def test_every_chat_line_reaches_the_filters_ctcp_framed_or_not(caplog, text, spacing):
+    """Trial: CTCP framing other than a plain ACTION hid a message from the filters."""
+    clock = FakeClock()
+    moderation = Moderation(FilterSettings(filters=(Links(),), mode="log"), clock)
+    harness = BotHarness(dispatcher=Dispatcher(builtin_table(), "!", (), Cooldowns(clock), moderation), clock=clock)
+    harness.welcome()
+    with caplog.at_level(logging.INFO, logger="vbot.enforcer"):
+        harness.feed(f":mallory!mallory@mallory.tmi.twitch.tv PRIVMSG #test{spacing}:{text}")
+    assert "#test: would delete mallory's message (links), offence 1" in caplog.messages
+
+
+@pytest.mark.parametrize("text", ["!version\x01X\x01", "\x01VERSION\x01!version", "!version \x01ACTION hi\x01"])
+def test_a_ctcp_framed_line_never_runs_a_command(text):
+    harness = BotHarness().welcome()
+    harness.say("mallory", text)
+    harness.say("mallory", "\x01ACTION !version\x01")  # a /me line never did
+    assert harness.replies() == []
+    harness.say("alice", "!version")
+    assert len(harness.replies()) == 1
 
 
 # --- the console: the filters in log mode -------------------------------------------------------------
