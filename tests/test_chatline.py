@@ -2,7 +2,8 @@
 
 The same lines go through two readers. The reference is the library's own parsing, a plain
 ``irc.client.ServerConnection`` on a plain ``Reactor``, whose ``pubmsg`` and ``action`` events
-are turned into what vbot takes from them (``VBot.on_pubmsg``/``on_action``). The other is
+are turned into what vbot takes from them (``VBot.on_pubmsg``/``on_action``), with vbot's one
+departure (``LibraryConnection``: CTCP framing other than a plain ACTION is one line, whole). The other is
 vbot's ``irclib.TwitchConnection`` with the fast path on (``vbot.chatline.parse_chat_line``),
 whose lines that are not claimed still go through the library. Both must give the same
 ``(channel, nick, text, tags, is_action, role)`` for every line, in order.
@@ -54,18 +55,38 @@ def outcome(channel, nick, text, tags, is_action) -> tuple:
     return channel, nick, text, tags, is_action, role_from_tags(tags, nick.lower(), channel.lower())
 
 
+class LibraryConnection(irc.client.ServerConnection):
+    """The library's reading, but for vbot's departure (vbot.chatline, vbot.irclib): a PRIVMSG to a
+    channel whose text holds ``\x01`` other than as one ``\x01ACTION …\x01`` is one /me-like line with
+    its whole text, where the library makes ``ctcp`` events of it, which vbot ignores: a spam
+    filter must see that text (Twitch shows it), and it must never run a command."""
+
+    def _handle_message(self, arguments, command, source, tags):
+        text = arguments[1] if len(arguments) > 1 else ""
+        plain_action = text.startswith("\x01ACTION ") and text.endswith("\x01") and text.count("\x01") == 2
+        if command == "privmsg" and irc.client.is_channel(arguments[0]) and "\x01" in text and not plain_action:
+            self._handle_event(irc.client.Event("action", source, arguments[0], [text], tags))
+        else:
+            super()._handle_message(arguments, command, source, tags)
+
+
+class LibraryReactor(irc.client.Reactor):
+    connection_class = LibraryConnection
+
+
 class Reader:
     """One reader of server lines; ``read(line)`` returns the chat outcomes of that line.
 
-    ``fast=False``: the library alone (``irc.client.Reactor``, ``ServerConnection``), its
-    exception reported as ``("raises", name)``. ``fast=True``: vbot's TwitchConnection with
-    the fast path; ``claimed`` holds the outcomes of the lines it took without the library.
+    ``fast=False``: the library alone (``irc.client.Reactor``, ``ServerConnection``, but for
+    ``LibraryConnection``'s departure), its exception reported as ``("raises", name)``.
+    ``fast=True``: vbot's TwitchConnection with the fast path; ``claimed`` holds the outcomes of
+    the lines it took without the library.
     The connection is connected to a loopback listener that never answers (``close()`` closes
     both): lines are fed to it as its ``process_data`` does, one decoded line at a time.
     """
 
     def __init__(self, fast: bool, welcome: bool = True):
-        self.reactor = GuardedReactor() if fast else irc.client.Reactor()
+        self.reactor = GuardedReactor() if fast else LibraryReactor()
         self.connection = self.reactor.server()
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.connection.connect("127.0.0.1", self.listener.getsockname()[1], "vbot")
@@ -160,8 +181,9 @@ def test_a_twitch_firehose_is_read_alike_and_all_its_chat_takes_the_fast_path(re
     assert_read_alike(lines + ctcp, *readers)
     fast = readers[1]
     assert len(chat) > 18_000
-    assert len(fast.claimed) == len(chat) + 4  # every chat line, and the ACTIONs ending in "\x01" alone
-    assert sum(outcome[4] for outcome in fast.claimed) == 4
+    assert len(fast.claimed) == len(chat) + 7  # every chat line and every CTCP line but the one quoted (\x10)
+    assert sum(outcome[4] for outcome in fast.claimed) == 7
+    assert sum(outcome[4] and "\x01" in outcome[2] for outcome in fast.claimed) == 3  # read whole, for the filters
 
 
 def test_twitch_samples_and_every_parser_test_vector_are_read_alike(readers):

@@ -43,6 +43,13 @@ def test_moderator_only_command_refused_as_viewer_allowed_after_as(tmp_path):
     assert result.stdout == "vbot: Reloaded: no commands.toml, built-in commands only.\n"
 
 
+def test_one_reload_per_five_seconds_on_the_consoles_clock(tmp_path):
+    result = console("!reload\n!reload\n/wait 4.5\n!reload\n/wait 0.5\n!reload\n", cwd=tmp_path)
+    assert result.stdout.splitlines() == [
+        "vbot: Reloaded: no commands.toml, built-in commands only.", "vbot: Reloaded 0 s ago; try again in 5 s.",
+        "vbot: Reloaded 4 s ago; try again in 1 s.", "vbot: Reloaded: no commands.toml, built-in commands only."]
+
+
 def test_typist_is_the_broadcaster_by_default(tmp_path):
     result = console("!help\n!exit\n!version\n", cwd=tmp_path)
     assert result.returncode == 0

@@ -20,6 +20,7 @@ from tests.support import TOKEN, BotThread, FakeClock, free_port, make_config, r
 from vbot.chat import ChatMessage, Role
 from vbot.commands import builtin_table
 from vbot.custom import (
+    RELOAD_INTERVAL,
     TIMER_VARIABLES,
     VARIABLES,
     CommandsFileError,
@@ -462,6 +463,23 @@ def test_target_carries_no_bidi_control_or_zero_width_character(tmp_path, typed)
     assert say(dispatcher, typed) == f"Follow {expected}: https://twitch.tv/{expected}"
 
 
+@pytest.mark.parametrize("typed", [
+    "!so \u3164",  # HANGUL FILLER
+    "!so @\u3164\u3164",
+    "!so \u115f\u1160",  # HANGUL CHOSEONG and JUNGSEONG FILLER
+    "!so \uffa0 more words",  # HALFWIDTH HANGUL FILLER
+    "!so \u2800\u2800",  # BRAILLE PATTERN BLANK
+    "!so \u200b\u3164\u2800",
+])
+def test_a_target_that_looks_blank_falls_back_to_the_sender(tmp_path, typed):
+    dispatcher = dispatcher_for(tmp_path, '[so]\nreply = "Follow {target}: https://twitch.tv/{target}"\n')
+    assert say(dispatcher, typed) == "Follow Alice: https://twitch.tv/Alice"
+
+
+def test_blank_looking_letters_are_dropped_from_a_target():
+    assert render("[{target}]", Scope("#test", None, lambda: 1, "Alice", "Bob\u3164\u2800 more")) == "[Bob]"
+
+
 def test_the_variables_the_renderer_uses_are_documented():
     readme = (EXAMPLE.parent / "README.md").read_text()
     example = EXAMPLE.read_text()
@@ -536,11 +554,37 @@ def reloadable(tmp_path, text: str, required: bool = True, timers: TimerSchedule
     store = CountStore(tmp_path / "state.sqlite3")
     builtins = builtin_table()
     dispatcher = Dispatcher(load_table(path, required, builtins, store), "!")
-    reloader = Reloader(dispatcher, builtins, path, required, store, timers.set_timers if timers else None)
+    reloader = Reloader(dispatcher, builtins, path, required, store, timers.set_timers if timers else None, interval=0)
     return path, dispatcher, Host(reload=reloader)
 
 
 TIMER_FILE = '[discord]\nreply = "old"\n[timers.hydrate]\nmessage = "old water"\ninterval = 600\n'
+
+
+def test_reloads_run_at_most_once_per_interval_whoever_asks(tmp_path, caplog):
+    """Trial: 30 !reload from a moderator with a 1 MiB file held the loop 19 s (PONG that late)."""
+    clock = FakeClock()
+    path = write(tmp_path, '[hi]\nreply = "hi"\n')
+    store = CountStore(tmp_path / "state.sqlite3")
+    dispatcher = Dispatcher(load_table(path, True, builtin_table(), store), "!")
+    reloader = Reloader(dispatcher, builtin_table(), path, True, store, clock=clock)
+    host = Host(reload=reloader)
+    assert say(dispatcher, "!reload", role=Role.MODERATOR, host=host) == "Reloaded 1 custom command."
+    path.write_text('[hi]\nreply = "hi"\n[ho]\nreply = "ho"\n')
+    clock.advance(RELOAD_INTERVAL - 2.8)
+    with caplog.at_level(logging.INFO, logger="vbot.custom"):
+        for role in (Role.MODERATOR, Role.BROADCASTER):  # no cooldown holds them back: this does
+            assert say(dispatcher, "!reload", role=role, host=host) == "Reloaded 2 s ago; try again in 3 s."
+        assert reloader() == "Reloaded 2 s ago; try again in 3 s."  # SIGHUP, the same
+    assert say(dispatcher, "!ho", host=host) is None  # the file was not read again
+    assert caplog.messages[-1] == "not reloading: Reloaded 2 s ago; try again in 3 s. (at most one reload per 5 s)"
+    clock.advance(2.8)
+    assert say(dispatcher, "!reload", role=Role.MODERATOR, host=host) == "Reloaded 2 custom commands."
+    assert say(dispatcher, "!ho", host=host) == "ho"
+    path.write_text("[broken")
+    clock.advance(RELOAD_INTERVAL)
+    assert reloader().startswith("Reload failed")
+    assert reloader() == "Reloaded 0 s ago; try again in 5 s."  # a failed reload read the file too
 
 
 def test_reload_swaps_commands_and_timers_together(tmp_path):
@@ -805,7 +849,7 @@ def filtered(tmp_path, text: str, required: bool = True):
     builtins = builtin_table()
     loaded = load_file(path, required, builtins, store)
     dispatcher = Dispatcher(loaded.table(builtins), moderation=Moderation(loaded.filters, FakeClock()))
-    return path, dispatcher, Host(reload=Reloader(dispatcher, builtins, path, required, store))
+    return path, dispatcher, Host(reload=Reloader(dispatcher, builtins, path, required, store, interval=0))
 
 
 def test_start_and_reload_log_which_filters_are_on_and_when_none_are(tmp_path, caplog):
@@ -844,7 +888,7 @@ def test_the_prefix_is_vbot_prefix_at_start_and_at_reload(tmp_path):
     path = write(tmp_path, '["!so"]\nreply = "bang so"\n')  # with the prefix ?, a name like any other
     store = CountStore(tmp_path / "state.sqlite3")
     dispatcher = Dispatcher(load_table(path, True, builtin_table(), store, prefix="?"), "?")
-    host = Host(reload=Reloader(dispatcher, builtin_table(), path, True, store))
+    host = Host(reload=Reloader(dispatcher, builtin_table(), path, True, store, interval=0))
     assert say(dispatcher, "?!so") == "bang so"
     path.write_text('["?so"]\nreply = "x"\n')
     assert say(dispatcher, "?reload", role=Role.MODERATOR, host=host) == (

@@ -52,16 +52,15 @@ class World:
         self.enforcer.note_room("#test", BROADCASTER)
         self.enforcer.note_bot_role("#test", True)
         self.messages = 0
+        self.said: list[tuple[str, str]] = []  # the warnings the enforcer posted, as (channel, text)
 
     def say(self, text: str, login: str = "alice", user_id: str = ALICE, channel: str = "#test",
             **tags: str) -> Action | None:
-        """``login`` says ``text``: the action decided, handed to the enforcer as the bot does."""
+        """``login`` says ``text``: the message checked by the enforcer as the bot does; the action decided."""
         self.messages += 1
         tags = {"id": f"msg-{self.messages}", "user-id": user_id, "display-name": login.capitalize(), **tags}
-        action = self.moderation.check(ChatMessage(channel, login, text, Role.EVERYONE, login.capitalize(), tags))
-        if action is not None:
-            self.enforcer.submit(action)
-        return action
+        message = ChatMessage(channel, login, text, Role.EVERYONE, login.capitalize(), tags)
+        return self.enforcer.check(message, lambda channel, text: self.said.append((channel, text)))
 
     def advance(self, seconds: float) -> None:
         """Let ``seconds`` pass on both clocks, then one tick."""
@@ -161,15 +160,18 @@ def test_not_a_moderator_logs_only_with_one_warning_then_acts_once_modded(world,
     assert "#test: would delete alice's message (links), offence 1" in caplog.text
     w.enforcer.note_bot_role("#test", True)
     assert "spam filters in #test act from now on" in caplog.text
-    assert not w.say(LINK).log_only
+    action = w.say(LINK)
+    assert not action.log_only and action.offence == 1  # the would-be offences never count for real
+    assert action.warning is not None  # nor did their warning use up the real one
     w.advance(0)
-    assert w.calls_made() == [ban(600, 3)]
+    assert w.calls_made() == [delete(3)]
+    assert w.said == [("#test", "@Alice, please ask a moderator before posting links (message deleted)")]
 
 
 @pytest.mark.parametrize("scopes, missing", [
-    (CHAT_SCOPES, "moderator:manage:banned_users and moderator:manage:chat_messages"),
-    ((*CHAT_SCOPES, DELETE_SCOPE), "moderator:manage:banned_users"),
-    ((*CHAT_SCOPES, BANS_SCOPE), "moderator:manage:chat_messages"),
+    (CHAT_SCOPES, "the moderator:manage:banned_users and moderator:manage:chat_messages scopes"),
+    ((*CHAT_SCOPES, DELETE_SCOPE), "the moderator:manage:banned_users scope"),
+    ((*CHAT_SCOPES, BANS_SCOPE), "the moderator:manage:chat_messages scope"),
 ])
 def test_a_missing_scope_logs_only_with_one_warning_and_calls_nothing(world, caplog, scopes, missing):
     w = world(scopes=scopes)
@@ -177,8 +179,8 @@ def test_a_missing_scope_logs_only_with_one_warning_and_calls_nothing(world, cap
         assert w.say(LINK).log_only
     w.advance(1)
     assert w.helix.requests == []
-    assert warnings(caplog) == [f'spam filters in #test only log, as in log mode: the token lacks the scope {missing}: '
-                                'run "vbot login" again, which asks for it']
+    assert warnings(caplog) == [f'spam filters in #test only log, as in log mode: the token lacks {missing}: '
+                                'run "vbot login" again, which asks for the filters\' scopes']
 
 
 def test_the_broadcasters_own_account_acts_without_the_moderator_badge(world):
@@ -344,21 +346,48 @@ def test_every_call_is_delete_with_a_message_id_or_a_timeout_never_a_ban(world):
 # --- what the driver asks ----------------------------------------------------------------------------------
 
 
-def test_check_queues_the_action_and_says_the_warning_only_when_it_is_carried_out(world):
-    said: list[tuple[str, str]] = []
-    w = world(submit=HeldJobs())
-
-    def message(text: str, channel: str = "#test") -> ChatMessage:
-        return ChatMessage(channel, "alice", text, Role.EVERYONE, "Alice", {"id": "m1", "user-id": ALICE})
-
-    assert w.enforcer.is_on and not w.enforcer.check(message("hello"), lambda *reply: said.append(reply))
-    assert w.enforcer.check(message(LINK), lambda *reply: said.append(reply))
-    assert said == [("#test", "@Alice, please ask a moderator before posting links (message deleted)")]
-    assert w.enforcer.waiting == 1
+def test_check_queues_the_action_and_says_the_warning_once_twitch_has_carried_it_out(world):
+    held = HeldJobs()
+    w = world(submit=held)
+    assert w.enforcer.is_on and w.say("hello") is None
+    assert w.say(LINK) is not None  # broke it: no command either
+    assert w.said == [] and w.enforcer.waiting == 1  # the call is under way: nothing said yet
+    held.run()
+    w.advance(0)
+    assert w.said == [("#test", "@Alice, please ask a moderator before posting links (message deleted)")]
     w.moderation.set_filters(FilterSettings(filters=(Links(),), mode="log"))
-    w.clock.advance(60)  # past the warning's interval
-    assert w.enforcer.check(message(LINK), lambda *reply: said.append(reply))  # broke it: no command either
-    assert len(said) == 1 and w.enforcer.waiting == 1
+    w.advance(60)  # past the warning's interval
+    assert w.say(LINK).warning is not None
+    w.advance(0)
+    assert len(w.said) == 1 and w.enforcer.waiting == 0  # log mode: never said
+
+
+@pytest.mark.parametrize("fault", ["500", "400", "403", "hang"])
+def test_no_warning_when_the_call_fails_or_has_not_answered(world, fault):
+    held = HeldJobs()
+    w = world(submit=held)
+    if fault == "403":
+        w.helix.moderators.clear()
+    elif fault == "400":
+        w.helix.channels.pop(BROADCASTER)
+    elif fault == "500":
+        w.helix.fail("/moderation/chat", "500")
+    w.say(LINK)
+    if fault != "hang":  # a hanging call: its answer never comes
+        held.run()
+    w.advance(0)
+    assert w.said == [] and w.helix.answered == ([] if fault == "hang" else [int(fault)])
+
+
+def test_each_action_is_one_info_line_and_the_text_only_at_debug(world, caplog):
+    w = world(settings=FilterSettings(filters=(Links(),), mode="log"))
+    w.say(LINK)
+    assert [record.getMessage() for record in caplog.records if record.name == "vbot.enforcer"] == [
+        "#test: would delete alice's message (links), offence 1"]
+    assert LINK not in caplog.text
+    caplog.set_level(logging.DEBUG, logger="vbot.enforcer")
+    w.say(LINK)
+    assert "#test: would time out alice for 10 s (links), offence 2" in caplog.text and LINK in caplog.text
 
 
 def test_tick_says_when_to_ask_again(world):

@@ -140,8 +140,9 @@ def test_a_custom_reply_with_followage_uses_the_senders_id_or_the_target(tmp_pat
     dispatcher = dispatcher_for(tmp_path, VARIABLES_FILE)
     ask(Recording(), "!followage", dispatcher=dispatcher)
     ask(Recording(), "!followage @Bob extra", login="carol", dispatcher=dispatcher)
+    ask(Recording(), "!followage \u3164", login="dave", dispatcher=dispatcher)  # a blank-looking target: the sender
     assert [(entry[1], entry[2].login, entry[2].user_id) for entry in asked] == [
-        ({FOLLOWAGE}, "alice", "2002"), ({FOLLOWAGE}, "bob", "")]
+        ({FOLLOWAGE}, "alice", "2002"), ({FOLLOWAGE}, "bob", ""), ({FOLLOWAGE}, "dave", "2002")]
 
 
 # --- timers ------------------------------------------------------------------------------------------

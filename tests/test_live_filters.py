@@ -115,7 +115,7 @@ def test_a_link_capitals_and_a_blocked_term_acted_on_a_transcript(fake, chat, he
     for line in ("#test: delete alice's message (links), offence 1",
                  "#test: delete bob's message (caps), offence 1",
                  "#test: time out alice for 10 s (terms), offence 2"):
-        assert " INFO vbot.moderation: " + line in logged(vbot, line)
+        assert " INFO vbot.enforcer: " + line in logged(vbot, line)
     assert not any("FREE FOLLOWERS" in line for line in vbot.log().splitlines() if " DEBUG " not in line)
     print("\n--- chat: what the chatters said, then what the bot sent (the scripted server's view) ---")
     for login, text in said:
@@ -162,8 +162,8 @@ def test_without_moderator_or_scopes_filters_only_log_with_one_warning(fake, cha
         fix = "the bot is not a moderator there: the broadcaster types /mod vbot in that chat"
     else:
         vbot = start(vbots, fake, chat, helix, tmp_path, scopes=CHAT_SCOPES)
-        fix = ('the token lacks the scope moderator:manage:banned_users and moderator:manage:chat_messages: '
-               'run "vbot login" again, which asks for it')
+        fix = ('the token lacks the moderator:manage:banned_users and moderator:manage:chat_messages scopes: '
+               'run "vbot login" again, which asks for the filters\' scopes')
     logged(vbot, "spam filters in #test only log")  # at the JOIN, before any spam
     say(chat, "alice", "see example.com")
     say(chat, "alice", "SEE EXAMPLE.COM NOW EVERYONE HERE")
@@ -174,20 +174,29 @@ def test_without_moderator_or_scopes_filters_only_log_with_one_warning(fake, cha
     assert not [line for line in chat.received if line.startswith("PRIVMSG #test :@Alice")]  # nothing was done
 
 
-def test_log_mode_calls_nothing_then_a_reload_acts_and_a_broken_reload_keeps_it(fake, chat, helix, tmp_path, vbots):
+def test_log_mode_calls_nothing_then_a_reload_acts_counting_afresh(fake, chat, helix, tmp_path, vbots):
     vbot = start(vbots, fake, chat, helix, tmp_path, commands=FILTERS.replace("[filters]", '[filters]\nmode = "log"'))
     say(chat, "alice", "see example.com")
-    logged(vbot, "#test: would delete alice's message (links), offence 1")
+    say(chat, "alice", "see example.com")
+    logged(vbot, "#test: would time out alice for 10 s (links), offence 2")
     (tmp_path / "commands.toml").write_text(FILTERS)
     assert reply(chat, "moddy", "!reload", "Reload") == (
         "Reloaded 0 custom commands and filters: links, terms, emotes, caps, symbols, repeat, length.")
     message = say(chat, "alice", "see example.com")
-    assert calls(helix, 1) == [ban("alice", 10, "links", 2)] and message
+    assert calls(helix, 1) == [(DELETE + message, None)]  # the first real offence: log mode's never count
+    chat.wait_for(r"^PRIVMSG #test :@Alice, please ask a moderator before posting links \(message deleted\)$")
+    assert helix.calls("/users") == ["GET /users?login=test"]
+    assert warnings(vbot) == []
+
+
+def test_a_broken_reload_keeps_the_filters_and_the_offences(fake, chat, helix, tmp_path, vbots):
+    vbot = start(vbots, fake, chat, helix, tmp_path)
+    message = say(chat, "alice", "see example.com")
+    assert calls(helix, 1) == [(DELETE + message, None)]
     (tmp_path / "commands.toml").write_text(FILTERS + "[filters.nope]\n")
     assert reply(chat, "moddy", "!reload", "Reload").startswith("Reload failed, kept the old commands: commands.toml:")
     say(chat, "alice", "see example.com")
-    assert calls(helix, 2)[1] == ban("alice", 600, "links", 3)
-    assert helix.calls("/users") == ["GET /users?login=test"]
+    assert calls(helix, 2)[1] == ban("alice", 10, "links", 2)
     assert warnings(vbot) == [line for line in warnings(vbot) if "reload failed" in line]
 
 

@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.support import FakeClock, run_vbot
+from tests.support import BotHarness, FakeClock, run_vbot
 from vbot.chat import ChatMessage, Role
 from vbot.chatline import LazyTags, parse_tags
 from vbot.commands import builtin_table
 from vbot.custom import Reloader, load_file
-from vbot.dispatch import Dispatcher
+from vbot.dispatch import Cooldowns, Dispatcher
 from vbot.filters import Caps, Emotes, FilterSettings, Length, Links, Penalty, Repeat, Symbols, Terms
 from vbot.moderation import WARN_INTERVAL, Action, Moderation
 from vbot.state import CountStore
@@ -234,15 +234,25 @@ def test_log_only_overrides_act_mode():
     assert mod.check(chat(LINK)).log_only
 
 
-def test_each_action_is_one_info_line_and_the_text_only_at_debug(caplog):
+def test_a_decision_logs_nothing_the_enforcer_or_the_console_reports_it_once(caplog):
     mod, _ = moderation(mode="log")
-    with caplog.at_level(logging.INFO, logger="vbot.moderation"):
-        mod.check(chat(LINK))
-    assert caplog.messages == ["#test: would delete alice's message (links), offence 1"]
-    caplog.clear()
     with caplog.at_level(logging.DEBUG, logger="vbot.moderation"):
-        mod.check(chat(LINK))
-    assert any(LINK in line for line in caplog.messages)
+        assert mod.check(chat(LINK)) is not None
+    assert caplog.messages == []
+
+
+def test_a_channel_that_only_logs_counts_its_would_be_offences_and_warnings_apart():
+    mod, _ = moderation()
+    mod.may_act = lambda channel: channel != "#test"  # as the enforcer says: the bot is no moderator in #test
+    tried = [mod.check(chat(LINK)) for _ in range(3)]
+    assert [(action.log_only, action.offence) for action in tried] == [(True, 1), (True, 2), (True, 3)]
+    assert tried[0].warning is not None and tried[1].warning is None  # they escalate among themselves
+    assert mod.check(chat(LINK, channel="#other")).warning is not None
+    mod.may_act = lambda channel: True  # the bot was made a moderator
+    action = mod.check(chat(LINK))
+    assert (action.log_only, action.offence, str(action.penalty)) == (False, 1, "delete")
+    assert action.warning == "@Alice, please ask a moderator before posting links (message deleted)"
+    assert str(mod.check(chat(LINK)).penalty) == "timeout 10"
 
 
 # --- memory --------------------------------------------------------------------------------------------
@@ -287,7 +297,7 @@ def reloadable(tmp_path, text: str):
     loaded = load_file(path, True, builtins, store)
     mod = Moderation(loaded.filters, FakeClock())
     dispatcher = Dispatcher(loaded.table(builtins), moderation=mod)
-    return path, dispatcher, Reloader(dispatcher, builtins, path, True, store)
+    return path, dispatcher, Reloader(dispatcher, builtins, path, True, store, interval=0)
 
 
 def test_reload_installs_new_filters_and_keeps_the_offences(tmp_path):
@@ -303,6 +313,20 @@ def test_reload_installs_new_filters_and_keeps_the_offences(tmp_path):
     path.write_text("")
     assert reload() == "Reloaded 0 custom commands and filters: none."
     assert mod.settings is None and mod.check(chat(SHOUT)) is None
+
+
+def test_trying_the_filters_in_log_mode_never_counts_once_they_act(tmp_path):
+    path, dispatcher, reload = reloadable(tmp_path, '[filters]\nmode = "log"\n[filters.links]\n')
+    mod = dispatcher.moderation
+    tried = [mod.check(chat(LINK)), mod.check(chat(SHOUT + " at example.com"))]
+    assert [action.describe() for action in tried] == [
+        "would delete alice's message (links)", "would time out alice for 10 s (links)"]
+    assert tried[0].warning is not None
+    path.write_text("[filters.links]\n")  # mode = "act", the default
+    reload()
+    action = mod.check(chat(LINK))
+    assert (action.log_only, action.offence, str(action.penalty)) == (False, 1, "delete")
+    assert action.warning == "@Alice, please ask a moderator before posting links (message deleted)"
 
 
 @pytest.mark.parametrize("broken", [
@@ -330,6 +354,41 @@ def test_a_permit_does_not_survive_turning_the_links_filter_off(tmp_path):
     assert dispatcher.moderation.check(chat(LINK)) is not None
 
 
+# --- every chat line reaches the filters, CTCP-framed ones too -----------------------------------------
+
+
+@pytest.mark.parametrize("text", [
+    "visit evil.com now",
+    "\x01ACTION visit evil.com now\x01",
+    "\x01VERSION visit evil.com now\x01",  # the library made these ctcp events, which vbot ignores
+    "\x01X\x01 visit evil.com now",
+    "\x01VERSION\x01visit evil.com now",
+    "\x01ACTION visit evil.com now",
+    "\x01ACTION visit evil.com now\x01\x01",
+    "\x01FREE FOLLOWERS AT EVIL.COM BUY NOW NOW NOW\x01",
+])
+@pytest.mark.parametrize("spacing", [" ", "  "], ids=["fast-path", "library"])  # "  ": left to the library
+def test_every_chat_line_reaches_the_filters_ctcp_framed_or_not(caplog, text, spacing):
+    """Trial: CTCP framing other than a plain ACTION hid a message from the filters."""
+    clock = FakeClock()
+    moderation = Moderation(FilterSettings(filters=(Links(),), mode="log"), clock)
+    harness = BotHarness(dispatcher=Dispatcher(builtin_table(), "!", (), Cooldowns(clock), moderation), clock=clock)
+    harness.welcome()
+    with caplog.at_level(logging.INFO, logger="vbot.enforcer"):
+        harness.feed(f":mallory!mallory@mallory.tmi.twitch.tv PRIVMSG #test{spacing}:{text}")
+    assert "#test: would delete mallory's message (links), offence 1" in caplog.messages
+
+
+@pytest.mark.parametrize("text", ["!version\x01X\x01", "\x01VERSION\x01!version", "!version \x01ACTION hi\x01"])
+def test_a_ctcp_framed_line_never_runs_a_command(text):
+    harness = BotHarness().welcome()
+    harness.say("mallory", text)
+    harness.say("mallory", "\x01ACTION !version\x01")  # a /me line never did
+    assert harness.replies() == []
+    harness.say("alice", "!version")
+    assert len(harness.replies()) == 1
+
+
 # --- the console: the filters in log mode -------------------------------------------------------------
 
 CONSOLE_FILE = """\
@@ -347,10 +406,11 @@ def test_the_console_says_what_would_be_done_and_runs_no_command_for_a_broken_fi
     (tmp_path / "commands.toml").write_text(CONSOLE_FILE)
     lines = ("!hi example.com\n/as alice\n!hi example.com\nTHIS IS A VERY LOUD MESSAGE FOR ALL\n!hi badword\n"
              "twitch.tv/x\n!hi\n/as mod moderator\n!permit alice\n/as alice\ncheck example.com\n")
-    result = run_vbot({"VBOT_LOG_LEVEL": "WARNING"}, "--console", input=lines, cwd=tmp_path, timeout=20)
+    result = run_vbot({}, "--console", input=lines, cwd=tmp_path, timeout=20)  # INFO, the default
     assert result.returncode == 0, result.stderr
     assert result.stdout == "vbot: hi console\nvbot: hi alice\nvbot: alice may post links for the next 60 s.\n"
     notes = [line for line in result.stderr.splitlines() if line.startswith("* would")]
+    assert len([line for line in result.stderr.splitlines() if "would" in line]) == len(notes)  # each once
     assert notes == [
         "* would delete alice's message (links)",
         "* would reply: @alice, please ask a moderator before posting links (message deleted)",

@@ -320,6 +320,21 @@ def test_clean_turns_every_control_character_into_a_space(text, expected):
 
 
 @pytest.mark.parametrize("text, expected", [
+    ("hi\u2028moderator_bob: go to evil.example\u2029ok", "hi moderator_bob: go to evil.example ok"),
+    ("\u2028\u2029", ""),
+])
+def test_clean_turns_the_line_and_paragraph_separators_into_spaces(text, expected):
+    assert clean(text) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+@example("a\u2028b\u2029c\x85d\x1ce\x0bf\x0cg\r\nh")
+def test_a_cleaned_text_is_one_line_to_every_reader_of_unicode(text):
+    assert len(clean(text).splitlines()) <= 1  # str.splitlines breaks at every line boundary Unicode has
+
+
+@pytest.mark.parametrize("text, expected", [
     ("next\u0085line", "next line"),  # NEL (C1): a line break to some terminals and clients
     ("\u009b31mred", "31mred"),  # CSI (C1): a terminal escape in one character
     ("\u0080a\u009fb", "a b"),

@@ -14,8 +14,9 @@ import os
 import subprocess
 import sys
 
-from tests.support import PASSWORD, make_config
+from tests.support import PASSWORD, FakeClock, make_config
 from vbot.cli import NO_ARGUMENTS, argument_parser, build_dispatcher
+from vbot.custom import RELOAD_INTERVAL
 from vbot.state import CountStore
 
 LOADED_AT_EXIT = (
@@ -76,8 +77,11 @@ def test_no_arguments_are_what_the_parser_gives_for_none():
 def test_without_a_commands_file_the_first_reload_reads_one_created_since(tmp_path):
     path = tmp_path / "commands.toml"
     config = make_config(6667, commands_file=path, state_file=tmp_path / "state.sqlite3")
-    dispatcher, timers, reload = build_dispatcher(config, CountStore(config.state_file))
+    clock = FakeClock()
+    dispatcher, timers, reload = build_dispatcher(config, CountStore(config.state_file), clock)
     assert reload() == "Reloaded: no commands.toml, built-in commands only."
     path.write_text('[hi]\nreply = "hello"\n\n[timers.water]\nmessages = ["drink"]\ninterval = 600\n')
+    assert reload() == "Reloaded 0 s ago; try again in 5 s."  # the same Reloader: at most one reload per 5 s
+    clock.advance(RELOAD_INTERVAL)
     assert reload().startswith("Reloaded 1 custom command")
     assert dispatcher.table.find("hi") is not None and [timer.name for timer in timers.timers] == ["water"]

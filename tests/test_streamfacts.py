@@ -7,15 +7,28 @@ from __future__ import annotations
 import logging
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from tests.fake_auth import CHAT_SCOPES
 from tests.fake_helix import FOLLOWERS_SCOPE, FakeHelix
 from tests.support import FakeClock
 from tests.test_auth import HeldJobs, file_tokens, run_now, service_for
-from vbot.facts import CHANNEL, FOLLOWAGE, FOLLOWERS, STREAM, Known, Subject, uptime_text, viewers_text
+from vbot.facts import (
+    CHANNEL,
+    FOLLOWAGE,
+    FOLLOWERS,
+    STREAM,
+    ChannelInfo,
+    Follow,
+    Known,
+    Subject,
+    uptime_text,
+    viewers_text,
+)
 from vbot.helix import Calls, HelixClient
 from vbot.keeper import TokenKeeper
-from vbot.streamfacts import FRESH, USABLE_FOR, StreamFacts
+from vbot.streamfacts import FRESH, USABLE_FOR, StreamFacts, read_channels, read_follow, read_streams, read_users
 
 EPOCH = 1_800_000_000.0
 UPTIME = 2 * 3600 + 14 * 60  # live for 2h 14m
@@ -294,3 +307,49 @@ def test_a_channel_twitch_has_no_user_for_is_one_warning_at_start(world, caplog)
     assert w.facts.tick() == [("#test", "not following")]
     warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
     assert warnings == ["Twitch has no user mychanel: is VBOT_CHANNEL misspelt?"]
+
+
+# --- any reply Helix could send: refused when parsed, or rendered without raising -------------------------
+
+EDGE_TIMES = ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59.999999Z",
+              "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "1970-01-01T00:00:00Z", "2024-05-01T12:00:00Z",
+              "2024-05-01T12:00:00+25:00", "2024-02-30T00:00:00Z", "2024-05-01T12:00:00", "2024-05-01", ""]
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8) | st.sampled_from(EDGE_TIMES),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=6,
+)
+KEYS = ["login", "id", "user_id", "broadcaster_id", "viewer_count", "started_at", "game_name", "title", "followed_at"]
+VALUES = st.one_of(JSON, st.sampled_from(EDGE_TIMES), st.sampled_from(["1001", "2002", "test"]),
+                   st.integers(-1, 10**13))
+ENTRIES = st.lists(st.dictionaries(st.sampled_from(KEYS), VALUES, max_size=len(KEYS)), max_size=3)
+PARSERS = [read_users, read_streams, read_channels, read_follow]
+
+
+def render_everything(known: Known) -> list[str]:
+    texts = [known.live_viewers(), known.uptime(), known.game(), known.title(), known.followers_total(),
+             known.followage(), uptime_text(known)]
+    return [*texts, viewers_text(known.stream, 12)]
+
+
+@settings(max_examples=400, deadline=None)
+@given(ENTRIES, st.floats(0, 2**34, allow_nan=False), st.integers(0, 10**30))
+@example([{"followed_at": "9999-12-31T23:59:59-23:59"}], 1.8e9, 0)
+@example([{"followed_at": "0001-01-01T00:00:00+23:59"}], 1.8e9, 0)
+@example([{"followed_at": "9999-12-31T23:59:59.999999Z"}], 1.8e9, 0)
+@example([{"user_id": "1001", "viewer_count": 5, "started_at": "9999-12-31T23:59:59-23:59"}], 1.8e9, 0)
+def test_any_helix_reply_is_refused_when_parsed_or_renders_without_raising(entries, now, total):
+    """Trial: followed_at at the calendar's edge passed the parser, then {followage} raised (no reply)."""
+    for parse in PARSERS:
+        try:
+            parsed = parse(tuple(entries))
+        except (KeyError, TypeError, ValueError):  # what StreamFacts catches: one WARNING, the fact unknown
+            continue
+        if isinstance(parsed, Follow):
+            knowns = [Known(now, follow=parsed)]
+        else:
+            values = list(parsed.values())
+            knowns = [Known(now, stream=value) if not isinstance(value, (str, ChannelInfo)) else
+                      Known(now, channel=value if isinstance(value, ChannelInfo) else None) for value in values]
+        for known in [*knowns, Known(now, followers=total)]:
+            assert all(isinstance(text, str) for text in render_everything(known))

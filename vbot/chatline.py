@@ -7,9 +7,15 @@ library reads each line with a regular expression, turns every IRCv3 tag into a 
 and keeps the tags as text until something reads them (``LazyTags``).
 
 It claims a line only when the library would read it the same way: the same channel, nick, text,
-tags and CTCP ACTION. Any other line (another command, a private message, a CTCP other than a
-plain ACTION, an odd spacing, a line without a source) gives None and goes through the library as
-before. ``tests/test_chatline.py`` checks this line by line against the library.
+tags and CTCP ACTION. Any other line (another command, a private message, an odd spacing, a line
+without a source) gives None and goes through the library as before. ``tests/test_chatline.py``
+checks this line by line against the library.
+
+One departure, on both paths (``vbot.irclib.TwitchConnection._handle_message`` for the library's):
+a channel PRIVMSG framed as CTCP other than one plain ACTION (``\x01VERSION visit evil.com\x01``,
+``\x01X\x01 visit evil.com``: ``is_other_ctcp``) is one line with its whole text, read as a /me
+line is: the spam filters check it, it never runs a command. The library splits it into ``ctcp``
+events, which vbot ignores, so it would skip the filters while Twitch shows the text in chat.
 
 Sources: RFC 1459 section 2.3.1 (message format), IRCv3 "Message Tags" (tag syntax and value
 escaping, https://ircv3.net/specs/extensions/message-tags), the CTCP spec (ACTION), and the
@@ -32,7 +38,18 @@ ACTION_START = "\x01ACTION "
 ChatLine = tuple[str, str, str, "LazyTags", bool]
 """``(channel, nick, text, tags, is_action)``, what ``parse_chat_line`` gives: the channel as the
 server wrote it (``#`` included, case kept), the sender's nick, the text (for ``/me``, without
-the CTCP frame), the tags, and whether it was a CTCP ACTION."""
+the CTCP frame), the tags, and whether it was a CTCP ACTION, or other CTCP framing (the whole
+text, ``is_other_ctcp``): never a command."""
+
+
+def is_other_ctcp(text: str) -> bool:
+    r"""True when a PRIVMSG's ``text`` holds CTCP framing (````) other than one plain ACTION
+    (``ACTION …``, nothing around it).
+
+    >>> [is_other_ctcp(text) for text in ("hi", "ACTION waves", "VERSION x", "X hi")]
+    [False, False, True, True]
+    """
+    return "\x01" in text and not (text.startswith(ACTION_START) and text.endswith("\x01") and text.count("\x01") == 2)
 
 
 def decode_line(raw: bytes) -> str:
@@ -182,6 +199,8 @@ def parse_chat_line(line: str) -> ChatLine | None:
     ('#chan', 'ann', '!hug bob', {'badges': '', 'mod': '1'}, False)
     >>> parse_chat_line(':ann!ann@host PRIVMSG #chan :\x01ACTION waves\x01')[2:]
     ('waves', LazyTags({}), True)
+    >>> parse_chat_line(':ann!ann@host PRIVMSG #chan :\x01VERSION visit evil.com\x01')[2:]  # for the filters
+    ('\x01VERSION visit evil.com\x01', LazyTags({}), True)
     >>> parse_chat_line(':ann!ann@host PRIVMSG bot :hello') is None  # not to a channel
     True
     >>> parse_chat_line(':tmi.twitch.tv NOTICE #chan :hello') is None
@@ -211,12 +230,13 @@ def parse_chat_line(line: str) -> ChatLine | None:
         return None
     text = text[1:]
     is_action = False
-    if "\x01" in text or "\x10" in text:  # CTCP: only a plain ACTION here, the rest to the library
-        if not (text.startswith(ACTION_START) and text.endswith("\x01") and text.count("\x01") == 2):
-            return None
-        if "\x10" in text:
-            return None
-        text, is_action = text[len(ACTION_START) : -1], True
+    if "\x01" in text or "\x10" in text:  # CTCP
+        if is_other_ctcp(text):
+            is_action = True  # the whole text, as the library path gives it (irclib): filters, never a command
+        elif "\x10" in text:
+            return None  # CTCP quoting: the library unquotes it
+        else:
+            text, is_action = text[len(ACTION_START) : -1], True
     nick_end = source.find("!")
     nick = source[1:nick_end] if nick_end > 0 else source[1:]
     return channel, nick, text, LazyTags(tags), is_action

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import gc
 import logging
 import os
@@ -168,10 +169,14 @@ def build_dispatcher(
     dispatcher = Dispatcher(table, config.prefix, config.owners, Cooldowns(clock), moderation)
     timers = TimerSchedule(timer_list, bot_login=config.username, clock=clock)  # the transport sets its channels
 
-    def reload() -> str:
+    @functools.cache  # one Reloader for the run: it keeps the time of the last reload
+    def reloader() -> Callable[[], str]:
         from vbot.custom import Reloader
 
-        return Reloader(dispatcher, builtins, path, required, store, timers.set_timers)()
+        return Reloader(dispatcher, builtins, path, required, store, timers.set_timers, clock)
+
+    def reload() -> str:
+        return reloader()()
 
     return dispatcher, timers, reload
 

@@ -25,7 +25,8 @@ a built-in one; a timer is a ``vbot.timers.Timer``. The file is read once and
 validated as a whole: the first problem raises CommandsFileError naming the
 file, the table and the field, and nothing is installed. ``Reloader`` re-reads
 the file for ``!reload`` and SIGHUP and swaps commands, timers and filters
-together, or keeps all three when the new file has an error.
+together, or keeps all three when the new file has an error; at most once per
+RELOAD_INTERVAL, whoever asks.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import logging
 import math
 import re
 import stat
+import time
 import types
 from collections.abc import Callable, Container, Iterable, Mapping
 from pathlib import Path
@@ -56,6 +58,10 @@ log = logging.getLogger(__name__)
 
 MAX_FILE_BYTES = 1024 * 1024
 """A custom commands file larger than this (1 MiB) is refused."""
+RELOAD_INTERVAL = 5.0
+"""Seconds from the end of one reload before the next may start, whoever asks (``!reload`` from
+any role, SIGHUP): a reload blocks the event loop while it reads the file (a second or two for a
+1 MiB file), so a burst of them must not keep the bot from answering Twitch's PING."""
 
 FIELDS = ("reply", "aliases", "role", "cooldown", "user_cooldown")
 """The keys a command's table may have; anything else is an error (usually a typo)."""
@@ -140,10 +146,15 @@ def _word(number: int) -> Callable[[Scope], str]:
     return word
 
 
+def _target_word(args: str) -> str:
+    """The first word of ``args`` as a name: what of it shows (``visible``), without a leading ``@``;
+    ``''`` when there is none, or when it looks blank."""
+    words = args.split(maxsplit=1)
+    return visible(words[0]).removeprefix("@") if words else ""
+
+
 def _target(scope: Scope) -> str:
-    words = scope.args.split(maxsplit=1)
-    target = visible(words[0]).removeprefix("@") if words else ""
-    return target or scope.name
+    return _target_word(scope.args) or scope.name
 
 
 VARIABLES: Mapping[str, Callable[[Scope], object]] = types.MappingProxyType(
@@ -238,8 +249,7 @@ class TextReply:
 
         if not self.needs:
             return fill(Known())
-        words = ctx.args.split(maxsplit=1)
-        target = words[0].removeprefix("@").lower() if words else ""
+        target = _target_word(ctx.args).lower()  # whom {target} names: the sender when blank
         subject = Subject(target) if target else Subject(message.login, message.tags.get("user-id", ""))
         return ctx.chat.facts.answer(message.channel, self.needs, fill, subject)
 
@@ -625,6 +635,10 @@ class Reloader:
     all stay as they were, the error is logged with the full path, and the reply
     names at most the file's base name. The log line names the filters on (``filters: none``
     when there are none); the reply does when there are some, or when a reload turned them off.
+
+    A reload asked less than ``interval`` seconds (RELOAD_INTERVAL) after the last one ended reads
+    nothing: the reply says ``Reloaded 2 s ago; try again in 3 s.`` (one INFO line, for SIGHUP).
+    ``clock()`` returns monotonic seconds.
     """
 
     def __init__(
@@ -635,6 +649,8 @@ class Reloader:
         required: bool,
         counter: Counter,
         set_timers: Callable[[tuple[Timer, ...]], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        interval: float = RELOAD_INTERVAL,
     ):
         self.dispatcher = dispatcher
         self.builtins = builtins
@@ -642,8 +658,22 @@ class Reloader:
         self.required = required
         self.counter = counter
         self.set_timers = set_timers
+        self.interval = interval
+        self._clock = clock
+        self._ended_at: float | None = None  # when the last reload ended
 
     def __call__(self) -> str:
+        since = None if self._ended_at is None else self._clock() - self._ended_at
+        if since is not None and since < self.interval:
+            text = f"Reloaded {int(since)} s ago; try again in {math.ceil(self.interval - since)} s."
+            log.info("not reloading: %s (at most one reload per %g s)", text, self.interval)
+            return text
+        try:
+            return self._reload()
+        finally:
+            self._ended_at = self._clock()
+
+    def _reload(self) -> str:
         try:
             loaded = read_file(self.path, self.required, self.builtins, self.counter, self.dispatcher.prefix)
         except ConfigError as error:

@@ -5,8 +5,9 @@ each action the bot may carry out into one Helix call and runs the calls one at 
 in the background (``vbot.helix.Calls``, lane ``moderation``, beside the stream facts'
 lane and sharing their rate-limit bucket). The driver asks it about every chat line
 (``breaks_a_filter``, on the text alone), hands it each line that breaks a filter and each
-command as a ChatMessage (``check``, before commands), and calls ``tick()`` on every turn
-of its loop. From Twitch's API reference (the project's ``twitch-helix.md``):
+command as a ChatMessage (``check``, before commands: one INFO line per action, ``would …``
+when it is only described), and calls ``tick()`` on every turn of its loop. From Twitch's
+API reference (the project's ``twitch-helix.md``):
 
 * ``delete`` is Delete Chat Messages, ``DELETE /moderation/chat?broadcaster_id=…&
   moderator_id=…&message_id=…`` with the PRIVMSG's ``id`` tag (without ``message_id``
@@ -31,6 +32,9 @@ The rules:
   first drop, DEBUG for the others, and one INFO with their number once none waits.
 * A refusal (4xx) is one WARNING per HTTP status until a call succeeds, the rest at DEBUG;
   an outage or a refused token is ``Calls``' WARNING. A failed action is not tried again.
+* The action's warning reply (``@alice, … (10 s timeout)``) is posted once Twitch has
+  answered that the call was carried out; never for a call that failed, was dropped or
+  was never made.
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ class _Job(NamedTuple):
     action: Action
     request: Request
     since: float
+    say: Callable[[str, str], None] | None  # where the warning goes once the call is done
 
 
 class Enforcer:
@@ -116,17 +121,18 @@ class Enforcer:
         ChatMessage and ``check`` it."""
         return self.moderation.breaks_a_filter(text, tags)
 
-    def check(self, message: ChatMessage, say: Callable[[str, str], None]) -> bool:
-        """Run ``message`` through the spam filters (``Moderation.check``); True when it broke one
-        (it then runs no command). The action is queued, and its warning goes to ``say(channel,
-        text)`` when the action is carried out (never in log mode)."""
+    def check(self, message: ChatMessage, say: Callable[[str, str], None]) -> Action | None:
+        """Run ``message`` through the spam filters (``Moderation.check``); the Action when it broke
+        one (it then runs no command), else None. Logs the action (INFO; the text at DEBUG) and
+        queues it; its warning goes to ``say(channel, text)`` once Twitch has carried it out
+        (never in log mode)."""
         action = self.moderation.check(message)
         if action is None:
-            return False
-        self.submit(action)
-        if action.warning and not action.log_only:
-            say(action.channel, action.warning)
-        return True
+            return None
+        log.info("%s: %s, offence %d", action.channel, action.describe(), action.offence)
+        log.debug("%s: %s's message that broke %s: %r", action.channel, action.login, action.filter, message.text)
+        self.submit(action, say)
+        return action
 
     # --- what the driver tells ----------------------------------------------------------------
 
@@ -176,8 +182,10 @@ class Enforcer:
             problems.append(f"the bot is not a moderator there: the broadcaster types /mod {bot} in that chat")
         missing = [scope for scope in MODERATION_SCOPES if tokens.scopes and scope not in tokens.scopes]
         if missing:
+            from vbot.keeper import the_scopes  # loaded already: ``calls`` hold the token keeper
+
             problems.append(
-                f'the token lacks the scope {" and ".join(missing)}: run "vbot login" again, which asks for it'
+                f'the token lacks {the_scopes(missing)}: run "vbot login" again, which asks for the filters\' scopes'
             )
         if not problems and not tokens.user_id:
             problems.append("the bot's user ID is not known yet (Twitch's token service has not answered)")
@@ -187,15 +195,16 @@ class Enforcer:
 
     # --- the queue ------------------------------------------------------------------------------
 
-    def submit(self, action: Action) -> None:
+    def submit(self, action: Action, say: Callable[[str, str], None] | None = None) -> None:
         """Queue the call that carries out ``action`` (nothing for a would-be one) and start it
-        when nothing runs and the bucket allows."""
+        when nothing runs and the bucket allows; once Twitch has carried it out, its warning
+        goes to ``say(channel, text)``."""
         if action.log_only:
             return
         request = self._request(action)
         if request is None:
             return
-        self._waiting.append(_Job(action, request, self._clock()))
+        self._waiting.append(_Job(action, request, self._clock(), say))
         if len(self._waiting) > self.max_waiting:
             dropped = self._waiting.popleft()
             self._dropped += 1
@@ -267,6 +276,8 @@ class Enforcer:
         if outcome.ok:
             self._refused.clear()
             log.debug("%s: done: %s, %.1f s after it was decided", action.channel, action.describe(), waited)
+            if action.warning and job.say is not None:
+                job.say(action.channel, action.warning)
             return
         status = outcome.answer.status if outcome.answer is not None else None
         if status == 409:

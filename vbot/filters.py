@@ -30,7 +30,6 @@ MAX_TIMEOUT = 1_209_600
 _HOST_RUN = re.compile(r"(https?://)?([\w.-]+)", re.IGNORECASE)
 """A run of host characters, with the scheme before it. Each start position costs O(1) before
 the run (no alternatives to retry), so a whole scan is linear in the message."""
-_WORD = re.compile(r"\w+")
 _DIGITS = re.compile(r"[0-9]{1,9}")
 _EMOTE_RANGE = re.compile(r"[:,]([0-9]{1,9})-([0-9]{1,9})")
 """One range of an ``emotes`` tag (``25:0-4,12-16``): first and last code point, inclusive."""
@@ -46,9 +45,6 @@ def _ascii(predicate: Callable[[str], bool]) -> bytes:
 _ASCII_LETTERS = _ascii(str.isalpha)
 _ASCII_UPPER = _ascii(str.isupper)
 _ASCII_PLAIN = _ascii(lambda char: char.isalnum() or char.isspace())
-SUBSTRING_CHECKS = 16
-"""Up to this many first words, ``Terms`` looks for each in the message (one search in C each)
-before splitting it into words; beyond, it splits at once and compares sets."""
 
 
 def _ascii_count(text: str, ascii_chars: bytes) -> tuple[int, int]:
@@ -295,16 +291,19 @@ class Length:
         return len(message.text) > self.max
 
 
-class _Node:
-    """One word of a blocked term: the words that may follow, exactly or by prefix (``word*``)."""
-
-    __slots__ = ("exact", "prefixes", "lengths", "end")
-
-    def __init__(self) -> None:
-        self.exact: dict[str, _Node] = {}
-        self.prefixes: dict[str, _Node] = {}
-        self.lengths: tuple[int, ...] = ()  # of the keys of prefixes, shortest first
-        self.end = False
+MAX_TERM_CHARACTERS = 100
+"""The longest blocked term, in characters as compared (``_fold``): a word or a phrase, not a message."""
+FOLD_EXPANSION = 4
+"""The most characters one character may become when folded (``_fold``): its compatibility
+decomposition when that is no longer (``ﬃ`` is ``ffi``, ``㍻`` is ``平成``), else the character
+itself. Unicode 14 has 33 characters whose decomposition is longer, each a whole word in one
+character (the CJK squares such as ``㌀``, and U+FDFA ARABIC LIGATURE SALLALLAHOU ALAYHE
+WASALLAM, 18 characters); left as they are, a message's folded text, case folding included, is
+at most four times as long as the message (500 U+FDFA folded to 9,000 characters)."""
+_SEPARATOR, _WORD_REST, _WORD_END, _END = 1, 2, 3, 4
+"""A term's steps besides its letters (``_term_steps``): between two words, the rest of a word after
+a prefix (``word*``), the end of a whole word, the end of the term."""
+_STEP_PATTERNS = {_SEPARATOR: r"\W+", _WORD_REST: r"\w*", _WORD_END: r"(?!\w)"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -312,92 +311,108 @@ class Terms:
     """Blocked terms: ``block`` holds words and phrases matched as whole words, ignoring case
     and width (``ＢＡＤ`` is ``bad``) and invisible characters; ``*`` at the end of a word
     matches the rest of it (``follower*``). ``ass`` blocks "ass" and "ass!" but not "classic"
-    (no Scunthorpe problem). Costs one pass over the message's words, whatever the list's size."""
+    (no Scunthorpe problem). All the terms are one compiled matcher (``terms_matcher``), so a
+    check is one scan of the folded text, whatever the list's size; the folded text is at
+    most FOLD_EXPANSION times the message's length."""
 
     name: ClassVar[str] = "terms"
     warning: ClassVar[str] = "that word is not allowed here"
     block: tuple[str, ...] = ()
-    _root: _Node = dataclasses.field(init=False, repr=False, compare=False)
-    _starts: tuple[re.Pattern[str], ...] = dataclasses.field(init=False, repr=False, compare=False)
-    """For each length of a prefix (``word*``) a term may start with: the first characters of each word."""
-    _firsts: tuple[str, ...] | None = dataclasses.field(init=False, repr=False, compare=False)
-    """The words and prefixes terms start with, when there are few (SUBSTRING_CHECKS)."""
+    _matcher: re.Pattern[str] = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        root = _Node()
-        for term in self.block:
-            node = root
-            for word, prefix in term_words(term):
-                children = node.prefixes if prefix else node.exact
-                node = children.setdefault(word, _Node())
-            node.end = True
-        _index_lengths(root)
-        object.__setattr__(self, "_root", root)
-        starts = tuple(re.compile(rf"(?<!\w)\w{{{length}}}") for length in root.lengths)
-        object.__setattr__(self, "_starts", starts)
-        firsts = (*root.exact, *root.prefixes)
-        object.__setattr__(self, "_firsts", firsts if len(firsts) <= SUBSTRING_CHECKS else None)
+        object.__setattr__(self, "_matcher", terms_matcher(self.block))
 
     def broken_by(self, message: ChatMessage | ChatText) -> bool:
         """True when the text holds one of the blocked terms."""
-        text, root = _fold(message.text), self._root
-        if self._firsts is not None:
-            for first in self._firsts:
-                if first in text:
-                    break
-            else:
-                return False  # no term's first word, even inside another: the usual case
-        words = _WORD.findall(text)
-        if root.exact.keys().isdisjoint(words) and all(
-            root.prefixes.keys().isdisjoint(start.findall(text)) for start in self._starts
-        ):
-            return False  # no term's first word
-        active: list[_Node] = []
-        for word in words:
-            active.append(root)
-            following = []
-            for node in active:
-                child = node.exact.get(word)
-                if child is not None:
-                    if child.end:
-                        return True
-                    following.append(child)
-                for length in node.lengths:
-                    if length > len(word):
-                        break
-                    child = node.prefixes.get(word[:length])
-                    if child is not None:
-                        if child.end:
-                            return True
-                        following.append(child)
-            active = following
-        return False
+        return self._matcher.search(_fold(message.text)) is not None
 
 
-def _index_lengths(node: _Node) -> None:
-    node.lengths = tuple(sorted({len(prefix) for prefix in node.prefixes}))
-    for child in (*node.exact.values(), *node.prefixes.values()):
-        _index_lengths(child)
+@functools.lru_cache(maxsize=2)  # a reload of an unchanged list reuses it (a long list takes seconds)
+def terms_matcher(terms: tuple[str, ...]) -> re.Pattern[str]:
+    """One regular expression that finds any of ``terms`` in a folded text (``_fold``), as whole
+    words: the terms' steps (``_term_steps``) as a trie, so that each place in the text costs at
+    most one comparison per letter of the longest term that matches there, never one per term.
+    No part can backtrack: ``\\w*`` and ``\\W+`` stop where the other begins.
+
+    >>> matcher = terms_matcher(("ass", "free follower*"))
+    >>> [bool(matcher.search(text)) for text in ("ass!", "classic", "free  followers", "freefollowers")]
+    [True, False, True, False]
+    """
+    root: dict = {}
+    for term in terms:
+        node = root
+        for step in _term_steps(term_words(term)):
+            node = node.setdefault(step, {})
+            if _END in node:
+                break  # a shorter term already matches whatever this one would
+        else:
+            node.clear()  # every longer term through here matches this one first
+            node[_END] = {}
+    return re.compile(_pattern(root, first=True) if root else "(?!)")  # no term: nothing matches
+
+
+def _term_steps(words: list[tuple[str, bool]]) -> list[str | int]:
+    """A term's words (``term_words``) as what must follow in the text: each letter, then
+    _WORD_REST after a prefix (but the last), _WORD_END after a whole word that ends the term,
+    _SEPARATOR between two words, and _END."""
+    steps: list[str | int] = []
+    for index, (word, is_prefix) in enumerate(words):
+        steps.extend(word)
+        if index == len(words) - 1:
+            steps.extend([_END] if is_prefix else [_WORD_END, _END])
+        else:
+            steps.extend([_WORD_REST, _SEPARATOR] if is_prefix else [_SEPARATOR])
+    return steps
+
+
+def _pattern(node: dict, first: bool = False) -> str:
+    """The regular expression of the trie below ``node``: the empty string once a term has ended.
+    The first letter of a term is followed by a look back (no letter before it), rather than
+    preceded: a pattern that starts with its letters lets the regex engine skip ahead to them."""
+    if _END in node:
+        return ""
+    branches = []
+    for step, child in node.items():
+        head = _STEP_PATTERNS[step] if isinstance(step, int) else re.escape(step)
+        branches.append(head + (r"(?<!\w.)" if first else "") + _pattern(child))
+    return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+
+
+@functools.lru_cache(maxsize=4096)
+def _folded_char(char: str) -> str:
+    """One character as ``_fold`` compares it: nothing for a format character (zero-width spaces
+    and joiners that would split a word), else its compatibility decomposition (NFKD) when that
+    has at most FOLD_EXPANSION characters, else the character itself."""
+    if unicodedata.category(char) == "Cf":
+        return ""
+    compatible = unicodedata.normalize("NFKD", char)
+    return compatible if len(compatible) <= FOLD_EXPANSION else char
 
 
 def _fold(text: str) -> str:
     """``text`` as terms are compared: NFKC (width, ligatures), case folded, without format
-    characters (zero-width spaces and joiners that would split a word)."""
-    if not text.isprintable():
-        text = "".join(char for char in text if unicodedata.category(char) != "Cf")
-    if not text.isascii() and not unicodedata.is_normalized("NFKC", text):
-        text = unicodedata.normalize("NFKC", text)
+    characters (zero-width spaces and joiners that would split a word); at most FOLD_EXPANSION
+    characters for each character of ``text`` (``_folded_char``: NFKC is NFC of the characters'
+    compatibility decompositions, so the few longer ones are left as they are)."""
+    if text.isascii():
+        return text.lower()  # casefold() for ASCII
+    if not text.isprintable() or not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFC", "".join(map(_folded_char, text)))
     return text.casefold()
 
 
 def term_words(term: str) -> list[tuple[str, bool]]:
     """The words of a blocked term as ``(word, is_prefix)``, folded as messages are; raises
-    ValueError when it has no word or a ``*`` that does not end one.
+    ValueError when it has no word, a ``*`` that does not end one, or more than
+    MAX_TERM_CHARACTERS characters.
 
     >>> term_words("Free  Follower*")
     [('free', False), ('follower', True)]
     """
     folded = _fold(term)
+    if len(folded) > MAX_TERM_CHARACTERS:
+        raise ValueError(f"{term[:20]!r}… is longer than {MAX_TERM_CHARACTERS} characters: block a part of it")
     words = []
     for match in re.finditer(r"(\w+)(\*?)|\*", folded):
         if match.group(1) is None or folded[match.end() : match.end() + 1].isalnum():

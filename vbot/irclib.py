@@ -52,6 +52,11 @@ What is overridden or replaced inside the library, and why:
   is longer than MAX_RECEIVED_LINE_BYTES, is logged at DEBUG and skipped (the library raises into the loop).
 * ``ServerConnection._handle_other``: a server line whose command is one of the library's
   own event names (``DISCONNECT``, ``PUBMSG``...) is skipped; it would fire their handlers.
+* ``ServerConnection._handle_message``: a PRIVMSG to a channel framed as CTCP other than one
+  plain ACTION (``vbot.chatline.is_other_ctcp``) is one ``action`` event with the whole text,
+  as the fast path gives it: the library splits it into ``ctcp`` events (and, after the first,
+  gives the rest of the text as ``ctcp`` too), which vbot ignores, so the text would skip the
+  spam filters.
 * ``ServerConnection.send_raw``: ``sendall`` instead of ``send``, which may write part of a
   line when the socket buffer is full; when the write fails because the server closed,
   the connection is dropped only once the lines already received are handled, those still
@@ -87,7 +92,7 @@ import irc.client
 import irc.events
 import irc.schedule
 
-from vbot.chatline import decode_line, parse_chat_line
+from vbot.chatline import decode_line, is_other_ctcp, parse_chat_line
 from vbot.lines import MAX_MESSAGE_CHARS, MAX_RECEIVED_LINE_BYTES, one_line
 from vbot.logs import Clipped
 from vbot.network import Resolve, open_connection, resolve_tcp
@@ -303,6 +308,13 @@ class TwitchConnection(irc.client.ServerConnection):
             log.debug("skipping a line with the unknown command %r", command)
             return
         super()._handle_other(arguments, command, source, tags)
+
+    def _handle_message(self, arguments, command, source, tags) -> None:
+        if command == "privmsg" and len(arguments) >= 2 and irc.client.is_channel(arguments[0]):
+            if is_other_ctcp(arguments[1]):  # one line for the filters (see vbot.chatline), never a command
+                self._handle_event(irc.client.Event("action", source, arguments[0], [arguments[1]], tags))
+                return
+        super()._handle_message(arguments, command, source, tags)
 
     def send_raw(self, string: str) -> None:
         """The library's, but with ``sendall``. OSError drops the connection, once the lines

@@ -41,7 +41,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -551,10 +551,7 @@ class TokenKeeper:
 
     def _lacks(self, missing: list[str], now: str) -> CannotLogIn:
         fix = LOGIN_HINT + " again" if self.is_renewable else PASTED_HINT
-        return CannotLogIn(
-            f"the token {now}lacks the {' and '.join(missing)} scope{'s' if len(missing) > 1 else ''} "
-            f"(needed for chat); {fix}"
-        )
+        return CannotLogIn(f"the token {now}lacks {the_scopes(missing)} (needed for chat); {fix}")
 
     def _unvalidated(self) -> None:
         self._next_validation = self._clock() + min(RETRY_AFTER, self.validate_interval)
@@ -572,6 +569,15 @@ class TokenKeeper:
             )
         else:
             log.warning("VBOT_TOKEN is a pasted token that vbot cannot renew; %s", PASTED_HINT)
+
+
+def the_scopes(names: Sequence[str]) -> str:
+    """The token scopes ``names`` (one or more) as a message names them.
+
+    >>> the_scopes(["chat:edit"]), the_scopes(["a:b", "c:d"])
+    ('the chat:edit scope', 'the a:b and c:d scopes')
+    """
+    return f"the {' and '.join(names)} scope{'s' if len(names) > 1 else ''}"
 
 
 def in_daemon_thread(job: Callable[[], Any], name: str = "vbot-token") -> concurrent.futures.Future[Any]:

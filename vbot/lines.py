@@ -1,5 +1,6 @@
 """What one line of text may be and hold, defined once: IRC's and Twitch's length limits, the
-bound on a line vbot receives, and the control characters that never leave vbot.
+bound on a line vbot receives, the control characters (and line separators) that never leave
+vbot, and the letters that show as nothing.
 
 Control characters would split or forge a line wherever text crosses a boundary: CR LF end
 an IRC line, LF a systemd notify variable, ESC starts a terminal's escape sequence, and
@@ -19,8 +20,15 @@ MAX_RECEIVED_LINE_BYTES = 16384
 CONTROLS = frozenset(map(chr, [*range(0x20), *range(0x7F, 0xA0)]))
 """The C0 controls (NUL, CR, LF, ESC, CTCP's ``\\x01``...), DEL and the C1 controls (U+0080 to
 U+009F: NEL, CSI...)."""
-CONTROLS_TO_SPACES = str.maketrans(dict.fromkeys(CONTROLS, " "))
-"""A ``str.translate`` table that makes each of CONTROLS a space."""
+LINE_SEPARATORS = frozenset("\u2028\u2029")
+"""U+2028 LINE SEPARATOR and U+2029 PARAGRAPH SEPARATOR: not controls, but a line break wherever
+Unicode's line breaking is followed (chat clients, browsers, terminals)."""
+CONTROLS_TO_SPACES = str.maketrans(dict.fromkeys(CONTROLS | LINE_SEPARATORS, " "))
+"""A ``str.translate`` table that makes each of CONTROLS and LINE_SEPARATORS a space."""
+BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+"""Characters that are letters (or a symbol) to Unicode, printable, yet show as nothing: the Hangul
+fillers (CHOSEONG and JUNGSEONG FILLER U+115F, U+1160, HANGUL FILLER U+3164, HALFWIDTH HANGUL
+FILLER U+FFA0) and BRAILLE PATTERN BLANK (U+2800). A name made of them looks blank."""
 CONTROLS_ESCAPED = str.maketrans({char: f"\\x{ord(char):02x}" for char in CONTROLS if char != "\n"})
 """A ``str.translate`` table that writes each of CONTROLS but LF as ``\\xNN``: for log lines, where
 a chatter's ESC must not reach the terminal, and line breaks only come from tracebacks."""

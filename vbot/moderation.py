@@ -4,7 +4,8 @@ The driver asks ``Moderation.check(message)`` about every chat message before co
 (the bot only about a command or a message whose text ``breaks_a_filter``: the same
 answers, for a fraction of the cost); the answer is None (let it be) or an ``Action``, a
 small immutable record of what to do: delete the message or time the chatter out, and the
-warning to reply with. Nothing here sends or calls anything.
+warning to reply with. Nothing here sends, calls or logs anything (``vbot.enforcer`` logs
+each action; the console prints it).
 
 - Exempt: the broadcaster, moderators, VBOT_OWNERS, and the roles of ``exempt`` (each
   with every role above it).
@@ -17,7 +18,9 @@ warning to reply with. Nothing here sends or calls anything.
 - In ``mode = "log"`` (or with ``log_only``, as in the console), or in a channel where
   ``may_act(channel)`` says the bot cannot act (``vbot.enforcer``: not a moderator there, or
   the token lacks the scopes), an action is only described: ``Action.log_only`` is true and
-  the driver must call nothing.
+  the driver must call nothing. Such would-be actions are counted apart: their offences
+  escalate among themselves (so the log shows what acting would do) and they have their own
+  warning interval, but they never count toward a real penalty nor use up the real warning.
 
 Memory is bounded: offences and permits are forgotten once expired, and at most
 ``max_entries`` of each are kept (the oldest go first).
@@ -134,13 +137,13 @@ class Moderation:
         self.may_act: Callable[[str], bool] = _always
         self.owners = frozenset(owners)
         self._clock = clock
-        self._offences: _Memory[int] = _Memory(max_entries)
+        self._acted = _Record(max_entries)  # actions carried out
+        self._would = _Record(max_entries)  # would-be actions (log mode): never counted toward real ones
         self._permits: _Memory[bool] = _Memory(max_entries)
-        self._warned_at: dict[str, float] = {}
 
     def __len__(self) -> int:
         """Chatters remembered (offences and permits): what a flood could grow."""
-        return len(self._offences) + len(self._permits)
+        return len(self._acted.offences) + len(self._would.offences) + len(self._permits)
 
     @property
     def is_on(self) -> bool:
@@ -157,8 +160,8 @@ class Moderation:
         """Use ``settings`` from now on (a reload); offences and permits stay while filters are on."""
         self.settings = settings
         if settings is None:
-            self._offences.clear()
-            self._warned_at.clear()
+            self._acted.clear()
+            self._would.clear()
         if settings is None or settings.links is None:
             self._permits.clear()
 
@@ -178,7 +181,7 @@ class Moderation:
 
     def check(self, message: ChatMessage) -> Action | None:
         """What to do about ``message``: None, or the Action for the first filter it breaks.
-        Counts the offence and logs one INFO line (the text only at DEBUG)."""
+        Counts the offence: a would-be one (``Action.log_only``) apart from those carried out."""
         settings = self.settings
         if settings is None or message.role >= settings.exempt or message.login in self.owners:
             return None
@@ -191,16 +194,18 @@ class Moderation:
         if broken is None:
             return None
         now = self._clock()
-        offence = (self._offences.get(key, now, settings.forget_after) or 0) + 1
-        self._offences.put(key, offence, now, settings.forget_after)
+        log_only = self.log_only or settings.mode == "log" or not self.may_act(message.channel)
+        record = self._would if log_only else self._acted
+        offence = (record.offences.get(key, now, settings.forget_after) or 0) + 1
+        record.offences.put(key, offence, now, settings.forget_after)
         penalty = settings.penalty(offence)
         warning = None
-        warned_at = self._warned_at.get(message.channel)
+        warned_at = record.warned_at.get(message.channel)
         if settings.warn and (warned_at is None or now - warned_at >= WARN_INTERVAL):
-            self._warned_at[message.channel] = now
+            record.warned_at[message.channel] = now
             outcome = "message deleted" if penalty.timeout is None else f"{penalty.timeout} s timeout"
             warning = f"@{message.name}, {broken.warning} ({outcome})"
-        action = Action(
+        return Action(
             channel=message.channel,
             login=message.login,
             user_id=message.tags.get("user-id", ""),
@@ -209,12 +214,9 @@ class Moderation:
             penalty=penalty,
             offence=offence,
             reason=f"spam filter: {broken.name} (offence {offence})",
-            log_only=self.log_only or settings.mode == "log" or not self.may_act(message.channel),
+            log_only=log_only,
             warning=warning,
         )
-        log.info("%s: %s, offence %d", message.channel, action.describe(), offence)
-        log.debug("%s: %s's message that broke %s: %r", message.channel, message.login, broken.name, message.text)
-        return action
 
     def permit(self, channel: str, login: str) -> int | None:
         """Let ``login``'s links through in ``channel`` from now on for ``permit_seconds``, which
@@ -230,6 +232,19 @@ class Moderation:
         if links is None:
             return False
         return self._permits.get(key, self._clock(), links.permit_seconds) is not None
+
+
+class _Record:
+    """Offences per (channel, login) and each channel's last warning: one record for the actions
+    carried out, another for the would-be ones, so that trying filters never counts for real."""
+
+    def __init__(self, max_entries: int):
+        self.offences: _Memory[int] = _Memory(max_entries)
+        self.warned_at: dict[str, float] = {}  # channel -> when its last warning was decided
+
+    def clear(self) -> None:
+        self.offences.clear()
+        self.warned_at.clear()
 
 
 def _always(channel: str) -> bool:

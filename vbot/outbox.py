@@ -32,7 +32,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import NamedTuple
 
-from vbot.lines import CONTROLS_TO_SPACES, MAX_CHARACTERS, MAX_LINE_BYTES
+from vbot.lines import BLANK_LETTERS, CONTROLS_TO_SPACES, MAX_CHARACTERS, MAX_LINE_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -78,15 +78,16 @@ def is_invisible(char: str) -> bool:
 
 
 def visible(text: str) -> str:
-    """``text`` without any invisible character (``is_invisible``), emoji joiners included: for a
-    name, which must read as what it is (``{target}``).
+    """``text`` without any invisible character (``is_invisible``), emoji joiners included, nor a
+    letter that shows as nothing (``vbot.lines.BLANK_LETTERS``: Hangul fillers, the braille blank):
+    for a name, which must read as what it is (``{target}``).
 
-    >>> visible("ali\\u202ece\\u200b")
-    'alice'
+    >>> visible("ali\\u202ece\\u200b"), visible("\\u3164\\u2800")
+    ('alice', '')
     """
-    if text.isprintable():
+    if text.isprintable() and BLANK_LETTERS.isdisjoint(text):
         return text
-    return "".join(char for char in text if not is_invisible(char))
+    return "".join(char for char in text if not is_invisible(char) and char not in BLANK_LETTERS)
 
 
 def _is_emoji(char: str) -> bool:
@@ -118,7 +119,8 @@ def _flag_tags_end(text: str, index: int) -> int:
 
 def clean(text: str) -> str:
     """Make ``text`` safe and honest to send: control characters (C0 such as CR, LF, NUL and
-    CTCP's ``\\x01``, DEL, C1 such as NEL and CSI) become spaces; invisible characters
+    CTCP's ``\\x01``, DEL, C1 such as NEL and CSI) and the line and paragraph separators
+    (U+2028, U+2029) become spaces; invisible characters
     (``is_invisible``: bidi overrides, zero-width spaces, ...) are removed, except a ZWJ
     between two emoji and the tags of a flag such as England's, which emoji need; what UTF-8
     cannot encode (lone surrogates) becomes ``?``; the ends are trimmed.
@@ -127,8 +129,8 @@ def clean(text: str) -> str:
     (``\\x01ACTION ...\\x01``) is never sent: vbot's ``/me`` is the text ``/me ...``, which
     Twitch turns into an action.
 
-    >>> clean('hi\\r\\nQUIT :bye\\x00')
-    'hi  QUIT :bye'
+    >>> clean('hi\\r\\nQUIT :bye\\x00'), clean('one\\u2028two\\u2029three')
+    ('hi  QUIT :bye', 'one two three')
     >>> clean('\\x01ACTION waves\\x01')
     'ACTION waves'
     >>> clean('\\u202egnp.exe\\u200b \\U0001f469\\u200d\\U0001f4bb') == 'gnp.exe \\U0001f469\\u200d\\U0001f4bb'

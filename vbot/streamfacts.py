@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
-import math
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -450,13 +449,17 @@ def _text(value: object) -> str:
 
 
 def _moment(value: object) -> float:
-    """An RFC 3339 time (``2024-05-01T12:00:00Z``) as epoch seconds."""
+    """An RFC 3339 time (``2024-05-01T12:00:00Z``) as epoch seconds. Raises ValueError for a time
+    the calendar cannot show in UTC (``9999-12-31T23:59:59-23:59`` is in the year 10000), which
+    ``{followage}`` would fail to render; TypeError for what is not a time at all."""
     if not isinstance(value, str) or len(value) > 40:
         raise TypeError("not a time")
     moment = datetime.datetime.fromisoformat(value)
     if moment.tzinfo is None:
         raise ValueError("a time without its zone")
-    seconds = moment.timestamp()
-    if not math.isfinite(seconds):
-        raise ValueError("not a time")
+    try:
+        seconds = moment.astimezone(datetime.UTC).timestamp()
+        datetime.datetime.fromtimestamp(seconds, datetime.UTC)  # as the texts read it back (facts.py)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError("a time beyond the calendar") from None
     return seconds
