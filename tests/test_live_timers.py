@@ -13,6 +13,7 @@ import os
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -267,3 +268,48 @@ def test_failed_connects_update_the_status(tmp_path):
         captured.stop()
         systemd.close()
     assert not any("READY=1" in message for message in captured.messages())
+
+
+def test_a_password_the_server_quotes_never_reaches_the_status(tmp_path):
+    """A server whose ERROR quotes the PASS it refused (``[Access denied, bad password ...]``): the
+    STATUS line before the first login quotes that reason, redacted as the log is (a1 of the
+    attack trial: ``systemctl status`` showed the token to any local user)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stopping = threading.Event()
+
+    def refuse() -> None:
+        while not stopping.is_set():
+            try:
+                peer, _ = listener.accept()
+            except OSError:
+                continue
+            with peer:
+                peer.settimeout(5)
+                received = b""
+                while b"NICK" not in received and (data := peer.recv(4096)):
+                    received += data
+                passes = [line[5:] for line in received.decode().split("\r\n") if line.startswith("PASS ")]
+                peer.sendall(f"ERROR :Closing link: (vbot@127.0.0.1) [Access denied, bad password {passes}]\r\n".encode())
+
+    threading.Thread(target=refuse, daemon=True).start()
+    systemd = Systemd(abstract=False)
+    captured = Captured(systemd)
+    secret = "s3cretServerPass"
+    env = {"VBOT_USERNAME": "vbot", "VBOT_TOKEN": secret, "VBOT_CHANNEL": "test", "VBOT_HOST": "127.0.0.1",
+           "VBOT_PORT": str(listener.getsockname()[1]), "VBOT_TLS": "false",
+           "VBOT_STATE_FILE": str(tmp_path / "state.sqlite3"), "NOTIFY_SOCKET": systemd.notify_socket}
+    process = start_under_systemd(env, tmp_path)
+    try:
+        captured.wait_for(r"^STATUS=connecting in .*bad password")
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=15)
+    finally:
+        process.kill()
+        stopping.set()
+        listener.close()
+        captured.stop()
+        systemd.close()
+    statuses = [message for message in captured.messages() if "bad password" in message]
+    assert statuses and all("bad password ['[REDACTED]']" in message for message in statuses), captured.show()
+    assert secret not in "".join(captured.messages()) + stderr
