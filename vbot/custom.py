@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 from vbot.chat import Role
 from vbot.config import ConfigError
 from vbot.dispatch import DEFAULT_COOLDOWN, DEFAULT_USER_COOLDOWN, Chat, Command, CommandTable, Context, Dispatcher
-from vbot.facts import STREAM, Known, Subject, needs_of
+from vbot.facts import NOT_AVAILABLE, STREAM, Known, Subject, needs_of
 from vbot.outbox import visible
 from vbot.state import StateError
 from vbot.timers import DEFAULT_MIN_LINES, MAX_INTERVAL, MIN_INTERVAL, Timer
@@ -146,6 +146,16 @@ def _target(scope: Scope) -> str:
     return target or scope.name
 
 
+def _count(scope: Scope) -> object:
+    """``{count}``: the next count; NOT_AVAILABLE, with one WARNING, when the state file cannot take it
+    (another process holding its lock, a full disk): the reply still goes out, saying so."""
+    try:
+        return scope.next_count()
+    except StateError as error:
+        log.warning("{count} not counted: %s; the reply shows %s", error, NOT_AVAILABLE)
+        return NOT_AVAILABLE
+
+
 VARIABLES: Mapping[str, Callable[[Scope], object]] = types.MappingProxyType(
     {
         "user": lambda scope: scope.name,
@@ -153,7 +163,7 @@ VARIABLES: Mapping[str, Callable[[Scope], object]] = types.MappingProxyType(
         "args": lambda scope: scope.args,
         **{str(number): _word(number) for number in range(1, 10)},
         "channel": lambda scope: scope.channel.lstrip("#"),
-        "count": lambda scope: scope.next_count(),
+        "count": lambda scope: _count(scope),
         "viewers": lambda scope: scope.chat.viewer_count(scope.channel),
         "live_viewers": lambda scope: scope.known.live_viewers(),
         "uptime": lambda scope: scope.known.uptime(),
