@@ -35,14 +35,13 @@ import functools
 import logging
 import math
 import re
-import stat
 import types
 from collections.abc import Callable, Container, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from vbot.chat import Role
-from vbot.config import ConfigError
+from vbot.config import ConfigError, NotAFile, read_regular_file
 from vbot.dispatch import DEFAULT_COOLDOWN, DEFAULT_USER_COOLDOWN, Chat, Command, CommandTable, Context, Dispatcher
 from vbot.facts import NOT_AVAILABLE, STREAM, Known, Subject, needs_of
 from vbot.outbox import visible
@@ -576,10 +575,7 @@ def read_file(path: Path, required: bool, builtins: CommandTable, counter: Count
     if not path.exists() and not required:
         return CustomFile()
     try:
-        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the bot, /dev/zero fill the memory
-            raise CommandsFileError(path, "not a regular file; give the path of a TOML file")
-        with open(path, "rb") as file:
-            raw = file.read(MAX_FILE_BYTES + 1)  # a runaway file cannot fill the memory
+        raw, _ = read_regular_file(path, MAX_FILE_BYTES)  # a FIFO never blocks the bot, /dev/zero never fills memory
         if len(raw) > MAX_FILE_BYTES:
             raise CommandsFileError(path, f"larger than {MAX_FILE_BYTES // 1024} KiB; is it the right file?")
         text = raw.decode("utf-8")
@@ -589,6 +585,8 @@ def read_file(path: Path, required: bool, builtins: CommandTable, counter: Count
             "no such file (VBOT_COMMANDS_FILE); create it (commands.example.toml "
             "shows the format) or unset VBOT_COMMANDS_FILE",
         ) from None
+    except NotAFile as error:
+        raise CommandsFileError(path, f"not a regular file (a {error.kind}); give the path of a TOML file") from None
     except UnicodeDecodeError:
         raise CommandsFileError(path, "not UTF-8 text; save the file as UTF-8") from None
     except OSError as error:

@@ -31,7 +31,7 @@ import stat
 from pathlib import Path
 
 from vbot.auth import TOKEN_SHAPE
-from vbot.config import ConfigError
+from vbot.config import ConfigError, NotAFile, read_regular_file
 from vbot.http import parse_json
 
 log = logging.getLogger(__name__)
@@ -100,25 +100,18 @@ def load_tokens(path: Path) -> Tokens:
     field). Logs a WARNING when others may read it.
     """
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        text, status = read_regular_file(path, MAX_FILE_BYTES)
     except FileNotFoundError:
         raise TokenFileMissing(f"VBOT_TOKEN_FILE={path}: no such file; {LOGIN_HINT} to create it") from None
+    except NotAFile as error:
+        raise TokenFileError(
+            f"VBOT_TOKEN_FILE={path}: cannot read it (a {error.kind}, not a file); "
+            f'point VBOT_TOKEN_FILE at the file "vbot login" saves, or {LOGIN_HINT} again'
+        ) from None
     except OSError as error:
         raise TokenFileError(
             f"VBOT_TOKEN_FILE={path}: cannot read it ({error.strerror}); check its permissions, or {LOGIN_HINT} again"
         ) from None
-    try:
-        status = os.fstat(descriptor)
-        if not stat.S_ISREG(status.st_mode):
-            raise TokenFileError(
-                f"VBOT_TOKEN_FILE={path}: cannot read it (a {_kind(status.st_mode)}, not a file); "
-                f'point VBOT_TOKEN_FILE at the file "vbot login" saves, or {LOGIN_HINT} again'
-            )
-        text = os.read(descriptor, MAX_FILE_BYTES + 1)
-    except OSError as error:
-        raise TokenFileError(f"VBOT_TOKEN_FILE={path}: cannot read it ({error.strerror}); {LOGIN_HINT} again") from None
-    finally:
-        os.close(descriptor)
     if len(text) > MAX_FILE_BYTES:
         raise TokenFileError(
             f"VBOT_TOKEN_FILE={path}: not a vbot token file (larger than {MAX_FILE_BYTES // 1024} KiB); "
@@ -141,21 +134,6 @@ def load_tokens(path: Path) -> Tokens:
     if status.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         log.warning("token file %s can be read by other users; make it private: chmod 600 %s", path, path)
     return tokens
-
-
-def _kind(mode: int) -> str:
-    """What a file that is not a regular file is, for a message.
-
-    >>> _kind(stat.S_IFIFO), _kind(stat.S_IFDIR), _kind(stat.S_IFCHR)
-    ('FIFO', 'folder', 'device')
-    """
-    if stat.S_ISDIR(mode):
-        return "folder"
-    if stat.S_ISFIFO(mode):
-        return "FIFO"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "device"
-    return "socket" if stat.S_ISSOCK(mode) else "special file"
 
 
 def _tokens_from(fields: object) -> Tokens:
