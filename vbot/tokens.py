@@ -97,7 +97,8 @@ def load_tokens(path: Path) -> Tokens:
     Raises TokenFileMissing when it does not exist, TokenFileError when it cannot
     be read or is not a vbot token file (not a regular file: a FIFO is never waited
     on; larger than MAX_FILE_BYTES; invalid or hostile JSON; a missing or mistyped
-    field). Logs a WARNING when others may read it.
+    field), or has more than one hard link (see ``_one_name``). Logs a WARNING when
+    others may read it.
     """
     try:
         text, status = read_regular_file(path, MAX_FILE_BYTES)
@@ -112,6 +113,7 @@ def load_tokens(path: Path) -> Tokens:
         raise TokenFileError(
             f"VBOT_TOKEN_FILE={path}: cannot read it ({error.strerror}); check its permissions, or {LOGIN_HINT} again"
         ) from None
+    _one_name(path, status.st_nlink)
     if len(text) > MAX_FILE_BYTES:
         raise TokenFileError(
             f"VBOT_TOKEN_FILE={path}: not a vbot token file (larger than {MAX_FILE_BYTES // 1024} KiB); "
@@ -134,6 +136,21 @@ def load_tokens(path: Path) -> Tokens:
     if status.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         log.warning("token file %s can be read by other users; make it private: chmod 600 %s", path, path)
     return tokens
+
+
+def _one_name(path: Path, links: int) -> None:
+    """TokenFileError unless the token file has one name (``links``, its hard link count, is 1).
+
+    Each vbot locks the file by its name (``TokenFileLock``), so two vbots on two hard links
+    both ran, and each renewal replaces the file, which leaves the other name with a spent
+    refresh token: the other vbot then stops with exit 3. A symbolic link is followed (one lock).
+    """
+    if links > 1:
+        raise TokenFileError(
+            f"VBOT_TOKEN_FILE={path}: the file has {links} hard links; vbot replaces it at each renewal, "
+            "which leaves the other names with a spent token (and two vbots on two names would spend each "
+            "other's): keep one name (remove the other links), or make the others symbolic links to it"
+        )
 
 
 def _tokens_from(fields: object) -> Tokens:
