@@ -22,9 +22,9 @@ from vbot.cli import parse_args
 from vbot.commands import builtin_table
 from vbot.config import SETTINGS, TWITCH_HOST, Config, ConfigError, load_config, read_settings
 from vbot.custom import read_file
+from vbot.login import EXIT_CODES
 from vbot.state import CountStore
 from vbot.tokens import Tokens, load_tokens
-from vbot.login import EXIT_CODES
 
 SECRET = "s3cr3tt0ken0123456789abcdef"
 BASE = {"VBOT_USERNAME": "mybot", "VBOT_TOKEN": SECRET, "VBOT_CHANNEL": "mychannel"}

@@ -271,7 +271,7 @@ def test_the_redaction_keeps_the_configured_secrets_and_the_newest_learned_ones(
     everything = " ".join([TOKEN, "serverpass", *learned])
     kept = {TOKEN, "serverpass", *learned[-LEARNED_KEPT:]}
     shown = formatted(formatter, "%s", everything).split()
-    assert [secret for secret, text in zip(everything.split(), shown) if text == REDACTED] == [
+    assert [secret for secret, text in zip(everything.split(), shown, strict=True) if text == REDACTED] == [
         secret for secret in everything.split() if secret in kept
     ]
     assert formatted(formatter, "PASS oauth:%s", learned[0]) == f"PASS {REDACTED}"  # still masked after oauth:
