@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+import string
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -36,8 +37,10 @@ ENDS_A_VALUE = "\"'`()[]{}<>,;"
 """Characters that end an unknown ``oauth:`` value: quotes, brackets, a comma, a semicolon (they end a
 token in a sentence or a server's message; Twitch's tokens are letters and digits). Spaces and anything
 but printable ASCII end it too (a token is printable ASCII without spaces, vbot.auth.TOKEN_SHAPE)."""
+_TOKEN_CHARACTERS = string.ascii_letters + string.digits + string.punctuation
+"""Printable ASCII without spaces: what a token may hold (vbot.auth.TOKEN_SHAPE)."""
 _VALUE_CHARACTER = (
-    "[" + re.escape("".join(chr(code) for code in range(0x21, 0x7F) if chr(code) not in ENDS_A_VALUE)) + "]"
+    "[" + re.escape("".join(character for character in _TOKEN_CHARACTERS if character not in ENDS_A_VALUE)) + "]"
 )
 _OAUTH_VALUE = f"oauth:{_VALUE_CHARACTER}+"
 """``oauth:`` and the value after it (up to a character of ENDS_A_VALUE, a space, or non-ASCII), in any case."""
