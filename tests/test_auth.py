@@ -607,6 +607,39 @@ def test_validation_every_interval(fake, tmp_path, interval):
         assert fake.count("validate") == round_
 
 
+def aged(fake, seconds: float) -> None:
+    """Move the fake service's tokens ``seconds`` closer to expiry (it reads the real clock, not the test's)."""
+    for token in fake.access_tokens.values():
+        token.expires_at -= seconds
+
+
+@pytest.mark.parametrize("interval", [60, 100, 149])
+def test_validations_never_postpone_the_refresh_of_a_short_lived_token(fake, tmp_path, interval):
+    """A token with 10 minutes left is renewed at half of them (+300 s). Each validation used to plan
+    again at half the time then left (+330, +389, ...): with validations more often than every
+    150 s the refresh slipped on until the token had expired (r2 of the attack trial)."""
+    keeper, clock = make_keeper(fake, tmp_path, expires_in=600, validate_interval=interval)
+    while clock() + interval < 1000 + 300:
+        clock.advance(interval)
+        aged(fake, interval)
+        assert ticks(keeper) is None
+    assert fake.count("validate") >= 2 and fake.count("token:refresh") == 0
+    aged(fake, 1000 + 300 - clock())
+    clock.advance(1000 + 300 - clock())
+    assert ticks(keeper) is None
+    assert fake.count("token:refresh") == 1 and keeper.expires_in() > 13000  # renewed before it expired
+
+
+def test_a_validation_that_finds_an_earlier_expiry_brings_the_refresh_forward(fake, tmp_path):
+    keeper, clock = make_keeper(fake, tmp_path, expires_in=14000, validate_interval=60)
+    aged(fake, 14000 - 300)  # Twitch says 5 minutes left, not the file's 3 h 53 min
+    clock.advance(60)
+    assert ticks(keeper) is None and fake.count("validate") == 1 and fake.count("token:refresh") == 0
+    clock.advance(150)  # half of the 5 minutes left at the validation
+    aged(fake, 150)
+    assert ticks(keeper) is None and fake.count("token:refresh") == 1
+
+
 def test_unavailable_validation_is_retried_after_60_s(fake, tmp_path, caplog):
     keeper, clock = make_keeper(fake, tmp_path, validate_interval=3600)
     fake.fail("validate", "500")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
 import re
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,8 +19,12 @@ from hypothesis import strategies as st
 from tests.support import run_vbot
 from vbot import __version__, cli
 from vbot.cli import parse_args
+from vbot.commands import builtin_table
 from vbot.config import SETTINGS, TWITCH_HOST, Config, ConfigError, load_config, read_settings
+from vbot.custom import read_file
 from vbot.login import EXIT_CODES
+from vbot.state import CountStore
+from vbot.tokens import Tokens, load_tokens
 
 SECRET = "s3cr3tt0ken0123456789abcdef"
 BASE = {"VBOT_USERNAME": "mybot", "VBOT_TOKEN": SECRET, "VBOT_CHANNEL": "mychannel"}
@@ -789,3 +797,61 @@ def test_a_missing_setting_with_an_env_file_says_nothing_of_it(tmp_path, where):
         "vbot: configuration error: VBOT_CHANNEL is not set: set it to the channel(s) to join, "
         "e.g. VBOT_CHANNEL=mychannel"
     ]
+
+
+SWAPPER = """
+import os, sys
+folder, name, first, second = sys.argv[1:]
+number = 0
+while True:
+    number += 1
+    os.symlink(second if number % 2 else first, f"{folder}/.swap{number}")
+    os.replace(f"{folder}/.swap{number}", f"{folder}/{name}")
+"""
+"""What an editor's save (or an attacker) does: flips ``name``, a symbolic link, between two files."""
+SWAPPED_READS = 20_000
+"""Reads while the swapper runs; a check by name before open() blocked after 2,000 to 3,000 of them."""
+
+
+@pytest.mark.parametrize("reader", ["commands file", "env file", "token file"])
+def test_a_file_swapped_for_a_fifo_after_its_check_never_blocks_the_reader(tmp_path, reader):
+    """A FIFO swapped in between a check by name (``stat``: a regular file?) and ``open()`` made
+    ``open()`` wait for a writer, and the event loop with it on ``!reload`` or SIGHUP (n1 of the
+    attack trial). Every file vbot is pointed at is opened without waiting and checked once open
+    (vbot.config.read_regular_file): each read gets the file or refuses the FIFO, none waits."""
+    good, fifo, path = tmp_path / "good", tmp_path / "fifo", tmp_path / "swapped"
+    if reader == "token file":
+        good.write_text(Tokens("access0token", "refresh0token", None, ("chat:read",), client_id="app").to_json())
+    else:
+        good.write_text('[hi]\nreply = "hello"\n' if reader == "commands file" else "VBOT_CHANNEL=test\n")
+    os.mkfifo(fifo)
+    path.symlink_to("good")
+    read = {
+        "commands file": lambda: read_file(path, True, builtin_table(), CountStore(tmp_path / "state.sqlite3")),
+        "env file": lambda: read_settings(path, environ={}),
+        "token file": lambda: load_tokens(path),
+    }[reader]
+    outcomes: collections.Counter[str] = collections.Counter()
+
+    def reads() -> None:
+        for _ in range(SWAPPED_READS):
+            try:
+                read()
+                outcomes["read"] += 1
+            except ConfigError as error:
+                outcomes["refused" if "FIFO" in str(error) or "not an existing file" in str(error) else str(error)] += 1
+
+    swapper = subprocess.Popen([sys.executable, "-c", SWAPPER, str(tmp_path), path.name, good.name, fifo.name])
+    reader_thread = threading.Thread(target=reads, daemon=True)
+    try:
+        reader_thread.start()
+        reader_thread.join(60)  # a bound on a failure, not a speed: 20,000 reads take about a second
+        blocked = reader_thread.is_alive()
+    finally:
+        swapper.kill()
+        swapper.wait()
+        if reader_thread.is_alive():  # blocked in open(): a writer lets it go
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            reader_thread.join(10)
+    assert not blocked, f"blocked on the FIFO after {outcomes}"
+    assert set(outcomes) == {"read", "refused"}, outcomes  # both sides of the swap were met, nothing else

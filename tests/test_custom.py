@@ -34,7 +34,7 @@ from vbot.custom import (
 from vbot.dispatch import Cooldowns, Dispatcher
 from vbot.facts import ChannelInfo, Known, NoFacts, Stream
 from vbot.moderation import Moderation
-from vbot.state import CountStore, StateError
+from vbot.state import BUSY_TIMEOUT, CountStore, StateError
 from vbot.timers import TimerSchedule
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "commands.example.toml"
@@ -744,7 +744,7 @@ def test_count_store_two_instances(tmp_path):
 
 def test_a_count_that_cannot_be_written_or_read_is_a_state_error(tmp_path):
     """A state file broken under a running bot (another process dropped the table): the increment
-    and the read fail as StateError, naming the file (a timer's post logs it and is skipped)."""
+    and the read fail as StateError, naming the file (a reply or a timer's post shows (not available))."""
     path = tmp_path / "s.sqlite3"
     with CountStore(path) as store:
         assert store.increment("a") == 1
@@ -755,6 +755,27 @@ def test_a_count_that_cannot_be_written_or_read_is_a_state_error(tmp_path):
             store.increment("a")
         with pytest.raises(StateError, match="no such table"):
             store.get("a")
+
+
+def test_a_count_while_another_process_holds_the_lock_is_skipped_and_the_reply_says_so(tmp_path, caplog):
+    """An operator's ``sqlite3`` shell with a transaction open held each ``{count}`` reply 5 s in the
+    event loop, then lost it with a traceback (u1 of the attack trial): now the write gives up after
+    BUSY_TIMEOUT (0.1 s), the reply goes out with the count marked unavailable, with one WARNING."""
+    path = tmp_path / "state.sqlite3"
+    dispatcher = dispatcher_for(tmp_path, '[deaths]\nreply = "Deaths: {count}"\ncooldown = 0\nuser_cooldown = 0\n')
+    assert say(dispatcher, "!deaths") == "Deaths: 1"
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as other:
+        other.execute("BEGIN IMMEDIATE")  # the operator's shell
+        assert say(dispatcher, "!deaths") == "Deaths: (not available)"
+        other.execute("ROLLBACK")
+    assert say(dispatcher, "!deaths") == "Deaths: 2"
+    [warning] = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert warning.levelno == logging.WARNING and warning.exc_info is None
+    assert warning.getMessage() == (
+        f"{{count}} not counted: VBOT_STATE_FILE={path}: cannot use it as vbot's state database (database is "
+        f"locked: another process held it for more than {BUSY_TIMEOUT:g} s); end that process's transaction "
+        "(a sqlite3 shell, a backup?); the reply shows (not available)"
+    )
 
 
 def test_count_store_survives_kill(tmp_path):

@@ -15,11 +15,13 @@ from tests.test_auth import HeldJobs, make_keeper, run_now
 from vbot.helix import (
     MAX_WAIT,
     MIN_WAIT,
+    RENEW_PAUSE,
     Answer,
     Calls,
     Credentials,
     HelixClient,
     HelixUnavailable,
+    Outcome,
     RateLimit,
     Request,
 )
@@ -207,6 +209,37 @@ def test_a_second_401_fails_the_call_with_one_warning(wired, fake, caplog):
     assert fake.count("token:refresh") == 1
     warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
     assert len(warnings) == 1 and "refused the token" in warnings[0].getMessage()
+
+
+def test_a_renewed_token_refused_too_pauses_the_renewals_for_an_hour(wired, fake, caplog):
+    """Helix refusing every token (a missing scope, Twitch's trouble) made vbot renew once a
+    minute forever (q2 of the attack trial): a fresh token refused too means renewing cannot
+    help, so a 401 asks for no renewal for RENEW_PAUSE, with one WARNING for it all."""
+    caplog.set_level(logging.INFO, logger="vbot")
+    calls, keeper, server, clock = wired
+    server.accept = lambda token: False
+
+    def call() -> Outcome | None:
+        calls.start("facts", STREAMS)
+        outcome = calls.collect("facts")
+        if outcome is None:  # a renewal was asked for: the keeper renews, the call is retried
+            keeper.tick()
+            keeper.tick()
+            assert calls.collect("facts") is None
+            outcome = calls.collect("facts")
+        return outcome
+
+    assert call().problem == "GET /streams: HTTP 401: Invalid OAuth token"
+    assert fake.count("token:refresh") == 1
+    for _ in range(59):  # a call a minute for the next hour: none renews
+        clock.advance(RENEW_PAUSE / 60)
+        assert call().problem == "GET /streams: HTTP 401: Invalid OAuth token"
+    assert fake.count("token:refresh") == 1 and len(server.answered) == 61
+    clock.advance(RENEW_PAUSE / 60)
+    call()  # an hour later: one more try with a renewed token
+    assert fake.count("token:refresh") == 2
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "a freshly renewed one too: no renewal for Twitch's API for 60 min" in warnings[0]
 
 
 def test_a_401_with_a_pasted_token_is_not_retried(fake, tmp_path):

@@ -9,14 +9,17 @@ datagram socket that plays systemd. ``pytest -s`` prints what was captured.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -217,15 +220,28 @@ def start_under_systemd(env: dict[str, str], cwd: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd)
 
 
-@pytest.mark.parametrize("abstract", [False, True], ids=["path", "abstract"])
-def test_notify_datagrams_from_a_live_run(twitch, tmp_path, abstract):
+@contextlib.contextmanager
+def under_systemd(env: dict[str, str], cwd: Path,
+                  abstract: bool = False) -> Iterator[tuple[subprocess.Popen, Captured]]:
+    """``start_under_systemd`` with a Systemd socket as NOTIFY_SOCKET; yields the process and what the
+    socket captured; at the end the process is killed (if still running) and the socket closed."""
     systemd = Systemd(abstract=abstract)
     captured = Captured(systemd)
+    process = start_under_systemd({**env, "NOTIFY_SOCKET": systemd.notify_socket}, cwd)
+    try:
+        yield process, captured
+    finally:
+        process.kill()
+        captured.stop()
+        systemd.close()
+
+
+@pytest.mark.parametrize("abstract", [False, True], ids=["path", "abstract"])
+def test_notify_datagrams_from_a_live_run(twitch, tmp_path, abstract):
     env = {"VBOT_USERNAME": "vbot", "VBOT_TOKEN": PASSWORD, "VBOT_CHANNEL": "test", "VBOT_HOST": "127.0.0.1",
            "VBOT_PORT": str(twitch.port), "VBOT_TLS": "false", "VBOT_STATE_FILE": str(tmp_path / "state.sqlite3"),
-           "NOTIFY_SOCKET": systemd.notify_socket, "WATCHDOG_USEC": "2000000"}
-    process = start_under_systemd(env, tmp_path)
-    try:
+           "WATCHDOG_USEC": "2000000"}
+    with under_systemd(env, tmp_path, abstract) as (process, captured):
         twitch.wait_for(r"^JOIN #test$")
         captured.wait_for(r"^READY=1\n")
         start = len(twitch.received)
@@ -236,10 +252,6 @@ def test_notify_datagrams_from_a_live_run(twitch, tmp_path, abstract):
         captured.wait_for(r"^WATCHDOG=1$", count=4)
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=15)
-    finally:
-        process.kill()
-        captured.stop()
-        systemd.close()
     print(f"\ncaptured: NOTIFY_SOCKET={'@' if abstract else ''}... datagrams (WATCHDOG_USEC=2000000):\n"
           + captured.show())
     assert process.returncode == 0, stderr
@@ -267,3 +279,44 @@ def test_failed_connects_update_the_status(tmp_path):
         captured.stop()
         systemd.close()
     assert not any("READY=1" in message for message in captured.messages())
+
+
+def test_a_password_the_server_quotes_never_reaches_the_status(tmp_path):
+    """A server whose ERROR quotes the PASS it refused (``[Access denied, bad password ...]``): the
+    STATUS line before the first login quotes that reason, redacted as the log is (a1 of the
+    attack trial: ``systemctl status`` showed the token to any local user)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stopping = threading.Event()
+
+    def refuse() -> None:
+        while not stopping.is_set():
+            try:
+                peer, _ = listener.accept()
+            except OSError:
+                continue
+            with peer:
+                peer.settimeout(5)
+                received = b""
+                while b"NICK" not in received and (data := peer.recv(4096)):
+                    received += data
+                passes = [line[5:] for line in received.decode().split("\r\n") if line.startswith("PASS ")]
+                reason = f"Closing link: (vbot@127.0.0.1) [Access denied, bad password {passes}]"
+                peer.sendall(f"ERROR :{reason}\r\n".encode())
+
+    threading.Thread(target=refuse, daemon=True).start()
+    secret = "s3cretServerPass"
+    env = {"VBOT_USERNAME": "vbot", "VBOT_TOKEN": secret, "VBOT_CHANNEL": "test", "VBOT_HOST": "127.0.0.1",
+           "VBOT_PORT": str(listener.getsockname()[1]), "VBOT_TLS": "false",
+           "VBOT_STATE_FILE": str(tmp_path / "state.sqlite3")}
+    try:
+        with under_systemd(env, tmp_path) as (process, captured):
+            captured.wait_for(r"^STATUS=connecting in .*bad password")
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=15)
+    finally:
+        stopping.set()
+        listener.close()
+    statuses = [message for message in captured.messages() if "bad password" in message]
+    assert statuses and all("bad password ['[REDACTED]']" in message for message in statuses), captured.show()
+    assert secret not in "".join(captured.messages()) + stderr

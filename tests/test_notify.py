@@ -16,7 +16,8 @@ import tempfile
 import pytest
 
 from tests.support import FakeClock
-from vbot.notify import Notifier
+from vbot.logs import RedactingFormatter
+from vbot.notify import Notifier, waiting_status
 
 
 class Systemd:
@@ -75,6 +76,25 @@ def test_a_status_cannot_add_another_variable(systemd):
     notifier = Notifier.from_environment({"NOTIFY_SOCKET": systemd.notify_socket})
     notifier.status("odd\nREADY=1\r\x00text\x85and\x9b2J")  # C1 too: NEL, CSI (vbot.lines.CONTROLS)
     assert systemd.messages() == ["STATUS=odd READY=1  text and 2J"]
+
+
+def test_every_datagram_is_redacted_as_the_log_is(systemd):
+    """A status quoting a server's message that quotes the token (``Closing link: ... bad password
+    oauth:<token>``) reaches ``systemctl status``, which any local user may run: the Notifier masks
+    what the log masks, renewed tokens included, and ``oauth:`` values without being told."""
+    redaction = RedactingFormatter(["configuredpass"])
+    redaction.add_secret("renewed0token0learned0at0run0time")
+    notifier = Notifier.from_environment({"NOTIFY_SOCKET": systemd.notify_socket}, redact=redaction.redact)
+    reason = "server closed the connection: Closing link: (vbot@127.0.0.1) [Access denied, bad password {}]"
+    for secret in ("oauth:renewed0token0learned0at0run0time", "RENEWED0TOKEN0LEARNED0AT0RUN0TIME", "configuredpass"):
+        notifier.status(waiting_status(1.5, reason.format(secret), 0))
+    notifier.ready("logged in as renewed0token0learned0at0run0time")
+    Notifier.from_environment({"NOTIFY_SOCKET": systemd.notify_socket}).stopping("bad password oauth:abc123]);")
+    masked = "STATUS=connecting in 1.5 s (the last try: " + reason.format("[REDACTED]") + ")"
+    assert systemd.messages() == [masked] * 3 + [
+        "READY=1\nSTATUS=logged in as [REDACTED]",
+        "STOPPING=1\nSTATUS=bad password [REDACTED]]);",
+    ]
 
 
 @pytest.mark.parametrize(("environ", "interval"), [

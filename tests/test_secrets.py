@@ -23,7 +23,7 @@ import trustme
 from tests.support import TOKEN, ScriptedServer, make_config, run_vbot, start_vbot, wait_until
 from vbot.config import ConfigError, load_config
 from vbot.irclib import make_connect_factory
-from vbot.logs import REDACTED, Clipped, RedactingFormatter, setup_logging
+from vbot.logs import LEARNED_KEPT, REDACTED, Clipped, RedactingFormatter, setup_logging
 
 CRASHING_VBOT = """
 import sys
@@ -228,8 +228,8 @@ def test_secrets_learned_at_run_time_are_masked_from_then_on():
 
 
 def test_add_secret_is_thread_safe():
-    formatter = RedactingFormatter([TOKEN])
     secrets = [[f"secret{thread}x{number:04d}" for number in range(150)] for thread in range(4)]
+    formatter = RedactingFormatter([TOKEN], learned_kept=4 * 150)  # keeps them all
     failures = []
 
     def learn(mine: list[str]) -> None:
@@ -246,6 +246,35 @@ def test_add_secret_is_thread_safe():
     assert failures == []
     everything = " ".join(secret for mine in secrets for secret in mine)
     assert "secret" not in formatted(formatter, "%s", everything)
+
+
+def test_the_oauth_mask_stops_where_a_token_ends_in_a_servers_message():
+    """An unknown value stops at a bracket, quote, comma or semicolon; a known token is masked
+    whole, whatever printable characters it holds (vbot.auth.TOKEN_SHAPE)."""
+    formatter = RedactingFormatter(["ab]c);d'e"])
+    line = "Closing link: (vbot@127.0.0.1) [Access denied, bad password oauth:%s]);"
+    assert formatted(formatter, line, "f18e54d81ae2") == line.replace("oauth:%s", REDACTED)
+    assert formatted(formatter, line, "ab]c);d'e") == line.replace("oauth:%s", REDACTED)
+    assert formatted(formatter, "[%s], %s", "AB]C);D'E", "oauth:ab]c);d'e") == f"[{REDACTED}], {REDACTED}"
+    formatter.add_secret("oauth:g(h)i")
+    assert formatted(formatter, "(oauth:%s) (%s)", "g(h)i", "G(H)I") == f"({REDACTED}) ({REDACTED})"
+
+
+def test_the_redaction_keeps_the_configured_secrets_and_the_newest_learned_ones():
+    """A bot that renews every minute for days learns thousands of tokens: the redaction keeps
+    the configured secrets and the newest LEARNED_KEPT learned ones (the older are long dead)."""
+    formatter = RedactingFormatter([TOKEN, "serverpass"])
+    learned = [f"renewed{number:05d}token" for number in range(3 * LEARNED_KEPT)]
+    for secret in learned:
+        formatter.add_secret(secret)
+    formatter.add_secret(TOKEN)  # configured already: it stays, and pushes nothing out
+    everything = " ".join([TOKEN, "serverpass", *learned])
+    kept = {TOKEN, "serverpass", *learned[-LEARNED_KEPT:]}
+    shown = formatted(formatter, "%s", everything).split()
+    assert [secret for secret, text in zip(everything.split(), shown, strict=True) if text == REDACTED] == [
+        secret for secret in everything.split() if secret in kept
+    ]
+    assert formatted(formatter, "PASS oauth:%s", learned[0]) == f"PASS {REDACTED}"  # still masked after oauth:
 
 
 # --- TLS -------------------------------------------------------------------------------------

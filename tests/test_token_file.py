@@ -49,6 +49,28 @@ def test_a_second_vbot_on_the_same_token_file_stops_at_start_naming_the_first(fa
     assert_no_secret(fake, second.stderr)
 
 
+def test_a_token_file_with_two_hard_links_is_refused_at_start(fake, chat, tmp_path):
+    """Two vbots on two hard links to one token file both ran (each locks the name it was given),
+    and after one renewed, the other exited 3 (j1 of the attack trial). A renewal replaces the
+    file, which breaks hard links anyway: one name, or symbolic links, which vbot follows."""
+    save(fake, tmp_path, lifetime=14000)
+    os.link(tmp_path / "vbot-token.json", tmp_path / "b.json")
+    for name in ("vbot-token.json", "b.json"):
+        env = {**os.environ, **bot_env(fake, chat, tmp_path, VBOT_TOKEN_FILE=name)}
+        result = subprocess.run([sys.executable, "-m", "vbot"], env=env, cwd=tmp_path, text=True,
+                                capture_output=True, timeout=30)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.splitlines()[-1] == (
+            f"vbot: configuration error: VBOT_TOKEN_FILE={name}: the file has 2 hard links; vbot replaces it at "
+            "each renewal, which leaves the other names with a spent token (and two vbots on two names would "
+            "spend each other's): keep one name (remove the other links), or make the others symbolic links to it")
+        assert_no_secret(fake, result.stderr)
+    assert chat.connections == 0 and fake.requests == []
+    (tmp_path / "b.json").unlink()
+    (tmp_path / "b.json").symlink_to("vbot-token.json")
+    assert load_tokens(tmp_path / "b.json") == load_tokens(tmp_path / "vbot-token.json")
+
+
 def test_the_lock_is_shared_through_a_symbolic_link_and_released_by_its_holder(tmp_path):
     save_tokens(tmp_path / "vbot-token.json", some_tokens())
     (tmp_path / "link.json").symlink_to(tmp_path / "vbot-token.json")

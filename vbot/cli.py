@@ -27,7 +27,7 @@ from vbot import __version__
 from vbot.commands import builtin_table
 from vbot.config import Config, ConfigError, SettingMissing, error_text, load_config, read_settings, unknown_settings
 from vbot.dispatch import Cooldowns, Dispatcher
-from vbot.logs import setup_logging
+from vbot.logs import mask_oauth, setup_logging
 from vbot.moderation import Moderation
 from vbot.notify import Notifier
 from vbot.signals import Signals
@@ -253,7 +253,9 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
                 return EXIT_OK
             if console_clock is not None:
                 return run_console(config, dispatcher, reload, timers, console_clock)
-            return run_bot(config, dispatcher, reload, timers, signals, keeper, facts, enforcer)
+            return run_bot(
+                config, dispatcher, reload, timers, signals, keeper, facts, enforcer, handler.redaction.redact
+            )
         except KeyboardInterrupt:  # a stop before the bot could take it (see vbot.signals)
             return EXIT_OK
         finally:
@@ -418,13 +420,15 @@ def run_bot(
     keeper: TokenKeeper | None = None,
     facts: StreamFacts | None = None,
     enforcer: Enforcer | None = None,
+    redact: Callable[[str], str] = mask_oauth,
 ) -> int:
     """Connect to chat until stopped (SIGINT, SIGTERM, ``!exit``); SIGHUP reloads custom commands.
 
     ``keeper`` (None for a plain IRC server or an anonymous login) keeps the token fresh;
     ``facts`` (None without Twitch's API) tell stream facts; ``enforcer`` (None without
     Twitch's API: the spam filters then only log) carries out the filters' actions.
-    systemd's NOTIFY_SOCKET and WATCHDOG_USEC come from the real environment only (vbot.notify).
+    systemd's NOTIFY_SOCKET and WATCHDOG_USEC come from the real environment only (vbot.notify);
+    what is sent there passes through ``redact``, the log's redaction.
     """
     from vbot.bot import VBot  # here, so that the console never imports the irc library
 
@@ -433,7 +437,7 @@ def run_bot(
         dispatcher,
         reload=reload,
         timers=timers,
-        notifier=Notifier.from_environment(os.environ),
+        notifier=Notifier.from_environment(os.environ, redact=redact),
         keeper=keeper,
         facts=facts,
         enforcer=enforcer,

@@ -1,4 +1,5 @@
-"""Configuration: the only place that reads the environment and ``.env`` files.
+"""Configuration: the only place that reads the environment and ``.env`` files, and the one
+way vbot reads a file it is pointed at (``read_regular_file``: never waits on a FIFO).
 
 Precedence, highest first: the real process environment, then the env file
 (``--env-file PATH``, or ``.env`` in the working directory when it exists),
@@ -14,6 +15,7 @@ import io
 import ipaddress
 import os
 import re
+import stat
 import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -39,6 +41,8 @@ NICK_PATTERN = re.compile(r"[a-z\[\]\\`_^{|}][a-z0-9\[\]\\`_^{|}-]{0,63}")
 """An IRC nick, lowercased (RFC 2812 section 2.3.1: a letter or one of ``[]\\`_^{|}``, then
 letters, digits, those or ``-``): ``frank[x]``, ``my-bot``. RFC 2812 allows 9 characters,
 servers more (their NICKLEN: 30 on InspIRCd, 32 on Ergo); at most 64 here."""
+MAX_ENV_FILE_BYTES = 1024 * 1024
+"""An env file larger than this (1 MiB; a few hundred bytes is usual) is refused."""
 _ANONYMOUS = re.compile(r"justinfan[0-9]+")
 _WHOLE = re.compile(r"[0-9]+")
 _DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
@@ -248,6 +252,54 @@ class Config:
         return self.validates_token and (self.is_twitch_host or self.helix_url_set)
 
 
+class NotAFile(Exception):
+    """``read_regular_file`` was pointed at something other than a regular file; ``kind`` says
+    what, for a message: ``folder``, ``FIFO``, ``device``, ``socket`` or ``special file``."""
+
+    def __init__(self, kind: str):
+        super().__init__(kind)
+        self.kind = kind
+
+
+def read_regular_file(path: str | os.PathLike, limit: int) -> tuple[bytes, os.stat_result]:
+    """The first ``limit + 1`` bytes of the regular file at ``path`` (a symbolic link is followed),
+    and its status (mode, links); more than ``limit`` bytes read means the file is larger.
+
+    The file is opened with O_NONBLOCK and checked on the open descriptor (``fstat``), never by
+    name before opening: whatever ``path`` names by the time it is opened (a FIFO swapped in, whose
+    ``open()`` would wait for a writer; a device such as /dev/zero, endless), nothing waits and
+    only a regular file is read. Raises NotAFile, FileNotFoundError, or another OSError.
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            raise NotAFile(_kind(status.st_mode))
+        chunks: list[bytes] = []
+        left = limit + 1
+        while left > 0 and (chunk := os.read(descriptor, left)):
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks), status
+    finally:
+        os.close(descriptor)
+
+
+def _kind(mode: int) -> str:
+    """What a file that is not a regular file is, for a message.
+
+    >>> _kind(stat.S_IFIFO), _kind(stat.S_IFDIR), _kind(stat.S_IFCHR)
+    ('FIFO', 'folder', 'device')
+    """
+    if stat.S_ISDIR(mode):
+        return "folder"
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return "socket" if stat.S_ISSOCK(mode) else "special file"
+
+
 def read_settings(
     env_file: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None
 ) -> dict[str, str]:
@@ -257,35 +309,35 @@ def read_settings(
     ``env_file`` None means ``.env`` in the current working directory, if there is
     one. Raises ConfigError, naming the file, when a named ``env_file`` is not an
     existing file, or when the file (``.env`` too) is a directory or anything but
-    a regular file, cannot be read, is not UTF-8 text, or has a line python-dotenv
-    cannot parse (naming the first such line's number).
+    a regular file, cannot be read, is larger than MAX_ENV_FILE_BYTES, is not UTF-8
+    text, or has a line python-dotenv cannot parse (naming the first such line's number).
     """
     environ = os.environ if environ is None else environ
     path = Path(".env") if env_file is None else Path(env_file)
     shown = _shown(path)
     file_values: dict[str, str | None] = {}
     if env_file is not None or os.path.lexists(path):
+        missing = f"--env-file {shown}: not an existing file; give the path of an env file"
         try:
-            if not path.is_file():
-                if env_file is not None:
-                    raise ConfigError(f"--env-file {shown}: not an existing file; give the path of an env file")
-                path.stat()  # a dangling link says why here
-                raise ConfigError(
-                    f"{shown}: not a regular file (a directory?); remove or rename it, "
-                    "or name an env file with --env-file"
-                )
-            from dotenv import dotenv_values  # here: most starts have no env file (a few ms saved)
-
-            with open(path, encoding="utf-8") as stream:
-                text = stream.read()
-            _check_env_lines(text, shown)
-            file_values = dotenv_values(stream=io.StringIO(text))
+            raw, _ = read_regular_file(path, MAX_ENV_FILE_BYTES)
+            if len(raw) > MAX_ENV_FILE_BYTES:
+                raise ConfigError(f"{shown}: larger than {MAX_ENV_FILE_BYTES // 1024} KiB; is it the right file?")
+            text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # newlines as open() reads text
+        except NotAFile as error:
+            special = f"{shown}: not a regular file (a {error.kind}); remove or rename it, or name one with --env-file"
+            raise ConfigError(missing if env_file is not None else special) from None
         except UnicodeDecodeError:
             raise ConfigError(f"{shown}: not UTF-8 text; save the file as UTF-8") from None
         except OSError as error:
+            if env_file is not None and isinstance(error, FileNotFoundError):
+                raise ConfigError(missing) from None
             raise ConfigError(
                 f"{shown}: cannot read it ({error.strerror or error}); check that it exists and its permissions"
             ) from None
+        from dotenv import dotenv_values  # here: most starts have no env file (a few ms saved)
+
+        _check_env_lines(text, shown)
+        file_values = dotenv_values(stream=io.StringIO(text))
     merged = {key: value for key, value in file_values.items() if value is not None}
     merged.update((key, value) for key, value in environ.items() if value.strip())
     return merged

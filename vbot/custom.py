@@ -36,7 +36,6 @@ import functools
 import logging
 import math
 import re
-import stat
 import time
 import types
 from collections.abc import Callable, Container, Iterable, Mapping
@@ -44,9 +43,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from vbot.chat import Role
-from vbot.config import ConfigError
+from vbot.config import ConfigError, NotAFile, read_regular_file
 from vbot.dispatch import DEFAULT_COOLDOWN, DEFAULT_USER_COOLDOWN, Chat, Command, CommandTable, Context, Dispatcher
-from vbot.facts import STREAM, Known, Subject, needs_of
+from vbot.facts import NOT_AVAILABLE, STREAM, Known, Subject, needs_of
 from vbot.outbox import visible
 from vbot.state import StateError
 from vbot.timers import DEFAULT_MIN_LINES, MAX_INTERVAL, MIN_INTERVAL, Timer
@@ -157,6 +156,16 @@ def _target(scope: Scope) -> str:
     return _target_word(scope.args) or scope.name
 
 
+def _count(scope: Scope) -> object:
+    """``{count}``: the next count; NOT_AVAILABLE, with one WARNING, when the state file cannot take it
+    (another process holding its lock, a full disk): the reply still goes out, saying so."""
+    try:
+        return scope.next_count()
+    except StateError as error:
+        log.warning("{count} not counted: %s; the reply shows %s", error, NOT_AVAILABLE)
+        return NOT_AVAILABLE
+
+
 VARIABLES: Mapping[str, Callable[[Scope], object]] = types.MappingProxyType(
     {
         "user": lambda scope: scope.name,
@@ -164,7 +173,7 @@ VARIABLES: Mapping[str, Callable[[Scope], object]] = types.MappingProxyType(
         "args": lambda scope: scope.args,
         **{str(number): _word(number) for number in range(1, 10)},
         "channel": lambda scope: scope.channel.lstrip("#"),
-        "count": lambda scope: scope.next_count(),
+        "count": lambda scope: _count(scope),
         "viewers": lambda scope: scope.chat.viewer_count(scope.channel),
         "live_viewers": lambda scope: scope.known.live_viewers(),
         "uptime": lambda scope: scope.known.uptime(),
@@ -576,10 +585,7 @@ def read_file(path: Path, required: bool, builtins: CommandTable, counter: Count
     if not path.exists() and not required:
         return CustomFile()
     try:
-        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the bot, /dev/zero fill the memory
-            raise CommandsFileError(path, "not a regular file; give the path of a TOML file")
-        with open(path, "rb") as file:
-            raw = file.read(MAX_FILE_BYTES + 1)  # a runaway file cannot fill the memory
+        raw, _ = read_regular_file(path, MAX_FILE_BYTES)  # a FIFO never blocks the bot, /dev/zero never fills memory
         if len(raw) > MAX_FILE_BYTES:
             raise CommandsFileError(path, f"larger than {MAX_FILE_BYTES // 1024} KiB; is it the right file?")
         text = raw.decode("utf-8")
@@ -589,6 +595,8 @@ def read_file(path: Path, required: bool, builtins: CommandTable, counter: Count
             "no such file (VBOT_COMMANDS_FILE); create it (commands.example.toml "
             "shows the format) or unset VBOT_COMMANDS_FILE",
         ) from None
+    except NotAFile as error:
+        raise CommandsFileError(path, f"not a regular file (a {error.kind}); give the path of a TOML file") from None
     except UnicodeDecodeError:
         raise CommandsFileError(path, "not UTF-8 text; save the file as UTF-8") from None
     except OSError as error:

@@ -20,8 +20,9 @@ Three layers, each usable alone:
 * ``Calls``: background calls, at most one at a time per lane (``facts`` for stream
   facts; a moderation lane can be added the same way), started and collected on the
   loop's tick, never blocking it. It takes the credentials from the token keeper at
-  each call, renews the token once on a 401 and retries, holds every call while the
-  bucket is empty, and logs one WARNING per outage, not per call.
+  each call, renews the token once on a 401 and retries (when Helix refuses the renewed
+  token too, it asks for no renewal for RENEW_PAUSE), holds every call while the bucket
+  is empty, and logs one WARNING per outage, not per call.
 
 No secret reaches an exception message, a repr or a log line: the token goes only
 into the ``Authorization`` header, and Twitch's ``message`` is masked if it repeats it.
@@ -63,6 +64,9 @@ RENEW_WAIT = 30.0
 """Seconds a call refused with 401 waits for the keeper's renewed token before it counts as failed."""
 RENEW_EVERY = 60.0
 """Seconds: a 401 within this time of the last renewal asked for is not renewed again (no refresh storm)."""
+RENEW_PAUSE = 3600.0
+"""Seconds: once Helix refused a freshly renewed token too (a missing scope, Twitch's trouble), a 401 asks
+for no renewal for this long; the keeper's hourly validation still renews a token Twitch no longer takes."""
 
 
 class HelixUnavailable(Exception):
@@ -349,6 +353,7 @@ class Calls:
         self._submit = submit or (lambda job: in_daemon_thread(job, name="vbot-helix"))
         self._lanes = {lane: _Lane() for lane in lanes}
         self._renewal_asked_at = -math.inf
+        self._renewals_from = -math.inf  # no renewal for a 401 before then (RENEW_PAUSE)
         self._trouble: dict[str, str] = {}  # kind of trouble -> the problem warned about
 
     def credentials(self) -> Credentials | None:
@@ -415,9 +420,20 @@ class Calls:
         state.job = (request, credentials, self._submit(lambda: self.client.call(request, credentials)))
 
     def _refused(self, state: _Lane, request: Request, credentials: Credentials, answer: Answer) -> Outcome | None:
-        """A 401: ask the keeper for a fresh token and retry once; else the call failed."""
+        """A 401: ask the keeper for a fresh token and retry once; else the call failed. A fresh
+        token refused too pauses the renewals for RENEW_PAUSE (renewing again would not help)."""
         now = self._clock()
-        if not state.retried and self.tokens.is_renewable and now >= self._renewal_asked_at + RENEW_EVERY:
+        if state.retried:
+            self._renewals_from = now + RENEW_PAUSE
+            return self._failed(
+                "token",
+                Outcome(request, answer, answer.describe(request)),
+                f", and a freshly renewed one too: no renewal for Twitch's API for {RENEW_PAUSE / 60:.0f} min "
+                f"(the hourly validation still checks the token); calls fail meanwhile; a missing scope? "
+                f"{LOGIN_HINT} again",
+            )
+        renew_from = max(self._renewal_asked_at + RENEW_EVERY, self._renewals_from)
+        if self.tokens.is_renewable and now >= renew_from:
             log.info("Twitch's API refused the token (%s); renewing it", answer.describe(request))
             self._renewal_asked_at = now
             self.tokens.token_refused(credentials.access_token)

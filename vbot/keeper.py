@@ -496,14 +496,17 @@ class TokenKeeper:
         if tokens.refresh_token:
             self._on_new_secret(tokens.refresh_token)
 
-    def _plan_refresh(self) -> None:
-        """When the next refresh is due: REFRESH_AHEAD before expiry, or after half the time left."""
+    def _plan_refresh(self, sooner_only: bool = False) -> None:
+        """When the next refresh is due: REFRESH_AHEAD before expiry, or after half the time left.
+        ``sooner_only`` (a validation of the token planned for) may bring the refresh forward, never
+        move it later: half the time left, counted again at each validation, would move it past expiry."""
         if not self.is_renewable or self._expires is None:
-            self._refresh_at = math.inf
+            self._refresh_at = self._refresh_at if sooner_only else math.inf
             return
         now = self._clock()
         left = self._expires - now
-        self._refresh_at = now + max(left - REFRESH_AHEAD, left / 2, 0.0)
+        planned = now + max(left - REFRESH_AHEAD, left / 2, 0.0)
+        self._refresh_at = min(self._refresh_at, planned) if sooner_only else planned
 
     def _refresh_needed(self) -> bool:
         """The token must be renewed before the next login: Twitch refused it, or it expires within
@@ -533,7 +536,7 @@ class TokenKeeper:
             expires_at=self._wall_clock() + expires_in if expires_in else None,
         )
         self.tokens = learned
-        self._plan_refresh()
+        self._plan_refresh(sooner_only=True)
         if self.is_renewable and (learned.login, learned.user_id) != (tokens.login, tokens.user_id):
             self._unsaved = True  # the file learns the login (saved by start(), or at the next tick)
         log.debug("token valid for %s more", format_duration(expires_in) if expires_in else "ever")

@@ -4,7 +4,10 @@ The ``irc`` library logs every line it sends at DEBUG (``TO SERVER: PASS
 oauth:...``), so redaction sits on the handler's formatter: it covers every
 logger, formatted arguments and tracebacks alike. It is case-insensitive, masks
 any ``oauth:<value>`` whether or not the value is a known secret, and learns new
-secrets at run time (``add_secret``, e.g. a refreshed token before it is used).
+secrets at run time (``add_secret``, e.g. a refreshed token before it is used),
+keeping the configured ones for good and the last LEARNED_KEPT learned ones (a renewed
+access token lives about 4 hours, a refresh token until the next renewal). The same
+``redact`` serves what vbot sends to systemd (vbot.notify).
 A log argument that should be shortened is wrapped in ``Clipped``, so that it is
 redacted whole before it is cut, and a cut never shows the start of a secret.
 Control characters (a chatter's ESC, a server's CR) are written as ``\\xNN``, so a log viewed
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+import string
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -24,18 +28,39 @@ from vbot.lines import CONTROLS_ESCAPED
 
 REDACTED = "[REDACTED]"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-_OAUTH_VALUE = r"oauth:[^\s'\"]+"
-"""``oauth:`` and the value after it (up to a space or a quote), in any case."""
+LEARNED_KEPT = 32
+"""How many secrets learned at run time (``add_secret``) the redaction keeps, the newest; the
+configured ones are always kept. Two a renewal: 16 renewals, about 2.5 days of renewing every 4 hours."""
+MAX_PATTERNS = 64
+"""Patterns kept, one for each set of secrets found together in a line (usually one secret)."""
+ENDS_A_VALUE = "\"'`()[]{}<>,;"
+"""Characters that end an unknown ``oauth:`` value: quotes, brackets, a comma, a semicolon (they end a
+token in a sentence or a server's message; Twitch's tokens are letters and digits). Spaces and anything
+but printable ASCII end it too (a token is printable ASCII without spaces, vbot.auth.TOKEN_SHAPE)."""
+_TOKEN_CHARACTERS = string.ascii_letters + string.digits + string.punctuation
+"""Printable ASCII without spaces: what a token may hold (vbot.auth.TOKEN_SHAPE)."""
+_VALUE_CHARACTER = (
+    "[" + re.escape("".join(character for character in _TOKEN_CHARACTERS if character not in ENDS_A_VALUE)) + "]"
+)
+_OAUTH_VALUE = f"oauth:{_VALUE_CHARACTER}+"
+"""``oauth:`` and the value after it (up to a character of ENDS_A_VALUE, a space, or non-ASCII), in any case."""
 _OAUTH_PATTERN = re.compile(_OAUTH_VALUE, re.IGNORECASE)
 
 
 def mask_oauth(text: str) -> str:
     """``text`` with every ``oauth:<value>`` (any case) replaced by ``[REDACTED]``.
 
-    >>> mask_oauth("PASS OAuth:abc123 and oauth: nothing")
-    'PASS [REDACTED] and oauth: nothing'
+    >>> mask_oauth("PASS OAuth:abc123 and oauth: nothing; [bad password oauth:abc123]);")
+    'PASS [REDACTED] and oauth: nothing; [bad password [REDACTED]]);'
     """
     return _OAUTH_PATTERN.sub(REDACTED, text)
+
+
+def _pattern(secrets: tuple[str, ...]) -> re.Pattern[str]:
+    """One pattern for ``secrets`` (longest first), each with or without ``oauth:``, then any
+    ``oauth:<value>``: a known secret is masked whole, whatever characters it holds."""
+    known = "|".join(re.escape(secret) for secret in secrets)
+    return re.compile(f"(?:oauth:)?(?:{known})|{_OAUTH_VALUE}", re.IGNORECASE)
 
 
 class Clipped(NamedTuple):
@@ -64,41 +89,58 @@ class Clipped(NamedTuple):
 class RedactingFormatter(logging.Formatter):
     """A Formatter that replaces every secret in the finished text with ``[REDACTED]``.
 
-    Secrets match in any case; a secret given as ``oauth:<token>`` is masked with
-    and without its prefix; any ``oauth:<value>`` is masked even when unknown.
-    A secret is masked wherever it appears, so a very short one (a one-letter
-    server password) masks ordinary words too.
+    Secrets match in any case, with or without an ``oauth:`` before them; any
+    ``oauth:<value>`` is masked even when unknown. A secret is masked wherever it
+    appears, so a very short one (a one-letter server password) masks ordinary words too.
+    ``secrets`` (the configured ones) are kept for good; of those learned with
+    ``add_secret``, the newest ``learned_kept``. Redacting a line costs one pass over it
+    per secret kept (a substring search), plus one regular expression when one is there.
     """
 
-    def __init__(self, secrets: Iterable[str] = (), fmt: str = FORMAT):
+    def __init__(self, secrets: Iterable[str] = (), fmt: str = FORMAT, learned_kept: int = LEARNED_KEPT):
         super().__init__(fmt)
         self._lock = threading.Lock()
-        self._secrets: frozenset[str] = frozenset()
-        self._pattern = _OAUTH_PATTERN
-        self._learn(secrets)
+        self._configured = {_bare(secret): None for secret in secrets if secret}
+        self._learned: dict[str, None] = {}  # oldest first
+        self._learned_kept = learned_kept
+        self._secrets: tuple[tuple[str, str], ...] = ()  # (casefolded, as given), longest first
+        self._patterns: dict[tuple[str, ...], re.Pattern[str]] = {}  # by the secrets a line holds
+        self._update()
 
     def add_secret(self, text: str) -> None:
-        """Mask ``text`` too from now on (empty text is ignored). Thread-safe: call it with a new
-        token before the token is used, and no line logged after the call shows it."""
-        self._learn((text,))
-
-    def _learn(self, secrets: Iterable[str]) -> None:
-        found = set()
-        for secret in secrets:
-            if secret:
-                found.add(secret.lower())
-                if secret.lower().startswith("oauth:") and len(secret) > len("oauth:"):
-                    found.add(secret[len("oauth:") :].lower())
+        """Mask ``text`` too from now on (empty text is ignored); the oldest learned secret beyond
+        ``learned_kept`` is forgotten. Thread-safe: call it with a new token before the token is
+        used, and no line logged after the call shows it. Costs no more with every secret learned."""
+        secret = _bare(text)
+        if not secret:
+            return
         with self._lock:
-            if found <= self._secrets:
+            if secret in self._configured:
                 return
-            self._secrets |= found
-            alternatives = [re.escape(secret) for secret in sorted(self._secrets, key=len, reverse=True)]
-            self._pattern = re.compile("|".join([_OAUTH_VALUE, *alternatives]), re.IGNORECASE)
+            self._learned.pop(secret, None)
+            self._learned[secret] = None
+            while len(self._learned) > self._learned_kept:
+                del self._learned[next(iter(self._learned))]
+            self._update()
+
+    def _update(self) -> None:
+        kept = sorted({*self._configured, *self._learned}, key=len, reverse=True)
+        self._secrets = tuple((secret.casefold(), secret) for secret in kept)
+        self._patterns = {}
 
     def redact(self, text: str) -> str:
         """``text`` with each secret, and each ``oauth:<value>``, replaced by ``[REDACTED]``."""
-        return self._pattern.sub(REDACTED, text)
+        folded = text.casefold()
+        present = tuple(secret for key, secret in self._secrets if key in folded)
+        if not present:
+            return _OAUTH_PATTERN.sub(REDACTED, text)
+        patterns = self._patterns
+        pattern = patterns.get(present)
+        if pattern is None:
+            if len(patterns) >= MAX_PATTERNS:
+                patterns.clear()
+            pattern = patterns[present] = _pattern(present)
+        return pattern.sub(REDACTED, text)
 
     def format(self, record: logging.LogRecord) -> str:
         if isinstance(record.args, tuple) and any(isinstance(arg, Clipped) for arg in record.args):
@@ -118,6 +160,16 @@ class RedactingHandler(logging.StreamHandler):
     def add_secret(self, text: str) -> None:
         """See ``RedactingFormatter.add_secret``."""
         self.redaction.add_secret(text)
+
+
+def _bare(secret: str) -> str:
+    """``secret`` without an ``oauth:`` before it (the patterns allow one anyway), unless nothing is left.
+
+    >>> _bare("OAuth:abc"), _bare("oauth:"), _bare("abc")
+    ('abc', 'oauth:', 'abc')
+    """
+    bare = secret[len("oauth:") :] if secret.lower().startswith("oauth:") else secret
+    return bare or secret
 
 
 def setup_logging(level: str = "INFO", secrets: Iterable[str] = (), stream: TextIO | None = None) -> RedactingHandler:

@@ -14,7 +14,9 @@ socket named by ``NOTIFY_SOCKET``: a file system path, or, when it starts with
 
 Without ``NOTIFY_SOCKET`` (not under systemd, or another ``Type=``) every method
 does nothing. No method raises into the caller: a failed send is logged and the
-bot goes on.
+bot goes on. Every datagram passes through the log's redaction first (``redact``):
+``systemctl status`` shows STATUS to any local user, and a status may quote a
+server's message, which may quote the token.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from vbot.lines import CONTROLS_TO_SPACES
+from vbot.logs import mask_oauth
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +54,9 @@ class Notifier:
 
     ``address`` is a socket path, or bytes starting with NUL for an abstract
     name; ``watchdog_interval`` is the seconds between two ``WATCHDOG=1`` (None:
-    no watchdog); ``clock()`` returns monotonic seconds.
+    no watchdog); ``clock()`` returns monotonic seconds; ``redact(text)`` masks every
+    secret in what is sent (the log's: ``RedactingFormatter.redact``; by default only
+    ``oauth:`` values).
     """
 
     def __init__(
@@ -59,18 +64,25 @@ class Notifier:
         address: str | bytes | None = None,
         watchdog_interval: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        redact: Callable[[str], str] = mask_oauth,
     ):
         self.address = address
         self.watchdog_interval = watchdog_interval
         self._clock = clock
+        self._redact = redact
         self._watchdog_sent_at: float | None = None
         self._failing = False
 
     @classmethod
     def from_environment(
-        cls, environ: Mapping[str, str], pid: int | None = None, clock: Callable[[], float] = time.monotonic
+        cls,
+        environ: Mapping[str, str],
+        pid: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        redact: Callable[[str], str] = mask_oauth,
     ) -> Notifier:
-        """A Notifier set up from systemd's variables in ``environ`` (pass ``os.environ``).
+        """A Notifier set up from systemd's variables in ``environ`` (pass ``os.environ``), sending
+        what ``redact`` leaves of each message.
 
         ``NOTIFY_SOCKET``: absolute path or ``@name``; anything else (unset,
         empty, another address family such as ``vsock:``) disables notifying,
@@ -102,7 +114,7 @@ class Notifier:
                 )
             else:
                 interval = microseconds / 1_000_000 / 2
-        return cls(address, interval, clock)
+        return cls(address, interval, clock, redact)
 
     @property
     def enabled(self) -> bool:
@@ -110,7 +122,7 @@ class Notifier:
         return self.address is not None
 
     def send(self, *assignments: str) -> bool:
-        """Send ``VARIABLE=value`` lines as one datagram; True when it was sent.
+        """Send ``VARIABLE=value`` lines as one datagram, secrets redacted; True when it was sent.
 
         Control characters in a value (a newline would start another variable)
         become spaces. An error is logged (WARNING the first time, then DEBUG
@@ -118,7 +130,7 @@ class Notifier:
         """
         if self.address is None:
             return False
-        lines = (assignment.translate(CONTROLS_TO_SPACES) for assignment in assignments)
+        lines = [self._redact(assignment).translate(CONTROLS_TO_SPACES) for assignment in assignments]
         data = "\n".join(lines).encode("utf-8", "replace")
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
@@ -126,7 +138,7 @@ class Notifier:
                 sock.sendto(data, self.address)
         except (OSError, ValueError) as error:
             (log.debug if self._failing else log.warning)(
-                "could not notify systemd (%s): %s", " ".join(assignments)[:100], error
+                "could not notify systemd (%s): %s", " ".join(lines)[:100], error
             )
             self._failing = True
             return False

@@ -5,7 +5,9 @@ Each increment is its own transaction in SQLite's write-ahead log with
 either the old or the new value, never a damaged file; a power cut may lose the
 last few increments but still not damage the file. One commit costs no fsync,
 so a ``{count}`` reply does not stall the event loop. Two vbot processes may share the file
-(SQLite locks it; a writer waits up to ``BUSY_TIMEOUT`` seconds).
+(SQLite locks it). A writer waits at most ``BUSY_TIMEOUT`` (0.1 s) for another process's
+write lock (a ``sqlite3`` shell with a transaction open, a backup), since it waits in the
+event loop: then that count is not made (StateError), and the reply says so.
 
 The console (``vbot --console``) counts with ``ConsoleCounts`` instead: it starts from the
 file's values, read once and read-only, and counts on in memory only, so trying commands
@@ -23,24 +25,35 @@ from vbot.config import ConfigError
 if TYPE_CHECKING:  # sqlite3 loads when a count is first read or written, not at start-up
     import sqlite3
 
-BUSY_TIMEOUT = 5.0
-"""Seconds to wait for another process's write lock before giving up."""
+BUSY_TIMEOUT = 0.1
+"""Seconds to wait for another process's write lock before giving up that count (the wait holds up
+the event loop: PONG, every reply; at 5 s, a locked file made each ``{count}`` reply a 5 s stall)."""
+SQLITE_BUSY = 5
+"""SQLite's result code for "another connection holds the lock" (https://sqlite.org/rescode.html#busy)."""
 
 
 class StateError(ConfigError):
     """The state file at ``path`` cannot be opened or is not a vbot state database.
 
     ``str(error)`` is one line naming VBOT_STATE_FILE, the path, the ``cause``
-    (SQLite's message) and the fix; ``brief()`` names only the file's base name,
+    (SQLite's message) and the ``fix``; ``brief()`` names only the file's base name,
     for chat.
     """
 
-    def __init__(self, path: Path, cause: str):
+    def __init__(self, path: Path, cause: str, fix: str = "set VBOT_STATE_FILE to a writable file path"):
         self.path, self.cause = path, cause
-        super().__init__(
-            f"VBOT_STATE_FILE={path}: cannot use it as vbot's state database ({cause}); "
-            "set VBOT_STATE_FILE to a writable file path"
-        )
+        super().__init__(f"VBOT_STATE_FILE={path}: cannot use it as vbot's state database ({cause}); {fix}")
+
+    @classmethod
+    def from_sqlite(cls, path: Path, error: Exception) -> StateError:
+        """The StateError for SQLite's ``error``: a lock held by another process says so, and what to do."""
+        if getattr(error, "sqlite_errorcode", None) == SQLITE_BUSY:
+            return cls(
+                path,
+                f"{error}: another process held it for more than {BUSY_TIMEOUT:g} s",
+                "end that process's transaction (a sqlite3 shell, a backup?)",
+            )
+        return cls(path, str(error))
 
     def brief(self) -> str:
         """The reason without the directory, e.g. ``"vbot-state.sqlite3: cannot use it as ... (disk I/O error)"``."""
@@ -89,12 +102,13 @@ class CountStore:
         except sqlite3.Error as error:
             if connection is not None:
                 connection.close()
-            raise StateError(self.path, str(error)) from None
+            raise StateError.from_sqlite(self.path, error) from None
 
     def increment(self, name: str) -> int:
         """Add one to the count for ``name`` in one transaction; returns the new count (1 the first time).
 
-        Raises StateError when the file cannot be opened or written (the count is then unchanged).
+        Raises StateError when the file cannot be opened or written, or another process held its
+        write lock for more than BUSY_TIMEOUT seconds (the count is then unchanged).
         """
         import sqlite3
 
@@ -115,7 +129,7 @@ class CountStore:
                         connection.execute("ROLLBACK")
                     raise
             except sqlite3.Error as error:
-                raise StateError(self.path, str(error)) from None
+                raise StateError.from_sqlite(self.path, error) from None
             return count
 
     def get(self, name: str) -> int:
@@ -127,7 +141,7 @@ class CountStore:
             try:
                 row = connection.execute("SELECT count FROM counts WHERE name = ?", (name,)).fetchone()
             except sqlite3.Error as error:
-                raise StateError(self.path, str(error)) from None
+                raise StateError.from_sqlite(self.path, error) from None
         return row[0] if row else 0
 
     def close(self) -> None:
@@ -171,15 +185,15 @@ class ConsoleCounts:
         try:
             connection = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT)
         except sqlite3.Error as error:
-            raise StateError(self.path, str(error)) from None
+            raise StateError.from_sqlite(self.path, error) from None
         try:
             return dict(connection.execute("SELECT name, count FROM counts"))
         except sqlite3.OperationalError as error:
             if "no such table" in str(error):  # an empty database: the live bot would create the table
                 return {}
-            raise StateError(self.path, str(error)) from None
+            raise StateError.from_sqlite(self.path, error) from None
         except sqlite3.Error as error:
-            raise StateError(self.path, str(error)) from None
+            raise StateError.from_sqlite(self.path, error) from None
         finally:
             connection.close()
 

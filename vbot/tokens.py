@@ -31,7 +31,7 @@ import stat
 from pathlib import Path
 
 from vbot.auth import TOKEN_SHAPE, access_token
-from vbot.config import ConfigError
+from vbot.config import ConfigError, NotAFile, read_regular_file
 from vbot.http import parse_json
 
 log = logging.getLogger(__name__)
@@ -97,28 +97,23 @@ def load_tokens(path: Path) -> Tokens:
     Raises TokenFileMissing when it does not exist, TokenFileError when it cannot
     be read or is not a vbot token file (not a regular file: a FIFO is never waited
     on; larger than MAX_FILE_BYTES; invalid or hostile JSON; a missing or mistyped
-    field). Logs a WARNING when others may read it.
+    field), or has more than one hard link (see ``_one_name``). Logs a WARNING when
+    others may read it.
     """
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        text, status = read_regular_file(path, MAX_FILE_BYTES)
     except FileNotFoundError:
         raise TokenFileMissing(f"VBOT_TOKEN_FILE={path}: no such file; {LOGIN_HINT} to create it") from None
+    except NotAFile as error:
+        raise TokenFileError(
+            f"VBOT_TOKEN_FILE={path}: cannot read it (a {error.kind}, not a file); "
+            f'point VBOT_TOKEN_FILE at the file "vbot login" saves, or {LOGIN_HINT} again'
+        ) from None
     except OSError as error:
         raise TokenFileError(
             f"VBOT_TOKEN_FILE={path}: cannot read it ({error.strerror}); check its permissions, or {LOGIN_HINT} again"
         ) from None
-    try:
-        status = os.fstat(descriptor)
-        if not stat.S_ISREG(status.st_mode):
-            raise TokenFileError(
-                f"VBOT_TOKEN_FILE={path}: cannot read it (a {_kind(status.st_mode)}, not a file); "
-                f'point VBOT_TOKEN_FILE at the file "vbot login" saves, or {LOGIN_HINT} again'
-            )
-        text = os.read(descriptor, MAX_FILE_BYTES + 1)
-    except OSError as error:
-        raise TokenFileError(f"VBOT_TOKEN_FILE={path}: cannot read it ({error.strerror}); {LOGIN_HINT} again") from None
-    finally:
-        os.close(descriptor)
+    _one_name(path, status.st_nlink)
     if len(text) > MAX_FILE_BYTES:
         raise TokenFileError(
             f"VBOT_TOKEN_FILE={path}: not a vbot token file (larger than {MAX_FILE_BYTES // 1024} KiB); "
@@ -143,19 +138,19 @@ def load_tokens(path: Path) -> Tokens:
     return tokens
 
 
-def _kind(mode: int) -> str:
-    """What a file that is not a regular file is, for a message.
+def _one_name(path: Path, links: int) -> None:
+    """TokenFileError unless the token file has one name (``links``, its hard link count, is 1).
 
-    >>> _kind(stat.S_IFIFO), _kind(stat.S_IFDIR), _kind(stat.S_IFCHR)
-    ('FIFO', 'folder', 'device')
+    Each vbot locks the file by its name (``TokenFileLock``), so two vbots on two hard links
+    both ran, and each renewal replaces the file, which leaves the other name with a spent
+    refresh token: the other vbot then stops with exit 3. A symbolic link is followed (one lock).
     """
-    if stat.S_ISDIR(mode):
-        return "folder"
-    if stat.S_ISFIFO(mode):
-        return "FIFO"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "device"
-    return "socket" if stat.S_ISSOCK(mode) else "special file"
+    if links > 1:
+        raise TokenFileError(
+            f"VBOT_TOKEN_FILE={path}: the file has {links} hard links; vbot replaces it at each renewal, "
+            "which leaves the other names with a spent token (and two vbots on two names would spend each "
+            "other's): keep one name (remove the other links), or make the others symbolic links to it"
+        )
 
 
 def _tokens_from(fields: object) -> Tokens:
