@@ -732,6 +732,14 @@ def test_a_misspelt_setting_is_warned_about(tmp_path):
     assert "did you mean VBOT_CHANNEL?" in result.stderr
 
 
+@pytest.mark.parametrize("typo, hint", [("VBOT_CLEINT_ID", "VBOT_CLIENT_ID"), ("vbot_channel", "VBOT_CHANNEL")])
+def test_a_misspelt_setting_is_told_once_with_the_error_it_may_cause(tmp_path, typo, hint):
+    """Trial: a typo was a WARNING, then the error, then the same hint again; a lowercase name had none."""
+    result = run_vbot({"VBOT_CHANNEL": "x", typo: "abc"} if typo.isupper() else {typo: "x"}, cwd=tmp_path, timeout=20)
+    assert result.returncode == 2 and "configuration error" in result.stderr
+    assert result.stderr.count(f"did you mean {hint}?") == 1
+
+
 @pytest.mark.parametrize("url", ["https://id.twitch.tv/oauth2?x=1", "https://id.twitch.tv/oauth2#frag",
                                  "http://127.0.0.1:99999/oauth2", "http://example.org/oauth2", "ftp://x/y"])
 def test_a_token_service_url_that_would_misroute_requests_is_refused(url):

@@ -46,8 +46,8 @@ def test_moderator_only_command_refused_as_viewer_allowed_after_as(tmp_path):
 def test_one_reload_per_five_seconds_on_the_consoles_clock(tmp_path):
     result = console("!reload\n!reload\n/wait 4.5\n!reload\n/wait 0.5\n!reload\n", cwd=tmp_path)
     assert result.stdout.splitlines() == [
-        "vbot: Reloaded: no commands.toml, built-in commands only.", "vbot: Reloaded 0 s ago; try again in 5 s.",
-        "vbot: Reloaded 4 s ago; try again in 1 s.", "vbot: Reloaded: no commands.toml, built-in commands only."]
+        "vbot: Reloaded: no commands.toml, built-in commands only.", "vbot: Last reload 0 s ago; try again in 5 s.",
+        "vbot: Last reload 4 s ago; try again in 1 s.", "vbot: Reloaded: no commands.toml, built-in commands only."]
 
 
 def test_typist_is_the_broadcaster_by_default(tmp_path):
@@ -297,3 +297,10 @@ def test_reload_in_the_console_swaps_the_timers(tmp_path):
     assert stdout.getvalue() == "vbot: Reloaded 0 custom commands and 2 timers.\n"
     host.handle_line("/wait 61")  # hydrate kept its 2 lines (hello, !reload) and its start; new: 1 s later
     assert stdout.getvalue().splitlines()[1:] == ["vbot: Drink water! Reminder 1 in console, 0 here.", "vbot: new"]
+
+
+def test_as_alone_makes_the_typist_the_broadcaster_again(tmp_path):
+    """Trial: after /as alice, only /as <the channel's login> gave the broadcaster back, and README did not say so."""
+    result = console("/as alice\n/as\n", {"VBOT_CHANNEL": "test"}, cwd=tmp_path)
+    notes = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("* you are")]
+    assert notes == ["* you are now alice (everyone)", "* you are now test (broadcaster)"]

@@ -281,14 +281,15 @@ INVALID = [
     ('[so]\nreply = "x"\naliases = ["!Shoutout"]\n',
      'commands.toml: [so] aliases: write "shoutout", without the prefix !: chat types !shoutout', ""),
     # built-in clashes, by name and by alias, in any case
-    ('[help]\nreply = "x"\n', "commands.toml: [help]: 'help' is the built-in command; choose another name", ""),
-    ('[Version]\nreply = "x"\n', "commands.toml: [Version]: 'version' is the built-in command", ""),
+    ('[help]\nreply = "x"\n',
+     "commands.toml: [help]: 'help' is already a built-in command (vbot/commands.py); choose another name", ""),
+    ('[Version]\nreply = "x"\n', "commands.toml: [Version]: 'version' is already a built-in command", ""),
     ('[commands]\nreply = "x"\n',
-     "commands.toml: [commands]: 'commands' is an alias of the built-in command 'help'", ""),
+     "commands.toml: [commands]: 'commands' is already an alias of the built-in 'help'", ""),
     ('[hug]\nreply = "x"\naliases = ["reload"]\n',
-     "commands.toml: [hug] aliases: 'reload' is the built-in command", ""),
+     "commands.toml: [hug] aliases: 'reload' is already a built-in command", ""),
     ('[hug]\nreply = "x"\naliases = ["Commands"]\n',
-     "commands.toml: [hug] aliases: 'commands' is an alias of the built-in", ""),
+     "commands.toml: [hug] aliases: 'commands' is already an alias of the built-in 'help'", ""),
     # clashes between custom commands
     ('[discord]\nreply = "x"\naliases = ["dc"]\n[dc]\nreply = "y"\n',
      "commands.toml: [dc]: 'dc' is already used by [discord]; choose another name", ""),
@@ -384,7 +385,7 @@ def test_unusable_state_file_is_an_error_only_when_count_is_used(tmp_path):
 
 @pytest.mark.parametrize(("text", "expected"), [
     ('[hug]\nreply = "x"\nrole = "admin"\n', "[hug] role: unknown role 'admin'"),
-    ('[help]\nreply = "x"\n', "[help]: 'help' is the built-in command"),
+    ('[help]\nreply = "x"\n', "[help]: 'help' is already a built-in command"),
     ('[hug\n', "invalid TOML"),
 ])
 def test_invalid_file_stops_start_up_with_exit_2(tmp_path, text, expected):
@@ -574,17 +575,17 @@ def test_reloads_run_at_most_once_per_interval_whoever_asks(tmp_path, caplog):
     clock.advance(RELOAD_INTERVAL - 2.8)
     with caplog.at_level(logging.INFO, logger="vbot.custom"):
         for role in (Role.MODERATOR, Role.BROADCASTER):  # no cooldown holds them back: this does
-            assert say(dispatcher, "!reload", role=role, host=host) == "Reloaded 2 s ago; try again in 3 s."
-        assert reloader() == "Reloaded 2 s ago; try again in 3 s."  # SIGHUP, the same
+            assert say(dispatcher, "!reload", role=role, host=host) == "Last reload 2 s ago; try again in 3 s."
+        assert reloader() == "Last reload 2 s ago; try again in 3 s."  # SIGHUP, the same
     assert say(dispatcher, "!ho", host=host) is None  # the file was not read again
-    assert caplog.messages[-1] == "not reloading: Reloaded 2 s ago; try again in 3 s. (at most one reload per 5 s)"
+    assert caplog.messages[-1] == "not reloading: Last reload 2 s ago; try again in 3 s. (at most one reload per 5 s)"
     clock.advance(2.8)
     assert say(dispatcher, "!reload", role=Role.MODERATOR, host=host) == "Reloaded 2 custom commands."
     assert say(dispatcher, "!ho", host=host) == "ho"
     path.write_text("[broken")
     clock.advance(RELOAD_INTERVAL)
     assert reloader().startswith("Reload failed")
-    assert reloader() == "Reloaded 0 s ago; try again in 5 s."  # a failed reload read the file too
+    assert reloader() == "Last reload 0 s ago; try again in 5 s."  # a failed reload read the file too
 
 
 def test_reload_swaps_commands_and_timers_together(tmp_path):
@@ -643,7 +644,7 @@ def test_reload_is_for_moderators_and_up(tmp_path):
 
 @pytest.mark.parametrize(("broken", "reason"), [
     ('[discord]\nreply = "new"\nrole = "admin"\n', "commands.toml: [discord] role: unknown role 'admin'"),
-    ('[discord]\nreply = "new"\n[help]\nreply = "x"\n', "commands.toml: [help]: 'help' is the built-in command"),
+    ('[discord]\nreply = "new"\n[help]\nreply = "x"\n', "commands.toml: [help]: 'help' is already a built-in command"),
     ('[discord\n', "commands.toml: invalid TOML"),
 ])
 def test_reload_with_errors_keeps_the_old_table_and_says_why(tmp_path, caplog, broken, reason):

@@ -125,7 +125,7 @@ def test_timer_fact_errors(tmp_path, entry, problem):
 
 
 def test_a_custom_command_cannot_take_the_name_uptime(tmp_path):
-    with pytest.raises(CommandsFileError, match=r"\[uptime\]: 'uptime' is the built-in command"):
+    with pytest.raises(CommandsFileError, match=r"\[uptime\]: 'uptime' is already a built-in command"):
         dispatcher_for(tmp_path, '[uptime]\nreply = "mine"\n')
 
 

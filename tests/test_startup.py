@@ -81,7 +81,7 @@ def test_without_a_commands_file_the_first_reload_reads_one_created_since(tmp_pa
     dispatcher, timers, reload = build_dispatcher(config, CountStore(config.state_file), clock)
     assert reload() == "Reloaded: no commands.toml, built-in commands only."
     path.write_text('[hi]\nreply = "hello"\n\n[timers.water]\nmessages = ["drink"]\ninterval = 600\n')
-    assert reload() == "Reloaded 0 s ago; try again in 5 s."  # the same Reloader: at most one reload per 5 s
+    assert reload() == "Last reload 0 s ago; try again in 5 s."  # the same Reloader: at most one reload per 5 s
     clock.advance(RELOAD_INTERVAL)
     assert reload().startswith("Reloaded 1 custom command")
     assert dispatcher.table.find("hi") is not None and [timer.name for timer in timers.timers] == ["water"]

@@ -205,12 +205,14 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
     facts = None
     enforcer = None
     settings: dict[str, str] = {}
+    typos = True  # the unknown names are still to be told
     try:
         settings = read_settings(args.env_file)
         config = load_config(settings, console=args.console)
         handler = setup_logging(config.log_level, secrets=[config.token or "", config.password or ""])
         for line in unknown_settings(settings):
             log.warning("%s", line)
+        typos = False
         store = ConsoleCounts(config.state_file) if args.console else CountStore(config.state_file)
         console_clock: ConsoleClock | None = None
         if args.console:
@@ -241,7 +243,7 @@ def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
             enforcer = Enforcer(calls, dispatcher.moderation)
     except ConfigError as error:
         print(f"vbot: configuration error: {error_text(error, args.env_file)}", file=sys.stderr)
-        for line in unknown_settings(settings):  # the typo may be the cause
+        for line in unknown_settings(settings) if typos else ():  # the typo may be the cause
             print(f"vbot: note: {line}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:  # Ctrl-C while the token service is slow to answer

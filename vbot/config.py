@@ -358,18 +358,19 @@ def _check_env_lines(text: str, shown: str) -> None:
 
 
 def unknown_settings(settings: Mapping[str, str]) -> list[str]:
-    """One line for each ``VBOT_*`` name in ``settings`` that vbot does not know (a typo's
-    value would otherwise be ignored in silence), with the closest known name when one is close.
+    """One line for each ``VBOT_*`` name in ``settings`` (in any case) that vbot does not know (a
+    typo's value would otherwise be ignored in silence), with the closest known name when one is close.
 
-    >>> unknown_settings({"VBOT_CHANEL": "x", "VBOT_CHANNEL": "y", "HOME": "/root"})
-    ['VBOT_CHANEL is not a vbot setting and is ignored; did you mean VBOT_CHANNEL?']
+    >>> unknown_settings({"VBOT_CHANEL": "x", "VBOT_CHANNEL": "y", "vbot_tls": "false", "HOME": "/root"})
+    ['VBOT_CHANEL is not a vbot setting and is ignored; did you mean VBOT_CHANNEL?', \
+'vbot_tls is not a vbot setting and is ignored; did you mean VBOT_TLS?']
     """
     lines = []
     for name in sorted(settings):
-        if name.startswith("VBOT_") and name not in SETTING:
+        if name.upper().startswith("VBOT_") and name not in SETTING:
             import difflib  # here: only a typo needs it (a few ms saved at start)
 
-            close = difflib.get_close_matches(name, list(SETTING), n=1)
+            close = difflib.get_close_matches(name.upper(), list(SETTING), n=1)
             hint = f"; did you mean {close[0]}?" if close else " (README lists the settings)"
             lines.append(f"{name} is not a vbot setting and is ignored{hint}")
     return lines

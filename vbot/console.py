@@ -7,7 +7,8 @@ same Dispatcher (command table, roles, cooldowns) and the same Outbox
 
 Lines starting with ``/`` that name a console command simulate chat instead:
 
-* ``/as <login> [everyone|subscriber|vip|moderator|broadcaster]`` speak as someone else;
+* ``/as <login> [everyone|subscriber|vip|moderator|broadcaster]`` speak as someone else (``/as``
+  alone: as the broadcaster again);
 * ``/join <login>``, ``/part <login>`` a chatter arrives or leaves (``!count_viewers``);
 * ``/timers`` lists the timers of the commands file and what each is waiting for;
 * ``/live <viewers> [game]`` and ``/offline`` set the stream facts the console pretends
@@ -253,7 +254,9 @@ class Console:
     # --- console commands ------------------------------------------------------------
 
     def _as(self, words: list[str]) -> None:
-        if not 1 <= len(words) <= 2 or not LOGIN_PATTERN.fullmatch(words[0].lower()):
+        if not words:  # the typist again: the channel's broadcaster
+            words = [self.channel.lstrip("#"), "broadcaster"]
+        if len(words) > 2 or not LOGIN_PATTERN.fullmatch(words[0].lower()):
             self._note("usage: /as <login> [everyone|subscriber|vip|moderator|broadcaster]")
             return
         try:

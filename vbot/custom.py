@@ -447,12 +447,8 @@ def parse_commands(
             field = None if index == 0 else "aliases"
             found = builtins.find(used_name)
             if found is not None:
-                what = (
-                    "the built-in command"
-                    if found.name == used_name
-                    else f"an alias of the built-in command {found.name!r}"
-                )
-                raise fail(f"{used_name!r} is {what}; choose another name", field)
+                what = "a built-in command" if found.name == used_name else f"an alias of the built-in {found.name!r}"
+                raise fail(f"{used_name!r} is already {what} (vbot/commands.py); choose another name", field)
             if used_name in used:
                 raise fail(f"{used_name!r} is already used by [{used[used_name]}]; choose another name", field)
             used[used_name] = key
@@ -645,7 +641,7 @@ class Reloader:
     when there are none); the reply does when there are some, or when a reload turned them off.
 
     A reload asked less than ``interval`` seconds (RELOAD_INTERVAL) after the last one ended reads
-    nothing: the reply says ``Reloaded 2 s ago; try again in 3 s.`` (one INFO line, for SIGHUP).
+    nothing: the reply says ``Last reload 2 s ago; try again in 3 s.`` (one INFO line, for SIGHUP).
     ``clock()`` returns monotonic seconds.
     """
 
@@ -673,7 +669,7 @@ class Reloader:
     def __call__(self) -> str:
         since = None if self._ended_at is None else self._clock() - self._ended_at
         if since is not None and since < self.interval:
-            text = f"Reloaded {int(since)} s ago; try again in {math.ceil(self.interval - since)} s."
+            text = f"Last reload {int(since)} s ago; try again in {math.ceil(self.interval - since)} s."
             log.info("not reloading: %s (at most one reload per %g s)", text, self.interval)
             return text
         try:
