@@ -346,6 +346,8 @@ def test_login_slows_down_by_5_seconds(fake, tmp_path, fault):
     (lambda fake: setattr(fake, "client_id", "someoneelse"), 3, "VBOT_CLIENT_ID"),
     (lambda fake: fake.fail("token", "500", "500", "500"), 1, "lost Twitch's token service"),
     (lambda fake: fake.fail("device", "500"), 1, "cannot reach Twitch's token service"),
+    (lambda fake: (setattr(fake, "pending_polls", 0), fake.fail("token", 'access_token="' + "A" * 500 + '"')), 3,
+     "the token service's answer is not usable (/token: HTTP 200: the reply is not a usable Grant: an access token"),
 ])
 def test_login_failures(fake, tmp_path, setup, code, text):
     fake.code_lifetime = 60
@@ -931,18 +933,25 @@ def test_start_renews_an_expired_saved_token_then_logs_in(fake, chat, tmp_path):
 @pytest.mark.parametrize("case, text", [
     ("revoked", "Twitch refused to renew the token (/token: HTTP 400: Invalid refresh token)"),
     ("no chat:edit", "the token lacks the chat:edit scope"),
+    ("unusable", "the token service renewed the token, but vbot cannot use the answer (/token: HTTP 200: the reply "
+                 "is not a usable Grant: an access token of 500 characters, too long for chat"),
 ])
 def test_start_exits_3_without_connecting(fake, chat, tmp_path, case, text):
+    """Unusable: the attack's renewal with a 500-character access token spent the refresh token; vbot
+    retried with it and exited 3 blaming "another vbot on a copy of the token file"."""
     if case == "revoked":
         saved_tokens(fake, tmp_path, expired=True)
         fake.revoke()
+    elif case == "unusable":
+        saved_tokens(fake, tmp_path, expired=True)
+        fake.fail("token", 'access_token="' + "A" * 500 + '"')
     else:
         saved_tokens(fake, tmp_path, scopes=("chat:read",))
     result = run_vbot(bot_env(fake, chat, tmp_path), cwd=tmp_path)
     assert result.returncode == 3, result.stderr
     assert "ERROR vbot.cli: cannot log in to Twitch: " in result.stderr
     assert text in result.stderr and 'run "vbot login" again' in result.stderr
-    assert chat.connections == 0
+    assert chat.connections == 0 and fake.requests.count("token:refresh") <= 1
     assert "Traceback" not in result.stderr
     assert_no_secret(fake, result.stdout + result.stderr)
 

@@ -90,6 +90,13 @@ class ServiceUnavailable(ServiceError):
     (after ``retry_after`` seconds, when the service said so)."""
 
 
+class ServiceUnusable(ServiceUnavailable):
+    """HTTP 200 with tokens vbot cannot use (an access token too long for chat's PASS line). The
+    device code or refresh token sent was spent by that answer, so asking again with it cannot
+    work: callers that know this end the login (``vbot.keeper``, ``vbot.login``); any other
+    treats it as unavailable."""
+
+
 @dataclasses.dataclass(frozen=True)
 class DeviceCode:
     """The answer to ``POST /device``: what to show the person, and what to poll with.
@@ -299,11 +306,12 @@ def _phrase(status: int) -> str:
 
 
 def _record(endpoint: str, kind: type, build):
-    """``build()``, or ServiceUnavailable when the reply lacks a field or has a wrong type."""
+    """``build()``, or ServiceUnavailable when the reply lacks a field or has a wrong type (ServiceUnusable
+    when its access token is too long for chat)."""
     try:
         return build()
     except TokenTooLong as error:
-        raise ServiceUnavailable(endpoint, 200, f"the reply is not a usable {kind.__name__}: {error}") from None
+        raise ServiceUnusable(endpoint, 200, f"the reply is not a usable {kind.__name__}: {error}") from None
     except (KeyError, TypeError, ValueError) as error:
         field = f" {error.args[0]!r}" if isinstance(error, KeyError) else ""
         raise ServiceUnavailable(

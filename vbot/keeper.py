@@ -49,6 +49,7 @@ from vbot.auth import (
     ServiceError,
     ServiceRefused,
     ServiceUnavailable,
+    ServiceUnusable,
     TokenService,
     Validation,
 )
@@ -396,6 +397,10 @@ class TokenKeeper:
             return CannotLogIn(f"Twitch says VBOT_TOKEN is no longer valid ({error}): it was revoked; {PASTED_HINT}")
         if kind == "refresh" and isinstance(error, ServiceRefused):
             return CannotLogIn(f"Twitch refused to renew the token ({error}): {REFRESH_REFUSED}; {LOGIN_HINT} again")
+        if kind == "refresh" and isinstance(error, ServiceUnusable):  # the refresh token is spent: no retry
+            return CannotLogIn(
+                f"the token service renewed the token, but vbot cannot use the answer ({error}); {LOGIN_HINT} again"
+            )
         if kind == "validate":
             retry = max(min(RETRY_AFTER, self.validate_interval), error.retry_after or 0.0)
             self._next_validation = now + retry
@@ -465,13 +470,13 @@ class TokenKeeper:
             self._job = ("refresh", future)
             self.close()
             raise
-        except ServiceUnavailable as error:
-            self._retry_refresh_at = self._clock() + max(self._backoff.next_delay(), error.retry_after or 0.0)
-            return error
-        except ServiceRefused as error:
+        except (ServiceRefused, ServiceUnusable) as error:  # the refresh token is spent: no retry
             stop = self._failed("refresh", error)
             assert stop is not None
             raise stop from None
+        except ServiceUnavailable as error:
+            self._retry_refresh_at = self._clock() + max(self._backoff.next_delay(), error.retry_after or 0.0)
+            return error
         self._adopt(renewal)
         return None
 

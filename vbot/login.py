@@ -25,6 +25,7 @@ from vbot.auth import (
     Grant,
     ServiceRefused,
     ServiceUnavailable,
+    ServiceUnusable,
     TokenService,
 )
 from vbot.health import format_duration
@@ -254,6 +255,9 @@ class DeviceLogin:
                         EXIT_REFUSED, 'Twitch no longer knows the code (expired or used); run "vbot login" again'
                     ) from None
                 raise LoginFailed(EXIT_REFUSED, f"Twitch refused the login ({error})") from None
+            except ServiceUnusable as error:  # the device code is spent: polling again cannot work
+                self._end_status()
+                raise LoginFailed(EXIT_REFUSED, f"the token service's answer is not usable ({error})") from None
             except ServiceUnavailable as error:
                 if error.status == 429:
                     interval += SLOW_DOWN
