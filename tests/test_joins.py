@@ -190,3 +190,5 @@ def test_joins_accepts_only_wanted_channels_in_any_case():
     joins = Joins(clock=FakeClock())
     joins.want("#test")
     assert joins.accepts("#Test") and joins.accepts("#test") and not joins.accepts("#other")
+    joins.want("#kk")  # attack: a Kelvin sign (U+212A) lowers to k, so 2**n spellings were all "joined"
+    assert joins.accepts("#KK") and not joins.accepts("#\u212ak") and not joins.accepts("#k\u212a")

@@ -132,10 +132,12 @@ class Joins:
         return delay
 
     def accepts(self, channel: str) -> bool:
-        """Whether the bot takes the server's word that it joined ``channel`` (any case): only for a
-        channel it wants. A server may force a JOIN on the bot, or forge thousands; each is ignored
-        (not a channel the bot is in, not one it rejoins), the first on a connection logged at INFO."""
-        if channel.lower() in self._channels:
+        """Whether the bot takes the server's word that it joined ``channel`` (in any ASCII case): only
+        for a channel it wants. A server may force a JOIN on the bot, or forge thousands; each is ignored
+        (not a channel the bot is in, not one it rejoins), the first on a connection logged at INFO.
+        Channel names are ASCII (``vbot.config``): ``str.lower`` alone would also take ``#\u212ak`` (a
+        Kelvin sign), 2**n spellings of a name with n k's that the server's CASEMAPPING keeps apart."""
+        if channel.isascii() and channel.lower() in self._channels:
             return True
         log.log(
             logging.DEBUG if self._told_forced else logging.INFO,
