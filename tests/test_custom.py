@@ -471,6 +471,10 @@ def test_target_carries_no_bidi_control_or_zero_width_character(tmp_path, typed)
     "!so \uffa0 more words",  # HALFWIDTH HANGUL FILLER
     "!so \u2800\u2800",  # BRAILLE PATTERN BLANK
     "!so \u200b\u3164\u2800",
+    "!so \u034f",  # COMBINING GRAPHEME JOINER: a mark, not a letter (attack, third round)
+    "!so \u17b4\u17b5",  # KHMER VOWEL INHERENT AQ and AA
+    "!so \u180b\ufe00\U000e0100",  # variation selectors: Mongolian, VS1, VS17
+    "!so \u2800\u034f",
 ])
 def test_a_target_that_looks_blank_falls_back_to_the_sender(tmp_path, typed):
     dispatcher = dispatcher_for(tmp_path, '[so]\nreply = "Follow {target}: https://twitch.tv/{target}"\n')

@@ -10,6 +10,8 @@ an IRC line, LF a systemd notify variable, ESC starts a terminal's escape sequen
 
 from __future__ import annotations
 
+import re
+
 MAX_LINE_BYTES = 512
 """RFC 1459 section 2.3 (and RFC 2812 section 2.3): a whole IRC line, CR LF included, in bytes."""
 MAX_CHARACTERS = 500
@@ -25,10 +27,15 @@ LINE_SEPARATORS = frozenset("\u2028\u2029")
 Unicode's line breaking is followed (chat clients, browsers, terminals)."""
 CONTROLS_TO_SPACES = str.maketrans(dict.fromkeys(CONTROLS | LINE_SEPARATORS, " "))
 """A ``str.translate`` table that makes each of CONTROLS and LINE_SEPARATORS a space."""
-BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
-"""Characters that are letters (or a symbol) to Unicode, printable, yet show as nothing: the Hangul
-fillers (CHOSEONG and JUNGSEONG FILLER U+115F, U+1160, HANGUL FILLER U+3164, HALFWIDTH HANGUL
-FILLER U+FFA0) and BRAILLE PATTERN BLANK (U+2800). A name made of them looks blank."""
+BLANK = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f"
+    "\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0000-\U000e0fff]"
+)
+"""The characters that show as nothing whatever their category (letters, marks, format characters):
+Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt; soft hyphen, combining grapheme
+joiner U+034F, Hangul fillers, Khmer inherent vowels U+17B4/U+17B5, variation selectors, zero-width
+and bidi format characters, tags), and BRAILLE PATTERN BLANK U+2800. A name made of them looks blank."""
 CONTROLS_ESCAPED = str.maketrans({char: f"\\x{ord(char):02x}" for char in CONTROLS if char != "\n"})
 """A ``str.translate`` table that writes each of CONTROLS but LF as ``\\xNN``: for log lines, where
 a chatter's ESC must not reach the terminal, and line breaks only come from tracebacks."""

@@ -32,7 +32,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import NamedTuple
 
-from vbot.lines import BLANK_LETTERS, CONTROLS_TO_SPACES, MAX_CHARACTERS, MAX_LINE_BYTES
+from vbot.lines import BLANK, CONTROLS_TO_SPACES, MAX_CHARACTERS, MAX_LINE_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -78,16 +78,16 @@ def is_invisible(char: str) -> bool:
 
 
 def visible(text: str) -> str:
-    """``text`` without any invisible character (``is_invisible``), emoji joiners included, nor a
-    letter that shows as nothing (``vbot.lines.BLANK_LETTERS``: Hangul fillers, the braille blank):
-    for a name, which must read as what it is (``{target}``).
+    """``text`` without any invisible character (``is_invisible``), emoji joiners included, nor one
+    that shows as nothing (``vbot.lines.BLANK``: Hangul fillers, the braille blank, variation
+    selectors...): for a name, which must read as what it is (``{target}``).
 
-    >>> visible("ali\\u202ece\\u200b"), visible("\\u3164\\u2800")
-    ('alice', '')
+    >>> visible("ali\\u202ece\\u200b"), visible("\\u3164\\u2800"), visible("\\u034f\\u17b4\\U000e0100")
+    ('alice', '', '')
     """
-    if text.isprintable() and BLANK_LETTERS.isdisjoint(text):
+    if text.isprintable() and BLANK.search(text) is None:
         return text
-    return "".join(char for char in text if not is_invisible(char) and char not in BLANK_LETTERS)
+    return BLANK.sub("", "".join(char for char in text if not is_invisible(char)))
 
 
 def _is_emoji(char: str) -> bool:
