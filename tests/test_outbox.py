@@ -37,8 +37,9 @@ def send_line(channel: str, text: str) -> bytes:
 
 
 def outbox(**limits) -> tuple[Outbox, FakeClock]:
+    """An Outbox on a fake clock; without the window's safety margin unless asked (it has its own test)."""
     clock = FakeClock()
-    return Outbox(Limits(**limits), clock), clock
+    return Outbox(Limits(**{"margin": 0.0, **limits}), clock), clock
 
 
 # --- limits ------------------------------------------------------------------
@@ -48,6 +49,20 @@ def test_the_numbers_live_in_limits():
     limits = Limits()
     assert (limits.window, limits.messages, limits.privileged_messages) == (30.0, 20, 100)
     assert (limits.channel_interval, limits.duplicate_window, limits.ratelimit_pause) == (1.0, 30.0, 30.0)
+    assert limits.margin == 1.0
+
+
+def test_a_slot_frees_a_second_after_the_window_so_jitter_never_makes_21():
+    """Attack (third round): the 21st reply left exactly 30 s after the first; had the first been slower
+    on the network than the 21st, Twitch would have counted 21 in its 30 s."""
+    box, clock = outbox(margin=1.0)
+    for i in range(21):
+        box.submit(f"#c{i}", "hi")
+    assert len(box.take_ready()) == 20 and box.wait_time() == pytest.approx(31)
+    clock.advance(30.99)
+    assert box.take_ready() == []
+    clock.advance(0.01)
+    assert box.take_ready() == [("#c20", "hi")]
 
 
 def test_a_reply_within_the_limits_goes_out_at_once():

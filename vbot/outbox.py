@@ -49,6 +49,7 @@ class Limits(NamedTuple):
     """Send limits; times in seconds. Raise ``messages``/``privileged_messages`` for verified bots."""
 
     window: float = 30.0
+    margin: float = 1.0  # added to the window: a reply sent sooner than another by network jitter keeps Twitch's count
     messages: int = 20
     privileged_messages: int = 100
     channel_interval: float = 1.0
@@ -370,7 +371,7 @@ class Outbox:
             at = max(at, self._last_sent_at(channel) + self.limits.channel_interval)
         limit = self._window_limit(channel)
         if len(self._sent_at) >= limit:  # a slot frees when all but limit - 1 have left the window
-            at = max(at, self._sent_at[len(self._sent_at) - limit] + self.limits.window)
+            at = max(at, self._sent_at[len(self._sent_at) - limit] + self.limits.window + self.limits.margin)
         return at
 
     def _take(self, channel: str) -> str:
@@ -395,7 +396,7 @@ class Outbox:
     def _may_send(self, channel: str, now: float) -> bool:
         if self.pace is not None:  # off Twitch: the flood rule instead of Twitch's limits
             return self.pace.room() >= 1
-        while self._sent_at and self._sent_at[0] <= now - self.limits.window:
+        while self._sent_at and self._sent_at[0] <= now - self.limits.window - self.limits.margin:
             self._sent_at.popleft()
         if self._paused_until.get(channel, now) > now:
             return False
