@@ -1,4 +1,4 @@
-"""Issue 10, live: timers, ``!botstatus`` and systemd notify wired into the running bot.
+"""Issue 10, live: timers, ``!botstatus``, systemd notify and a postponed SIGHUP reload wired into the running bot.
 
 The rules themselves are tested purely (tests/test_timers.py, test_health.py,
 test_notify.py); these tests prove the wiring on a real socket: a VBot in a thread
@@ -10,6 +10,7 @@ datagram socket that plays systemd. ``pytest -s`` prints what was captured.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import select
@@ -320,3 +321,26 @@ def test_a_password_the_server_quotes_never_reaches_the_status(tmp_path):
     statuses = [message for message in captured.messages() if "bad password" in message]
     assert statuses and all("bad password ['[REDACTED]']" in message for message in statuses), captured.show()
     assert secret not in "".join(captured.messages()) + stderr
+
+
+def test_a_sighup_inside_the_reload_interval_reloads_at_its_end(twitch, timer_bot, caplog):
+    """Trial: a moderator's !reload, then the operator's edit and `systemctl reload` 1 s later: the
+    SIGHUP was dropped. Now the bot's tick runs it once the 5 s have passed (vbot.custom.Reloader)."""
+    run, clock, path = timer_bot
+    handled(twitch, chat_line("moddy", "!reload", MOD))
+    twitch.wait_for(r"^PRIVMSG #test :Reloaded 1 custom command and 1 timer\.$")
+    path.write_text(HYDRATE.replace("Drink some water, test!", "Version two"))
+    clock.advance(1)
+    with caplog.at_level(logging.INFO, logger="vbot.custom"):
+        run.bot.request_reload()  # what the SIGHUP handler calls
+        wait_until(lambda: "reloading in 4 s: at most one reload per 5 s" in caplog.messages, message="postponed")
+        handled(twitch, chat_line("moddy", "!water", MOD))
+        assert posts(twitch, "Version two") == []
+        clock.advance(4)
+        wait_until(lambda: any(line.startswith("reloaded 1 custom") for line in caplog.messages), message="reloaded")
+    handled(twitch, chat_line("moddy", "!water", MOD))
+    assert posts(twitch, "Version two") == ["PRIVMSG #test :Version two"]
+    assert [line for line in caplog.messages if "reload" in line][-2:] == [
+        "reloading in 4 s: at most one reload per 5 s",
+        f"reloaded 1 custom command(s) and 1 timer(s) from {path}; filters: none",
+    ]

@@ -30,7 +30,7 @@ import irc.client
 
 from vbot.chat import ChatMessage, role_from_tags, tags_to_dict
 from vbot.config import Config
-from vbot.dispatch import Dispatcher, no_reload
+from vbot.dispatch import Dispatcher, NoReload, Reloads
 from vbot.enforcer import Enforcer
 from vbot.facts import Facts, NoFacts
 from vbot.health import Health
@@ -81,7 +81,7 @@ class VBot(irc.bot.SingleServerIRCBot):
         dispatcher: Dispatcher,
         outbox: Outbox | None = None,
         reconnect: Backoff | None = None,
-        reload: Callable[[], str] = no_reload,
+        reload: Reloads | None = None,
         clock: Callable[[], float] = time.monotonic,
         connect_factory: Callable[[tuple[str, int]], socket.socket] | None = None,
         timers: TimerSchedule | None = None,
@@ -101,7 +101,7 @@ class VBot(irc.bot.SingleServerIRCBot):
         for event in Membership.EVENTS:
             self.reactor.add_global_handler(event, self._on_membership, -20)
         self.reactor.clock = clock
-        self.config, self.dispatcher, self.reload, self.keeper = config, dispatcher, reload, keeper
+        self.config, self.dispatcher, self.reload, self.keeper = config, dispatcher, reload or NoReload(), keeper
         self.outbox = Outbox() if outbox is None else outbox  # an empty Outbox is falsy
         self.session = Session(config.ping_interval, config.ping_timeout, reconnect, clock)
         self.joins = Joins(clock=clock)
@@ -126,7 +126,7 @@ class VBot(irc.bot.SingleServerIRCBot):
         # Asked in this order at every tick: each does what is due and returns the seconds until
         # it is due again (None: only an event can make it due). A new one is one more name here.
         ticks = (self.twitch.reconnect_if_asked, self._post_timers, self.enforcer.tick)  # never block
-        self.tickers = (self._follow_session, *ticks, self._send)
+        self.tickers = (self._follow_session, *ticks, self.reload.tick, self._send)  # a SIGHUP's reload reads a file
 
     def run(self, poll: float = 0.2) -> int:
         """Connect, process events until a stop, send QUIT, and return the exit code. ``poll`` is the
@@ -134,9 +134,9 @@ class VBot(irc.bot.SingleServerIRCBot):
         sooner (a reply the outbox releases in 0.3 s) shortens it."""
         while self.exit_code is None:
             try:
-                if self._reload_requested:
+                if self._reload_requested:  # SIGHUP: the reloads run it when their pace allows
                     self._reload_requested = False
-                    self.reload()
+                    self.reload.request()
                 with self.reactor.mutex:
                     wait = self._step()
                 self.reactor.process_once(timeout=min(poll, wait))
@@ -161,7 +161,7 @@ class VBot(irc.bot.SingleServerIRCBot):
         return math.inf if wait is None else max(wait, 0.0)
 
     def request_reload(self) -> None:
-        """Reload custom commands in the event loop, within ``poll`` seconds (safe from signal handlers)."""
+        """Reload custom commands in the event loop, once the reload pace allows (safe from signal handlers)."""
         self._reload_requested = True
 
     def request_stop(self, exit_code: int = 0) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import gc
 import logging
 import os
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING
 from vbot import __version__
 from vbot.commands import builtin_table
 from vbot.config import Config, ConfigError, SettingMissing, error_text, load_config, read_settings, unknown_settings
-from vbot.dispatch import Cooldowns, Dispatcher
+from vbot.dispatch import Cooldowns, Dispatcher, Reloads
 from vbot.logs import mask_oauth, setup_logging
 from vbot.moderation import Moderation
 from vbot.notify import Notifier
@@ -147,10 +146,10 @@ def build_dispatcher(
     config: Config,
     store: Counter,
     clock: Callable[[], float] = time.monotonic,
-) -> tuple[Dispatcher, TimerSchedule, Callable[[], str]]:
+) -> tuple[Dispatcher, TimerSchedule, Reloads]:
     """From one read of the custom commands file: the dispatcher over built-in plus custom
-    commands (its ``moderation`` holding the spam filters), the timers, and the reload
-    callable for ``!reload``/SIGHUP (``vbot.custom.Reloader``, its reply), which swaps all three.
+    commands (its ``moderation`` holding the spam filters), the timers, and the reloads for
+    ``!reload``/SIGHUP (``vbot.custom.Reloader``, made at the first of them), which swap all three.
 
     ``clock`` (monotonic seconds) drives cooldowns, timers and the filters' memory. Raises ConfigError
     (CommandsFileError, StateError) when the commands file or the state file cannot be used.
@@ -169,16 +168,36 @@ def build_dispatcher(
     dispatcher = Dispatcher(table, config.prefix, config.owners, Cooldowns(clock), moderation)
     timers = TimerSchedule(timer_list, bot_login=config.username, clock=clock)  # the transport sets its channels
 
-    @functools.cache  # one Reloader for the run: it keeps the time of the last reload
-    def reloader() -> Callable[[], str]:
+    def reloader() -> Reloads:
         from vbot.custom import Reloader
 
         return Reloader(dispatcher, builtins, path, required, store, timers.set_timers, clock)
 
-    def reload() -> str:
-        return reloader()()
+    return dispatcher, timers, LazyReloads(reloader)
 
-    return dispatcher, timers, reload
+
+class LazyReloads:
+    """The ``Reloads`` that ``make()`` returns (``vbot.custom.Reloader``), made at the first ``!reload``
+    or SIGHUP and kept for the run (it keeps the time of the last reload): without a commands file
+    at start, vbot.custom is imported only then (start-up time)."""
+
+    def __init__(self, make: Callable[[], Reloads]):
+        self._make = make
+        self._made: Reloads | None = None
+
+    def _reloads(self) -> Reloads:
+        if self._made is None:
+            self._made = self._make()
+        return self._made
+
+    def __call__(self) -> str | None:
+        return self._reloads()()
+
+    def request(self) -> None:
+        self._reloads().request()
+
+    def tick(self) -> float | None:
+        return None if self._made is None else self._made.tick()
 
 
 def main(argv: list[str] | None = None, signals: Signals | None = None) -> int:
@@ -416,7 +435,7 @@ def start_token(config: Config, on_new_secret: Callable[[str], None]) -> tuple[C
 def run_bot(
     config: Config,
     dispatcher: Dispatcher,
-    reload: Callable[[], str],
+    reload: Reloads,
     timers: TimerSchedule,
     signals: Signals,
     keeper: TokenKeeper | None = None,
@@ -450,7 +469,7 @@ def run_bot(
 
 
 def run_console(
-    config: Config, dispatcher: Dispatcher, reload: Callable[[], str], timers: TimerSchedule, clock: ConsoleClock
+    config: Config, dispatcher: Dispatcher, reload: Reloads, timers: TimerSchedule, clock: ConsoleClock
 ) -> int:
     """Chat in this terminal until ``/quit``, end of input, ``!exit``, SIGINT or SIGTERM."""
     from vbot.console import Console

@@ -49,8 +49,8 @@ def help_(ctx: Context) -> str:
 
 
 @command("reload", role=Role.MODERATOR, cooldown=0, user_cooldown=0, help="reload custom commands")
-def reload(ctx: Context) -> str:
-    """Reload the custom commands file; the reply says whether it worked."""
+def reload(ctx: Context) -> str | None:
+    """Reload the custom commands file; the reply says whether it worked (None: a refusal already answered)."""
     return ctx.chat.reload()
 
 

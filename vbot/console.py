@@ -108,7 +108,7 @@ class Console:
     The channel is ``config.channels[0]`` (``#console`` when none) and the bot's
     login ``config.username`` (``vbot`` when empty). The typist starts as the
     channel's broadcaster. The bot counts as a moderator of its channel, so the
-    privileged send limit applies. ``reload() -> str`` answers ``!reload``;
+    privileged send limit applies. ``reload() -> str | None`` answers ``!reload``;
     ``sleep(seconds)`` waits for the outbox's rate window. ``timers`` (its bot
     login and channels are set here) is driven by the typed lines and
     ``/wait``, which skips ``clock`` ahead; give the outbox and the
@@ -124,7 +124,7 @@ class Console:
         stdin: TextIO,
         stdout: TextIO,
         notes: TextIO,
-        reload: Callable[[], str] = no_reload,
+        reload: Callable[[], str | None] = no_reload,
         sleep: Callable[[float], None] = time.sleep,
         timers: TimerSchedule | None = None,
         clock: ConsoleClock | None = None,

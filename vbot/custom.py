@@ -26,7 +26,8 @@ validated as a whole: the first problem raises CommandsFileError naming the
 file, the table and the field, and nothing is installed. ``Reloader`` re-reads
 the file for ``!reload`` and SIGHUP and swaps commands, timers and filters
 together, or keeps all three when the new file has an error; at most once per
-RELOAD_INTERVAL, whoever asks.
+RELOAD_INTERVAL, whoever asks (a SIGHUP inside it is kept for its end; ``!reload`` is refused, and
+answered once).
 """
 
 from __future__ import annotations
@@ -630,7 +631,8 @@ def load_table(path: Path, required: bool, builtins: CommandTable, counter: Coun
 
 
 class Reloader:
-    """Re-reads the custom commands file: ``reloader() -> str``, the reply to ``!reload``.
+    """Re-reads the custom commands file: ``reloader() -> str | None``, the reply to ``!reload``;
+    ``request()`` and ``tick()`` for SIGHUP (``vbot.dispatch.Reloads``).
 
     On success it installs the new commands in ``dispatcher.table``, the new
     filters in ``dispatcher.moderation`` and passes the new timers to ``set_timers``
@@ -641,8 +643,12 @@ class Reloader:
     when there are none); the reply does when there are some, or when a reload turned them off.
 
     A reload asked less than ``interval`` seconds (RELOAD_INTERVAL) after the last one ended reads
-    nothing: the reply says ``Last reload 2 s ago; try again in 3 s.`` (one INFO line, for SIGHUP).
-    ``clock()`` returns monotonic seconds.
+    nothing. ``!reload`` is refused: the first refusal after a reload answers ``Last reload 2 s ago;
+    try again in 3 s.`` (one INFO line), later ones until the next reload return None (one DEBUG line
+    each), so a crowd of moderators costs chat one line per interval. A ``request()`` (SIGHUP: the
+    operator edited the file, and systemd said the reload worked) is remembered instead: ``tick()``
+    runs it once the interval has passed, however many came (one INFO line says when). Any reload
+    that starts after a request satisfies it. ``clock()`` returns monotonic seconds.
     """
 
     def __init__(
@@ -664,14 +670,49 @@ class Reloader:
         self.set_timers = set_timers
         self.interval = interval
         self._clock = clock
-        self._ended_at: float | None = None  # when the last reload ended
+        self._ended_at = -math.inf  # when the last reload ended
+        self._answered = False  # a refusal was answered since the last reload
+        self._requested = False  # a request() waits for the interval to pass
 
-    def __call__(self) -> str:
-        since = None if self._ended_at is None else self._clock() - self._ended_at
-        if since is not None and since < self.interval:
-            text = f"Last reload {int(since)} s ago; try again in {math.ceil(self.interval - since)} s."
-            log.info("not reloading: %s (at most one reload per %g s)", text, self.interval)
-            return text
+    def wait_time(self) -> float:
+        """Seconds until a reload may start (0.0: now)."""
+        return max(self._ended_at + self.interval - self._clock(), 0.0)
+
+    def __call__(self) -> str | None:
+        """``!reload``: the reply, or None for a refusal when one was answered since the last reload."""
+        wait = self.wait_time()
+        if wait <= 0:
+            return self._run()
+        then = f"reloading in {math.ceil(wait)} s" if self._requested else f"try again in {math.ceil(wait)} s"
+        text = f"Last reload {int(self._clock() - self._ended_at)} s ago; {then}."
+        if self._answered:
+            log.debug("not reloading, not answering: %s (one answer per %g s)", text, self.interval)
+            return None
+        self._answered = True
+        log.info("not reloading: %s (at most one reload per %g s)", text, self.interval)
+        return text
+
+    def request(self) -> None:
+        """Reload without a reply (SIGHUP): at the next ``tick()``, or once the interval has passed."""
+        wait = self.wait_time()
+        if wait > 0:
+            level = logging.DEBUG if self._requested else logging.INFO  # the first says when
+            log.log(level, "reloading in %d s: at most one reload per %g s", math.ceil(wait), self.interval)
+        self._requested = True
+
+    def tick(self) -> float | None:
+        """Run a requested reload if the interval has passed; the seconds until it may run, None when
+        none is requested."""
+        if not self._requested:
+            return None
+        wait = self.wait_time()
+        if wait <= 0:
+            self._run()  # its log lines say how it went; SIGHUP has no chat to answer
+            return None
+        return wait
+
+    def _run(self) -> str:
+        self._requested = self._answered = False  # this read sees every edit made before it
         try:
             return self._reload()
         finally:

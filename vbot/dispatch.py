@@ -30,20 +30,49 @@ DEFAULT_USER_COOLDOWN = 10.0
 """Seconds between two runs of one command by one chatter in one channel."""
 
 
+class Reloads(Protocol):
+    """What the bot asks of the custom commands file's reloads (``vbot.custom.Reloader``).
+
+    ``reloads() -> str | None`` answers ``!reload`` (None: nothing to say in chat);
+    ``request()`` asks for a reload without a reply (SIGHUP), now or once the reload
+    pace allows; ``tick()`` runs that reload when it is due and returns the seconds until
+    it is due, None when none waits.
+    """
+
+    def __call__(self) -> str | None: ...
+
+    def request(self) -> None: ...
+
+    def tick(self) -> float | None: ...
+
+
 def no_reload() -> str:
     """The ``Chat.reload`` of a chat without a custom commands file."""
     return "No custom commands file to reload."
 
 
+class NoReload:
+    """The ``Reloads`` of a bot without a custom commands file: ``no_reload``'s answer, nothing to run."""
+
+    def __call__(self) -> str:
+        return no_reload()
+
+    def request(self) -> None:
+        """Nothing to reload."""
+
+    def tick(self) -> None:
+        """Nothing is ever due."""
+
+
 class Chat(Protocol):
     """The chat a command runs in: what it may ask of the IRC bot, or of the console.
 
-    ``reload() -> str`` re-reads the custom commands file (``vbot.custom.Reloader``, or
-    ``no_reload``) and returns a one-line result for chat. ``facts`` are the stream facts
+    ``reload() -> str | None`` re-reads the custom commands file (``vbot.custom.Reloader``, or
+    ``no_reload``) and returns a one-line result for chat (None: nothing to say). ``facts`` are the stream facts
     (``vbot.facts``): Twitch's API, the console's pretend ones, or none.
     """
 
-    reload: Callable[[], str]
+    reload: Callable[[], str | None]
 
     @property
     def facts(self) -> Facts:
