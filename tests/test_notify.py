@@ -97,6 +97,23 @@ def test_every_datagram_is_redacted_as_the_log_is(systemd):
     ]
 
 
+def test_a_piece_of_the_password_in_a_status_is_masked(systemd):
+    """A plain IRC server quoting only the first 24 characters of a 30-character password (no ``oauth:``),
+    or any other piece of 12 or more characters in any case, shows ``[REDACTED]`` in ``systemctl status``;
+    11 characters are shown (19 stay unknown)."""
+    password = "8b4a6759b7e6da2dcefa3ba3c0ffee"
+    redaction = RedactingFormatter([password])
+    notifier = Notifier.from_environment({"NOTIFY_SOCKET": systemd.notify_socket}, redact=redaction.redact)
+    reason = "server closed the connection: Closing link: [Access denied, bad password {}]"
+    pieces = [password[:24], password[-12:], password[6:20].upper(), f'"{password[3:27]}"', password[:11]]
+    for piece in pieces:
+        notifier.status(waiting_status(1.5, reason.format(piece), 0))
+    shown = ["[REDACTED]"] * 3 + ['"[REDACTED]"', password[:11]]
+    assert systemd.messages() == [
+        f"STATUS=connecting in 1.5 s (the last try: {reason.format(piece)})" for piece in shown
+    ]
+
+
 @pytest.mark.parametrize(("environ", "interval"), [
     ({}, None),
     ({"WATCHDOG_USEC": "30000000"}, 15.0),

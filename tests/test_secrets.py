@@ -19,11 +19,13 @@ import threading
 
 import pytest
 import trustme
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.support import TOKEN, ScriptedServer, make_config, run_vbot, start_vbot, wait_until
 from vbot.config import ConfigError, load_config
 from vbot.irclib import make_connect_factory
-from vbot.logs import LEARNED_KEPT, REDACTED, Clipped, RedactingFormatter, setup_logging
+from vbot.logs import ENDS_A_VALUE, LEARNED_KEPT, PIECE_MIN, REDACTED, Clipped, RedactingFormatter, setup_logging
 
 CRASHING_VBOT = """
 import sys
@@ -275,6 +277,100 @@ def test_the_redaction_keeps_the_configured_secrets_and_the_newest_learned_ones(
         secret for secret in everything.split() if secret in kept
     ]
     assert formatted(formatter, "PASS oauth:%s", learned[0]) == f"PASS {REDACTED}"  # still masked after oauth:
+
+
+CLOSING = "Closing link: (vbot@127.0.0.1) [Access denied, bad password {}]"
+"""A plain IRC server's ERROR, which may quote the password whole or in part."""
+PIECES = {  # how a server may quote part of the token -> what the log shows in its place
+    "prefix 24 of 30": (TOKEN[:24], REDACTED),
+    "suffix": (TOKEN[-PIECE_MIN:], REDACTED),
+    "middle": (TOKEN[9 : 9 + PIECE_MIN], REDACTED),
+    "upper-cased": (TOKEN[3:20].upper(), REDACTED),
+    "quoted": (f'"{TOKEN[:20]}"', f'"{REDACTED}"'),
+    "in brackets": (f"[{TOKEN[5:25]}]", f"[{REDACTED}]"),
+    "after a comma": (f"x,{TOKEN[:PIECE_MIN]};", f"x,{REDACTED};"),
+    "glued to other characters": (f"password={TOKEN[:24]}...", REDACTED),  # the whole run goes
+}
+SHORT_PIECES = [TOKEN[: PIECE_MIN - 1], TOKEN[-PIECE_MIN + 1 :], TOKEN[9 : 8 + PIECE_MIN].upper()]
+
+
+@pytest.mark.parametrize(("quoted", "shown"), PIECES.values(), ids=PIECES.keys())
+def test_a_piece_of_a_secret_is_masked(quoted, shown):
+    """A server quoting the first 24 characters of the password (no ``oauth:``) leaked them: any piece of
+    PIECE_MIN (12) or more characters of a known secret, any case, masks the run of characters holding it."""
+    formatter = RedactingFormatter([TOKEN, "hunter2"])
+    assert formatted(formatter, "%s", CLOSING.format(quoted)) == CLOSING.format(shown)
+    assert TOKEN[:3] not in formatted(formatter, "%s", CLOSING.format(quoted)).lower()
+
+
+def test_every_piece_of_piece_min_characters_is_masked_wherever_it_starts_in_a_run():
+    """Each piece of exactly PIECE_MIN characters, glued after 0 to 9 other characters (the run is looked
+    up in windows every few characters: no alignment may slip between them)."""
+    formatter = RedactingFormatter([TOKEN])
+    for start in range(len(TOKEN) - PIECE_MIN + 1):
+        for glued in range(10):
+            run = "=" * glued + TOKEN[start : start + PIECE_MIN]
+            assert formatted(formatter, "bad password %s.", run) == f"bad password {REDACTED}", (start, glued)
+
+
+@pytest.mark.parametrize("piece", SHORT_PIECES, ids=["prefix", "suffix", "middle"])
+def test_a_piece_shorter_than_piece_min_is_shown(piece):
+    """11 characters of a 30-character token leave 19 unknown; ordinary words stay readable."""
+    assert formatted(RedactingFormatter([TOKEN]), "%s", CLOSING.format(piece)) == CLOSING.format(piece)
+
+
+def test_a_secret_shorter_than_piece_min_is_masked_only_whole():
+    formatter = RedactingFormatter(["hunter2", "correcthorse1"])  # 7 and 13 characters
+    line = "the hunter's hunter2; hunter23; correcthorse; orrecthorse1; correcthors"
+    assert formatted(formatter, line) == f"the hunter's {REDACTED}; {REDACTED}3; {REDACTED}; {REDACTED}; correcthors"
+
+
+def test_pieces_of_learned_secrets_are_masked_while_they_are_kept():
+    formatter = RedactingFormatter([TOKEN], learned_kept=1)
+    access, refresh = "9k2mq7x4w1v8n3b6c5z0l2j4h6g8f0", "r8t2y6u4i1o9p3a7s5d0f2g4h6j8k1l3z5x7c9v0b2n4m6q8w"
+    formatter.add_secret(access)
+    assert formatted(formatter, "renewed: %s", access[4:20].upper()) == f"renewed: {REDACTED}"
+    formatter.add_secret(refresh)  # access is forgotten (learned_kept=1)
+    assert formatted(formatter, "got %s and %s", refresh[10:40], access[4:20]) == f"got {REDACTED} and {access[4:20]}"
+
+
+def test_ordinary_lines_are_left_as_they_are():
+    formatter = RedactingFormatter([TOKEN, "hunter2"])
+    formatter.add_secret("r8t2y6u4i1o9p3a7s5d0f2g4h6j8k1l3z5x7c9v0b2n4m6q8w")
+    lines = [
+        "FROM SERVER: @badge-info=;badges=moderator/1;color=#FF0000;display-name=alice;id=1c8f2d3a-1111-2222-3333-"
+        "444455556666;room-id=12345678;tmi-sent-ts=1700000000000;user-id=87654321 :alice!alice@alice.tmi.twitch.tv "
+        "PRIVMSG #test :hello chat, testing 0123456789 abcdefghijk https://example.com/testtoken",
+        "renewed the token; it expires in 14400 s (scopes chat:read chat:edit moderator:manage:banned_users)",
+        CLOSING.format("not-the-password-at-all-0123"),
+    ]
+    for line in lines:
+        assert formatted(formatter, "%s", line) == line
+
+
+_TOKEN_SLICES = st.tuples(st.integers(0, len(TOKEN)), st.integers(0, len(TOKEN)), st.booleans()).map(
+    lambda cut: (TOKEN[min(cut[:2]) : max(cut[:2])].upper() if cut[2] else TOKEN[min(cut[:2]) : max(cut[:2])])
+)
+_PRINTABLE = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=15)
+_SEPARATORS = st.sampled_from([" ", *ENDS_A_VALUE])
+
+
+def _pieces_shown(text: str) -> list[str]:
+    """Every window of PIECE_MIN characters of ``text`` that is a piece of TOKEN, any case."""
+    windows = (text.lower()[start : start + PIECE_MIN] for start in range(len(text) - PIECE_MIN + 1))
+    return [window for window in windows if window in TOKEN.lower()]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_TOKEN_SLICES, _PRINTABLE, _SEPARATORS), max_size=12))
+def test_no_piece_of_piece_min_characters_is_ever_shown(parts):
+    """Whatever a line glues together (slices of the token in either case, printable text, separators), what
+    the log shows holds no PIECE_MIN characters of the token; a line holding none is shown unchanged."""
+    text = "".join(parts)
+    shown = formatted(RedactingFormatter([TOKEN]), "%s", text)
+    assert _pieces_shown(shown) == []
+    if not _pieces_shown(text) and "oauth:" not in text.lower():
+        assert shown == text
 
 
 # --- TLS -------------------------------------------------------------------------------------

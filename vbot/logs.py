@@ -3,7 +3,9 @@
 The ``irc`` library logs every line it sends at DEBUG (``TO SERVER: PASS
 oauth:...``), so redaction sits on the handler's formatter: it covers every
 logger, formatted arguments and tracebacks alike. It is case-insensitive, masks
-any ``oauth:<value>`` whether or not the value is a known secret, and learns new
+any ``oauth:<value>`` whether or not the value is a known secret, masks a run of
+characters holding a piece of PIECE_MIN or more characters of a known secret (a
+server quoting the first 24 characters of the password), and learns new
 secrets at run time (``add_secret``, e.g. a refreshed token before it is used),
 keeping the configured ones for good and the last LEARNED_KEPT learned ones (a renewed
 access token lives about 4 hours, a refresh token until the next renewal). The same
@@ -45,6 +47,20 @@ _VALUE_CHARACTER = (
 _OAUTH_VALUE = f"oauth:{_VALUE_CHARACTER}+"
 """``oauth:`` and the value after it (up to a character of ENDS_A_VALUE, a space, or non-ASCII), in any case."""
 _OAUTH_PATTERN = re.compile(_OAUTH_VALUE, re.IGNORECASE)
+PIECE_MIN = 12
+"""The fewest characters of a known secret masked on their own (a piece: a prefix, a suffix, any part); the
+whole run of characters holding such a piece (up to a space or a character of ENDS_A_VALUE) is masked. A piece
+left shown has at most 11 characters: a Twitch token (30 letters and digits) keeps 19 unknown, 36**19 guesses.
+A secret shorter than this (a plain IRC server's password such as ``hunter2``) is masked only whole: masking
+shorter pieces would mask ordinary words (``hunter``), and tell a reader of the log, who may also chat, which
+words a password holds."""
+_GRAM = 8
+"""Characters of a line looked up in the index of secrets' pieces at a time."""
+_STRIDE = PIECE_MIN - _GRAM + 1
+"""A line's runs are looked up every _STRIDE characters: any piece of PIECE_MIN characters holds one of those
+_GRAM-character windows whole, so looking up every _STRIDE-th window finds every piece."""
+_RUN = re.compile(f"{_VALUE_CHARACTER}{{{PIECE_MIN},}}")
+"""A run of characters long enough to hold a piece (the characters of an ``oauth:`` value)."""
 
 
 def mask_oauth(text: str) -> str:
@@ -61,6 +77,45 @@ def _pattern(secrets: tuple[str, ...]) -> re.Pattern[str]:
     ``oauth:<value>``: a known secret is masked whole, whatever characters it holds."""
     known = "|".join(re.escape(secret) for secret in secrets)
     return re.compile(f"(?:oauth:)?(?:{known})|{_OAUTH_VALUE}", re.IGNORECASE)
+
+
+def _index_pieces(secrets: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """Each _GRAM-character window of ``secrets`` (casefolded, PIECE_MIN characters or longer) -> the
+    secrets holding it.
+
+    >>> _index_pieces(["abcdefghijkl", "short"])["bcdefghi"]
+    ('abcdefghijkl',)
+    """
+    index: dict[str, tuple[str, ...]] = {}
+    for secret in secrets:
+        if len(secret) >= PIECE_MIN:
+            for start in range(len(secret) - _GRAM + 1):
+                window = secret[start : start + _GRAM]
+                holders = index.get(window, ())
+                if secret not in holders:
+                    index[window] = (*holders, secret)
+    return index
+
+
+def _mask_pieces(text: str, index: dict[str, tuple[str, ...]]) -> str:
+    """``text`` with each run of value characters that holds a piece of PIECE_MIN or more characters of a
+    secret in ``index`` (any case) replaced by ``[REDACTED]``: one lookup every _STRIDE characters of a run,
+    and a substring search only where a window of a secret is found."""
+
+    def masked(run: re.Match[str]) -> str:
+        folded = run.group().lower()  # the run is ASCII: lower() is casefold()
+        for start in range(0, len(folded) - _GRAM + 1, _STRIDE):
+            holders = index.get(folded[start : start + _GRAM])
+            # a piece of PIECE_MIN characters holding this window starts from start + _GRAM - PIECE_MIN to start
+            if holders and any(
+                folded[first : first + PIECE_MIN] in secret
+                for first in range(max(0, start + _GRAM - PIECE_MIN), min(start, len(folded) - PIECE_MIN) + 1)
+                for secret in holders
+            ):
+                return REDACTED
+        return run.group()
+
+    return _RUN.sub(masked, text) if index else text
 
 
 class Clipped(NamedTuple):
@@ -91,10 +146,13 @@ class RedactingFormatter(logging.Formatter):
 
     Secrets match in any case, with or without an ``oauth:`` before them; any
     ``oauth:<value>`` is masked even when unknown. A secret is masked wherever it
-    appears, so a very short one (a one-letter server password) masks ordinary words too.
-    ``secrets`` (the configured ones) are kept for good; of those learned with
+    appears, so a very short one (a one-letter server password) masks ordinary words too;
+    a run of characters holding a piece of PIECE_MIN or more characters of one is masked
+    whole. ``secrets`` (the configured ones) are kept for good; of those learned with
     ``add_secret``, the newest ``learned_kept``. Redacting a line costs one pass over it
-    per secret kept (a substring search), plus one regular expression when one is there.
+    per secret kept (a substring search), plus one regular expression when one is there,
+    plus one regular expression for the runs of PIECE_MIN characters and a dictionary
+    lookup every _STRIDE characters of them.
     """
 
     def __init__(self, secrets: Iterable[str] = (), fmt: str = FORMAT, learned_kept: int = LEARNED_KEPT):
@@ -105,6 +163,7 @@ class RedactingFormatter(logging.Formatter):
         self._learned_kept = learned_kept
         self._secrets: tuple[tuple[str, str], ...] = ()  # (casefolded, as given), longest first
         self._patterns: dict[tuple[str, ...], re.Pattern[str]] = {}  # by the secrets a line holds
+        self._pieces: dict[str, tuple[str, ...]] = {}  # _index_pieces of the secrets kept
         self._update()
 
     def add_secret(self, text: str) -> None:
@@ -127,20 +186,23 @@ class RedactingFormatter(logging.Formatter):
         kept = sorted({*self._configured, *self._learned}, key=len, reverse=True)
         self._secrets = tuple((secret.casefold(), secret) for secret in kept)
         self._patterns = {}
+        self._pieces = _index_pieces(key for key, _ in self._secrets)
 
     def redact(self, text: str) -> str:
-        """``text`` with each secret, and each ``oauth:<value>``, replaced by ``[REDACTED]``."""
+        """``text`` with each secret, each ``oauth:<value>``, and each run holding a piece of PIECE_MIN
+        or more characters of a secret, replaced by ``[REDACTED]``."""
         folded = text.casefold()
+        pieces = self._pieces
         present = tuple(secret for key, secret in self._secrets if key in folded)
         if not present:
-            return _OAUTH_PATTERN.sub(REDACTED, text)
+            return _mask_pieces(_OAUTH_PATTERN.sub(REDACTED, text), pieces)
         patterns = self._patterns
         pattern = patterns.get(present)
         if pattern is None:
             if len(patterns) >= MAX_PATTERNS:
                 patterns.clear()
             pattern = patterns[present] = _pattern(present)
-        return pattern.sub(REDACTED, text)
+        return _mask_pieces(pattern.sub(REDACTED, text), pieces)
 
     def format(self, record: logging.LogRecord) -> str:
         if isinstance(record.args, tuple) and any(isinstance(arg, Clipped) for arg in record.args):
