@@ -1,3 +1,3 @@
 """vbot: a Twitch chat bot built on the ``irc`` library."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
