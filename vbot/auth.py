@@ -23,7 +23,6 @@ answer). No secret is ever part of an exception message.
 from __future__ import annotations
 
 import dataclasses
-import http
 import re
 import time
 import urllib.parse
@@ -32,8 +31,9 @@ from typing import Any
 
 from vbot import __version__
 from vbot.config import MAX_PASSWORD_BYTES
-from vbot.http import Reply, Unavailable, exchange, parse_json, retry_after
+from vbot.http import Reply, Unavailable, exchange, parse_json, phrase, retry_after
 from vbot.lines import MAX_MESSAGE_CHARS, one_line
+from vbot.logs import mask_secrets
 
 CHAT_SCOPES = ("chat:read", "chat:edit")
 """The scopes an IRC chat login needs (Twitch docs, "Chat & Chatbots" > "Authenticating")."""
@@ -65,9 +65,7 @@ class ServiceError(Exception):
     def scrub(self, secrets: list[str]) -> None:
         """Mask each of ``secrets`` (the token or code just sent) wherever the service or the
         network library repeated it in the message, also where the cut would have split it."""
-        for secret in secrets:
-            if secret:
-                self._whole = re.sub(re.escape(secret), "[REDACTED]", self._whole, flags=re.IGNORECASE)
+        self._whole = mask_secrets(self._whole, secrets)
         self.message = self._whole[:MAX_MESSAGE_CHARS]
         self.args = (self._describe(),)
 
@@ -287,22 +285,10 @@ def _decode(endpoint: str, reply: Reply) -> dict[str, Any]:
         return value
     message = value.get("message") if isinstance(value, dict) else None
     if not isinstance(message, str) or not message.strip():
-        message = _phrase(status)
+        message = phrase(status)
     if status in (400, 401):
         raise ServiceRefused(endpoint, status, message)
     raise ServiceUnavailable(endpoint, status, message, retry_after(reply.headers, time.time()))
-
-
-def _phrase(status: int) -> str:
-    """HTTP's reason phrase for ``status``.
-
-    >>> _phrase(503), _phrase(599)
-    ('Service Unavailable', 'unexpected status')
-    """
-    try:
-        return http.HTTPStatus(status).phrase
-    except ValueError:
-        return "unexpected status"
 
 
 def _record(endpoint: str, kind: type, build):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 import types
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
@@ -79,6 +80,8 @@ def role_from_tags(tags: Mapping[str, str], login: str, channel: str) -> Role:
     return Role.EVERYONE
 
 
+USER_ID = re.compile(r"[0-9]{1,20}")
+"""A Twitch user ID as the tags (``user-id``, ``room-id``) and Helix give it: decimal digits."""
 NO_TAGS: Mapping[str, str] = types.MappingProxyType({})
 """The tags of a message that has none (plain IRC, the console): empty and read-only."""
 

@@ -46,7 +46,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
-from vbot.chat import ChatMessage
+from vbot.chat import USER_ID, ChatMessage
 from vbot.moderation import Action, Moderation
 
 if TYPE_CHECKING:  # Helix's code loads only when there are calls to make (vbot.cli)
@@ -63,7 +63,6 @@ MAX_WAITING = 100
 """Actions waiting for Twitch's API at most; beyond, the oldest is dropped."""
 CHECK_EVERY = 0.02
 """Seconds between two looks at a call under way (``tick``'s answer while one runs)."""
-_USER_ID = re.compile(r"[0-9]{1,20}")
 _MESSAGE_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
 """A message's ``id`` tag: a UUID on Twitch (Twitch docs, "IRC Concepts" > PRIVMSG tags)."""
 
@@ -145,7 +144,7 @@ class Enforcer:
     def note_room(self, channel: str, room_id: str) -> None:
         """``channel``'s broadcaster has the user ID ``room_id`` (ROOMSTATE's ``room-id`` tag)."""
         channel = channel.lower()
-        if _USER_ID.fullmatch(room_id):
+        if USER_ID.fullmatch(room_id):
             self._rooms[channel] = room_id
         self._check_early(channel)
 
@@ -251,7 +250,7 @@ class Enforcer:
                 log.warning("%s: cannot %s: the message has no id tag", action.channel, action.describe())
                 return None
             return Request("DELETE", "/moderation/chat", (*params, ("message_id", action.message_id)))
-        if not _USER_ID.fullmatch(action.user_id):
+        if not USER_ID.fullmatch(action.user_id):
             log.warning("%s: cannot %s: the message has no user-id tag", action.channel, action.describe())
             return None
         data = {"user_id": action.user_id, "duration": action.penalty.timeout, "reason": action.reason}

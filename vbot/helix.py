@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import http
 import json
 import logging
 import math
@@ -46,6 +45,7 @@ from vbot import __version__
 from vbot import http as web
 from vbot.keeper import Submit, in_daemon_thread
 from vbot.lines import MAX_MESSAGE_CHARS, one_line
+from vbot.logs import mask_secrets
 from vbot.tokens import LOGIN_HINT, Tokens
 
 log = logging.getLogger(__name__)
@@ -198,7 +198,7 @@ def _answer(request: Request, reply: web.Reply, retry_after: float | None, crede
         )
     message = parsed.get("message") if isinstance(parsed, dict) else None
     if not isinstance(message, str) or not message.strip():
-        message = _phrase(status)
+        message = web.phrase(status)
     return dataclasses.replace(limits, message=_masked(message, credentials))
 
 
@@ -213,20 +213,9 @@ def _whole(value: str | None) -> int | None:
     return int(value.strip())
 
 
-def _phrase(status: int) -> str:
-    try:
-        return http.HTTPStatus(status).phrase
-    except ValueError:
-        return "unexpected status"
-
-
 def _masked(message: str, credentials: Credentials) -> str:
     """``message`` on one line, at most MAX_MESSAGE_CHARS characters, the access token masked."""
-    line = one_line(message)  # cut after masking: a cut secret would no longer match
-    token = credentials.access_token
-    if token:
-        line = re.sub(re.escape(token), "[REDACTED]", line, flags=re.IGNORECASE)
-    return line[:MAX_MESSAGE_CHARS]
+    return mask_secrets(one_line(message), [credentials.access_token])[:MAX_MESSAGE_CHARS]  # cut a masked line
 
 
 # --- the bucket -------------------------------------------------------------------------------------

@@ -189,14 +189,26 @@ def _tls_context():
     return ssl.create_default_context()
 
 
+def phrase(status: int) -> str:
+    """HTTP's reason phrase for ``status`` (for a reply whose body gives no ``message``).
+
+    >>> phrase(503), phrase(599)
+    ('Service Unavailable', 'unexpected status')
+    """
+    import http  # the standard library's (this module is vbot.http)
+
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "unexpected status"
+
+
 def _reason(error: BaseException) -> str:
     """A short description of a failed exchange: its strerror, or its class name.
 
-    >>> _reason(TimeoutError()), _reason(ConnectionRefusedError(111, "Connection refused"))
-    ('timed out', 'Connection refused')
+    >>> _reason(ConnectionRefusedError(111, "Connection refused"))
+    'Connection refused'
     """
-    if isinstance(error, TimeoutError):
-        return "timed out"
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
     reason = getattr(error, "reason", None)  # ssl.SSLError's short reason, e.g. CERTIFICATE_VERIFY_FAILED

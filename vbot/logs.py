@@ -63,6 +63,19 @@ _RUN = re.compile(f"{_VALUE_CHARACTER}{{{PIECE_MIN},}}")
 """A run of characters long enough to hold a piece (the characters of an ``oauth:`` value)."""
 
 
+def mask_secrets(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each of ``secrets`` (any case; empty ones skipped) replaced by ``[REDACTED]``: for a
+    message quoting what was just sent (a token service's or Helix's error).
+
+    >>> mask_secrets("bad token AbC1 (abc1)", ["abc1", ""])
+    'bad token [REDACTED] ([REDACTED])'
+    """
+    for secret in secrets:
+        if secret:
+            text = re.sub(re.escape(secret), REDACTED, text, flags=re.IGNORECASE)
+    return text
+
+
 def mask_oauth(text: str) -> str:
     """``text`` with every ``oauth:<value>`` (any case) replaced by ``[REDACTED]``.
 

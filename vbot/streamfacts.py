@@ -30,11 +30,11 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from vbot.chat import USER_ID
 from vbot.config import LOGIN_PATTERN, Config
 from vbot.facts import (
     CHANNEL,
@@ -67,7 +67,6 @@ MAX_USERS = 10_000
 PRUNE_EVERY = 60.0
 """Seconds between two clean-ups of facts too old to be shown."""
 LANE = "facts"
-_USER_ID = re.compile(r"[0-9]{1,20}")
 
 Key = tuple[str, ...]
 """A fact: ``("user", login)``, ``(STREAM | CHANNEL | FOLLOWERS, channel)``, ``(FOLLOWAGE, channel, user_id)``."""
@@ -124,7 +123,7 @@ class StreamFacts:
         """See ``vbot.facts.Facts.answer``; the calls it needs start at once."""
         self._collect()
         channel = channel.lower()
-        if subject is not None and subject.user_id and _USER_ID.fullmatch(subject.user_id):
+        if subject is not None and subject.user_id and USER_ID.fullmatch(subject.user_id):
             self._learn_id(subject.login, subject.user_id)
         now = self._clock()
         missing = self._missing(channel, needs, subject, now)
@@ -253,7 +252,7 @@ class StreamFacts:
         return None if value is None or self._clock() - value[0] >= USABLE_FOR else value[1]
 
     def _user_id(self, subject: Subject) -> str | None:
-        return subject.user_id if _USER_ID.fullmatch(subject.user_id) else self._ids.get(subject.login)
+        return subject.user_id if USER_ID.fullmatch(subject.user_id) else self._ids.get(subject.login)
 
     @staticmethod
     def _is_login(subject: Subject) -> bool:
@@ -436,7 +435,7 @@ def read_follow(data: tuple[Mapping[str, Any], ...]) -> Follow:
 
 
 def _user_id(value: object) -> str:
-    if not isinstance(value, str) or not _USER_ID.fullmatch(value):
+    if not isinstance(value, str) or not USER_ID.fullmatch(value):
         raise TypeError("not a user ID")
     return value
 
