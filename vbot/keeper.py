@@ -378,6 +378,18 @@ class TokenKeeper:
             log.info("renewed token saved to %s", self.token_file)
         return None
 
+    @staticmethod
+    def _spent(error: ServiceError) -> CannotLogIn | None:
+        """Why a failed refresh ends the login: the service refused the refresh token, or answered it
+        with tokens vbot cannot use (the refresh token is spent either way); None when a retry may work."""
+        if isinstance(error, ServiceRefused):
+            return CannotLogIn(f"Twitch refused to renew the token ({error}): {REFRESH_REFUSED}; {LOGIN_HINT} again")
+        if isinstance(error, ServiceUnusable):
+            return CannotLogIn(
+                f"the token service renewed the token, but vbot cannot use the answer ({error}); {LOGIN_HINT} again"
+            )
+        return None
+
     def _failed(self, kind: str, error: ServiceError) -> CannotLogIn | None:
         now = self._clock()
         if kind == "validate" and isinstance(error, ServiceRefused):
@@ -395,12 +407,8 @@ class TokenKeeper:
                 )
                 return None
             return CannotLogIn(f"Twitch says VBOT_TOKEN is no longer valid ({error}): it was revoked; {PASTED_HINT}")
-        if kind == "refresh" and isinstance(error, ServiceRefused):
-            return CannotLogIn(f"Twitch refused to renew the token ({error}): {REFRESH_REFUSED}; {LOGIN_HINT} again")
-        if kind == "refresh" and isinstance(error, ServiceUnusable):  # the refresh token is spent: no retry
-            return CannotLogIn(
-                f"the token service renewed the token, but vbot cannot use the answer ({error}); {LOGIN_HINT} again"
-            )
+        if kind == "refresh" and (stop := self._spent(error)) is not None:
+            return stop
         if kind == "validate":
             retry = max(min(RETRY_AFTER, self.validate_interval), error.retry_after or 0.0)
             self._next_validation = now + retry
@@ -451,7 +459,7 @@ class TokenKeeper:
             return Renewal(renewed, expires, False)
         return Renewal(renewed, expires, True)
 
-    def _refresh_now(self) -> ServiceUnavailable | None:
+    def _refresh_now(self) -> ServiceError | None:
         """Refresh, waiting for it (no background call may be running). None when renewed, the error
         when the service is unavailable; raises CannotLogIn when Twitch refused.
 
@@ -470,11 +478,9 @@ class TokenKeeper:
             self._job = ("refresh", future)
             self.close()
             raise
-        except (ServiceRefused, ServiceUnusable) as error:  # the refresh token is spent: no retry
-            stop = self._failed("refresh", error)
-            assert stop is not None
-            raise stop from None
-        except ServiceUnavailable as error:
+        except ServiceError as error:
+            if (stop := self._spent(error)) is not None:
+                raise stop from None
             self._retry_refresh_at = self._clock() + max(self._backoff.next_delay(), error.retry_after or 0.0)
             return error
         self._adopt(renewal)
