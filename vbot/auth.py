@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from vbot import __version__
-from vbot.config import MAX_PASSWORD_BYTES
+from vbot.config import MAX_ACCESS_TOKEN_CHARS
 from vbot.http import Reply, Unavailable, exchange, parse_json, phrase, retry_after
 from vbot.lines import MAX_MESSAGE_CHARS, one_line
 from vbot.logs import mask_secrets
@@ -308,9 +308,6 @@ def _record(endpoint: str, kind: type, build):
 TOKEN_SHAPE = re.compile(r"[!-~]{1,512}")
 """Tokens, codes and ids: printable ASCII without spaces (they travel in PASS lines and headers);
 the token file is held to the same shape (vbot.tokens)."""
-MAX_ACCESS_TOKEN_CHARS = MAX_PASSWORD_BYTES - len("oauth:")
-"""An access token goes to chat as ``PASS oauth:<token>``, which with CR LF must fit in one IRC
-line of 512 bytes: 499 characters at most (Twitch's are 30)."""
 
 
 class TokenTooLong(ValueError):

@@ -34,6 +34,9 @@ MAX_VALIDATE_INTERVAL = 3600.0
 MAX_PASSWORD_BYTES = MAX_LINE_BYTES - len("PASS \r\n")
 """The longest PASS argument (``oauth:<token>`` on Twitch), in bytes: ``PASS <password>`` and CR LF
 must fit in one IRC line (RFC 1459 section 2.3); the irc library refuses a longer line."""
+MAX_ACCESS_TOKEN_CHARS = MAX_PASSWORD_BYTES - len("oauth:")
+"""An access token goes to chat as ``PASS oauth:<token>``, which with CR LF must fit in one IRC
+line of 512 bytes: 499 characters at most (Twitch's are 30)."""
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOGIN_PATTERN = re.compile(r"[a-z0-9_]{1,25}")
 """A Twitch login: 1 to 25 lowercase letters, digits or underscores."""
@@ -466,7 +469,7 @@ def _token(value: str, oauth: bool, required: bool) -> str:
             "VBOT_TOKEN is malformed: give the server password as printable characters without "
             "spaces, not starting with ':' (or leave it empty for a server without password)"
         )
-    room = MAX_PASSWORD_BYTES - (len("oauth:") if oauth else 0)
+    room = MAX_ACCESS_TOKEN_CHARS if oauth else MAX_PASSWORD_BYTES
     if len(value.encode()) > room:
         raise ConfigError(
             f"VBOT_TOKEN is too long ({len(value.encode())} bytes): the line PASS "
