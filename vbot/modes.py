@@ -494,7 +494,8 @@ class Membership:
                 members.rename(source.nick, target)
         return None
 
-    def _is_me(self, nick: str) -> bool:
+    def is_me(self, nick: str) -> bool:
+        """Whether ``nick`` is the bot's current nick, by the server's CASEMAPPING."""
         return self.isupport.fold(nick) == self.isupport.fold(self._me())
 
     def _names(self, channel: str, entries: str) -> None:
@@ -509,7 +510,7 @@ class Membership:
     def _joined(self, channel: str, source: Source) -> Own | None:
         key = self.isupport.fold(channel)
         own = None
-        if self._is_me(source.nick) and key not in self.channels:  # a duplicate JOIN of ours would forget everyone
+        if self.is_me(source.nick) and key not in self.channels:  # a duplicate JOIN of ours would forget everyone
             if not self._accepts(channel):
                 return None
             self.channels[key] = Members(self.isupport)
@@ -523,7 +524,7 @@ class Membership:
         members = self.members(channel)
         if members is None:
             return None
-        if not self._is_me(nick):
+        if not self.is_me(nick):
             members.remove(nick)
             return None
         del self.channels[self.isupport.fold(channel)]

@@ -108,17 +108,13 @@ class PlainIrc:
         self.own_source = source
         self.bot.outbox.set_relay_prefix(source)
 
-    def _is_me(self, nick: str) -> bool:
-        fold = self.bot.membership.isupport.fold
-        return fold(nick) == fold(self.bot.connection.get_nickname())
-
     def _own_join(self, connection, event) -> None:
-        if not self.bot.is_twitch and event.source is not None and self._is_me(event.source.nick):
+        if not self.bot.is_twitch and event.source is not None and self.bot.membership.is_me(event.source.nick):
             self._relay(str(event.source))
 
     def _own_nick(self, connection, event) -> None:
         """``:old!user@host NICK new``: the library has already taken ``new`` as the bot's nick."""
-        if self.bot.is_twitch or event.source is None or not event.target or not self._is_me(event.target):
+        if self.bot.is_twitch or event.source is None or not (event.target and self.bot.membership.is_me(event.target)):
             return
         user_host = str(event.source).partition("!")[2]
         self._relay(f"{event.target}!{user_host}" if user_host else event.target)
@@ -127,7 +123,7 @@ class PlainIrc:
         """IRCv3 ``chghost``: ``:nick!old@old.host CHGHOST <new user> <new host>``."""
         if self.bot.is_twitch or event.source is None or not event.target or not event.arguments:
             return
-        if self._is_me(event.source.nick):
+        if self.bot.membership.is_me(event.source.nick):
             self._relay(f"{event.source.nick}!{event.target}@{event.arguments[0]}")
 
     def _host_hidden(self, connection, event) -> None:
