@@ -126,13 +126,13 @@ def top_level_domains() -> frozenset[str]:
 
 
 def _domain(run: str) -> str | None:
-    """The domain name that ``run`` (a run of letters, digits, ``.``, ``-``, ``_``) ends with,
-    when it ends with one whose top-level domain is real: its last labels that are all valid.
+    """The domain name that ``run`` (a run of letters, digits, ``.``, ``-``, ``_``, lowercased, without
+    a ``.`` or ``-`` at either end) ends with, when it ends with one whose top-level domain is real:
+    its last labels that are all valid.
 
     >>> [_domain(run) for run in ("bit.ly", "e.g", "1.5", "hello...world", "a_b.example.com", "file.txt")]
     ['bit.ly', None, None, None, 'example.com', None]
     """
-    run = run.lower().strip(".-")
     dot = run.rfind(".")
     if dot < 0 or not is_top_level_domain(run[dot + 1 :]):
         return None
@@ -169,15 +169,11 @@ class Links:
         for match in _HOST_RUN.finditer(text):
             scheme, run = match.groups()
             host = run.lower().strip(".-")
-            if scheme and host:
+            if (scheme and host) or (host.startswith("www.") and len(host) > 4):
                 if not self._allowed(host):
                     return True
                 continue
-            if host.startswith("www.") and len(host) > 4:
-                if not self._allowed(host):
-                    return True
-                continue
-            domain = _domain(run)
+            domain = _domain(host)
             if domain is not None and not self._allowed(domain):
                 return True
         return False
