@@ -349,7 +349,7 @@ def test_every_call_is_delete_with_a_message_id_or_a_timeout_never_a_ban(world):
 def test_check_queues_the_action_and_says_the_warning_once_twitch_has_carried_it_out(world):
     held = HeldJobs()
     w = world(submit=held)
-    assert w.enforcer.is_on and w.say("hello") is None
+    assert w.enforcer.moderation.is_on and w.say("hello") is None
     assert w.say(LINK) is not None  # broke it: no command either
     assert w.said == [] and w.enforcer.waiting == 1  # the call is under way: nothing said yet
     held.run()

@@ -109,11 +109,6 @@ class Enforcer:
         """Actions waiting or under way."""
         return len(self._waiting) + (self._running is not None)
 
-    @property
-    def is_on(self) -> bool:
-        """True when some filter is on (``Moderation.is_on``)."""
-        return self.moderation.is_on
-
     def breaks_a_filter(self, text: str, tags: Mapping[str, str]) -> bool:
         """True when a chat line saying ``text`` (with ``tags``) breaks a filter, exemptions aside
         (``Moderation.breaks_a_filter``): only then, or for a command, does the driver make it a
