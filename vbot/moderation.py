@@ -186,9 +186,10 @@ class Moderation:
         if settings is None or message.role >= settings.exempt or message.login in self.owners:
             return None
         key = (message.channel, message.login)
+        links = settings.links
         broken = None
         for rule in settings.filters:
-            if rule.broken_by(message) and not (rule is settings.links and self._is_permitted(key, settings.links)):
+            if rule.broken_by(message) and not (rule is links and self._is_permitted(key, rule)):
                 broken = rule
                 break
         if broken is None:
@@ -228,9 +229,7 @@ class Moderation:
         log.info("%s: %s may post links for %d s", channel, login, links.permit_seconds)
         return links.permit_seconds
 
-    def _is_permitted(self, key: tuple[str, str], links: Links | None) -> bool:
-        if links is None:
-            return False
+    def _is_permitted(self, key: tuple[str, str], links: Links) -> bool:
         return self._permits.get(key, self._clock(), links.permit_seconds) is not None
 
 
