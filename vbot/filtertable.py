@@ -83,11 +83,11 @@ def parse_filters(table: Mapping[str, object]) -> FilterSettings:
                 "filters",
                 key,
             )
-    mode = table.get("mode", "act")
+    mode = table.get("mode", FilterSettings.mode)
     if not isinstance(mode, str) or mode not in MODES:
         raise FilterSettingError('must be "act" or "log", e.g. mode = "log" to try the filters out', "filters", "mode")
-    forget_after = _whole(table, "forget_after", 3600, "filters", low=1)
-    warn = table.get("warn", True)
+    forget_after = _whole(table, "forget_after", FilterSettings.forget_after, "filters", low=1)
+    warn = table.get("warn", FilterSettings.warn)
     if not isinstance(warn, bool):
         raise FilterSettingError("must be true or false, e.g. warn = true", "filters", "warn")
     return FilterSettings(
@@ -140,7 +140,8 @@ def _parse_filter(kind: type[Filter], table: Mapping[str, object]) -> Filter:
         if key not in fields:
             raise FilterSettingError(f"unknown key; [{where}] may have {', '.join(fields)}", where, key)
     if kind is Links:
-        return Links(_domains(table.get("allow", []), where), _whole(table, "permit_seconds", 60, where, low=1))
+        permit_seconds = _whole(table, "permit_seconds", Links.permit_seconds, where, low=1)
+        return Links(_domains(table.get("allow", []), where), permit_seconds)
     if kind is Terms:
         return Terms(_terms(table.get("block"), where))
     defaults, make = kind(), cast(Callable[..., Filter], kind)
