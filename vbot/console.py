@@ -47,7 +47,7 @@ from typing import TextIO
 
 from vbot.chat import ChatMessage, Role, role_from_tags
 from vbot.config import LOGIN_PATTERN, Config
-from vbot.dispatch import Dispatcher, no_reload
+from vbot.dispatch import Dispatcher, NoReload
 from vbot.facts import ConsoleFacts
 from vbot.health import Health, format_duration
 from vbot.modes import Members
@@ -124,7 +124,7 @@ class Console:
         stdin: TextIO,
         stdout: TextIO,
         notes: TextIO,
-        reload: Callable[[], str | None] = no_reload,
+        reload: Callable[[], str | None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         timers: TimerSchedule | None = None,
         clock: ConsoleClock | None = None,
@@ -132,7 +132,7 @@ class Console:
         self.dispatcher = dispatcher
         self.outbox = outbox
         self.stdin, self.stdout, self.notes = stdin, stdout, notes
-        self.reload = reload
+        self.reload = reload or NoReload()
         self.sleep = sleep
         self.login = config.username or CONSOLE_LOGIN
         self.channel = config.channels[0] if config.channels else CONSOLE_CHANNEL

@@ -46,16 +46,12 @@ class Reloads(Protocol):
     def tick(self) -> float | None: ...
 
 
-def no_reload() -> str:
-    """The ``Chat.reload`` of a chat without a custom commands file."""
-    return "No custom commands file to reload."
-
-
 class NoReload:
-    """The ``Reloads`` of a bot without a custom commands file: ``no_reload``'s answer, nothing to run."""
+    """The ``Reloads`` (and ``Chat.reload``) of a bot or console without a custom commands file: an
+    answer, nothing to run."""
 
     def __call__(self) -> str:
-        return no_reload()
+        return "No custom commands file to reload."
 
     def request(self) -> None:
         """Nothing to reload."""
@@ -68,7 +64,7 @@ class Chat(Protocol):
     """The chat a command runs in: what it may ask of the IRC bot, or of the console.
 
     ``reload() -> str | None`` re-reads the custom commands file (``vbot.custom.Reloader``, or
-    ``no_reload``) and returns a one-line result for chat (None: nothing to say). ``facts`` are the stream facts
+    ``NoReload``) and returns a one-line result for chat (None: nothing to say). ``facts`` are the stream facts
     (``vbot.facts``): Twitch's API, the console's pretend ones, or none.
     """
 
