@@ -618,11 +618,17 @@ def load_file(path: Path, required: bool, builtins: CommandTable, counter: Count
     """``read_file``, and an INFO line saying what was loaded when the file exists, and a WARNING
     for each likely typo of a variable (``close_variables``); raises as ``read_file``."""
     loaded = read_file(path, required, builtins, counter, prefix)
-    if path.exists():
-        log.info("loaded %s", loaded.summary(path))
+    if path.exists():  # else nothing was loaded, and nothing can be a typo
+        _report(loaded, path, "loaded")
+    return loaded
+
+
+def _report(loaded: CustomFile, path: Path, verb: str) -> None:
+    """An INFO line saying what was ``verb`` (loaded, reloaded) from ``path``, and a WARNING for each
+    likely typo of a variable (``close_variables``)."""
+    log.info("%s %s", verb, loaded.summary(path))
     for line in close_variables(loaded, path):
         log.warning("%s", line)
-    return loaded
 
 
 def load_table(path: Path, required: bool, builtins: CommandTable, counter: Counter, prefix: str = "!") -> CommandTable:
@@ -734,9 +740,7 @@ class Reloader:
             log.info("reloaded: no %s, built-in commands only; filters: none", self.path)
             off = ", no filters" if filtered else ""
             return f"Reloaded: no {self.path.name}, built-in commands only{off}."
-        log.info("reloaded %s", loaded.summary(self.path))
-        for line in close_variables(loaded, self.path):
-            log.warning("%s", line)
+        _report(loaded, self.path, "reloaded")
         parts = [_plural(len(loaded.commands), "custom command")]
         if loaded.timers:
             parts.append(_plural(len(loaded.timers), "timer"))
