@@ -22,14 +22,13 @@ from tests.fake_auth import CHAT_SCOPES, CLIENT_ID, FakeTwitchAuth
 from tests.fake_helix import BANS_SCOPE, DELETE_SCOPE, FakeHelix
 from tests.support import ScriptedServer, Vbot, run_vbot, wait_until
 from tests.test_auth import assert_no_secret, bot_env, login_env
+from tests.test_enforcer import DELETE, ban
 from vbot.tokens import Tokens, load_tokens, save_tokens
 
 SCOPES = (*CHAT_SCOPES, BANS_SCOPE, DELETE_SCOPE)
 USERS = {"test": "1001", "alice": "2002", "bob": "2003", "carol": "2004", "vicky": "2005", "moddy": "3003",
          "vbot": "12345678"}
 ROLES = {"moddy": "badges=moderator/1;mod=1", "vicky": "badges=vip/1;vip=1", "test": "badges=broadcaster/1"}
-DELETE = "DELETE /moderation/chat?broadcaster_id=1001&moderator_id=12345678&message_id="
-BAN = "POST /moderation/bans?broadcaster_id=1001&moderator_id=12345678"
 _ids = itertools.count(1)
 
 
@@ -82,11 +81,6 @@ def calls(helix: FakeHelix, count: int) -> list[tuple[str, object]]:
     return helix.moderation_calls()
 
 
-def ban(user: str, seconds: int, filter: str, offence: int) -> tuple[str, dict]:
-    reason = f"spam filter: {filter} (offence {offence})"
-    return BAN, {"data": {"user_id": USERS[user], "duration": seconds, "reason": reason}}
-
-
 def logged(vbot: Vbot, text: str) -> str:
     """The first log line holding ``text``, once it is there."""
     return wait_until(lambda: next((line for line in vbot.log().splitlines() if text in line), None),
@@ -109,7 +103,7 @@ def test_a_link_capitals_and_a_blocked_term_acted_on_a_transcript(fake, chat, he
     assert calls(helix, 3) == [
         (DELETE + link, None),
         (DELETE + caps, None),
-        ban("alice", 10, "terms", 2),
+        ban(10, 2, "terms"),
     ]
     assert helix.answered[-3:] == [204, 204, 200]
     for line in ("#test: delete alice's message (links), offence 1",
@@ -139,8 +133,7 @@ def test_escalation_exemptions_permit_and_no_command_from_a_broken_message(fake,
     say(chat, "alice", "see example.com")
     say(chat, "alice", "see example.com")
     say(chat, "alice", "!version at example.com")  # broke a filter: never runs a command
-    assert calls(helix, 4) == [(DELETE + first, None), ban("alice", 10, "links", 2), ban("alice", 600, "links", 3),
-                               ban("alice", 600, "links", 4)]
+    assert calls(helix, 4) == [(DELETE + first, None), ban(10, 2), ban(600, 3), ban(600, 4)]
     for exempt in ("moddy", "vicky", "test"):  # moderators and the broadcaster always, VIPs by exempt = ["vip"]
         assert reply(chat, exempt, "!version see example.com", "Version").startswith("Version: ")
     say(chat, "bob", "clips at clips.twitch.tv/x")  # an allowed domain
@@ -196,7 +189,7 @@ def test_a_broken_reload_keeps_the_filters_and_the_offences(fake, chat, helix, t
     (tmp_path / "commands.toml").write_text(FILTERS + "[filters.nope]\n")
     assert reply(chat, "moddy", "!reload", "Reload").startswith("Reload failed, kept the old commands: commands.toml:")
     say(chat, "alice", "see example.com")
-    assert calls(helix, 2)[1] == ban("alice", 10, "links", 2)
+    assert calls(helix, 2)[1] == ban(10, 2)
     assert warnings(vbot) == [line for line in warnings(vbot) if "reload failed" in line]
 
 
@@ -210,7 +203,7 @@ def test_429_actions_wait_for_the_reset_in_order_and_409_is_no_error(fake, chat,
     helix.fail("/moderation/bans", "409")  # another moderator is timing alice out right now
     say(chat, "alice", "see example.com")
     say(chat, "bob", "see example.com")
-    assert calls(helix, 6)[4:] == [ban("alice", 10, "links", 2), ban("bob", 10, "links", 2)]
+    assert calls(helix, 6)[4:] == [ban(10, 2), ban(10, 2, user_id=USERS["bob"])]
     wait_until(lambda: helix.answered[-2:] == [409, 200], message="both answers")
     assert reply(chat, "moddy", "!version", "Version").startswith("Version: ")
     assert [line for line in warnings(vbot) if "vbot.enforcer" in line] == []
