@@ -82,16 +82,9 @@ class FakeTwitchAuth(LoopbackService):
         self.device_codes: dict[str, DeviceCode] = {}
         self.secrets: list[str] = []
         self.requests: list[str] = []
-        self.faults: dict[str, list[str]] = {}
         self.on_access_token = lambda token: None
-        self.lock = threading.Lock()
 
     # --- what tests set up and look at ----------------------------------------------------
-
-    def fail(self, endpoint: str, *faults: str) -> None:
-        """Make the next calls to ``endpoint`` (``device``, ``token``, ``validate``) fail, one fault each."""
-        with self.lock:
-            self.faults.setdefault(endpoint, []).extend(faults)
 
     def issue(self, expires_in: int | None = None, scopes: tuple[str, ...] | None = None) -> tuple[str, str]:
         """A new valid (access token, refresh token) pair, as if a login had just happened."""
@@ -214,25 +207,16 @@ def _handler_for(fake: FakeTwitchAuth) -> type[http.server.BaseHTTPRequestHandle
             form = dict(urllib.parse.parse_qsl(body))
             endpoint = self.path.rsplit("/", 1)[-1]
             with fake.lock:
-                queue = fake.faults.get(endpoint)
-                fault = queue.pop(0) if queue else None
+                fault = fake.next_fault(endpoint)  # fail(endpoint): device, token or validate
                 if fault is None or "=" in fault or fault == "late":
                     status, reply = fake.answer(method, self.path, form, self.headers)
                 if fault is not None:
                     fake.requests.append(f"{endpoint}:{fault.partition('=')[0]}")
-            if fault == "hang":
-                fake.stopping.wait(fake.hang_for)
-                self.close_connection = True  # then closes without an answer
+            if self.send_fault(fault, fake):  # hang, bad_json, redirect
                 return
             if fault == "late":
                 fake.release.wait(fake.hang_for)
                 self.send_json(status, json.dumps(reply).encode())
-                return
-            if fault == "bad_json":
-                self.send_json(200, b"<html>not json</html>")
-                return
-            if fault == "redirect":
-                self.send_json(302, b"{}", {"Location": f"{fake.url}/elsewhere"})
                 return
             if fault == "drip":
                 self._drip(500, json.dumps(FAULTS["500"][1]).encode())

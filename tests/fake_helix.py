@@ -30,7 +30,6 @@ from __future__ import annotations
 import http.server
 import json
 import math
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -74,8 +73,6 @@ class FakeHelix(LoopbackService):
         self.requests: list[str] = []
         self.bodies: list[object] = []  # the JSON body of each request, None without one
         self.answered: list[int] = []  # the status of each answer, in order
-        self.faults: dict[str, list[str]] = {}
-        self.lock = threading.Lock()
         self._remaining = points
         self._reset_at = -math.inf
 
@@ -115,11 +112,6 @@ class FakeHelix(LoopbackService):
     def make_moderator(self, channel: str, user_id: str) -> None:
         with self.lock:
             self.moderators.setdefault(self.users[channel], set()).add(user_id)
-
-    def fail(self, path: str, *faults: str) -> None:
-        """Make the next calls to ``path`` (``/streams``, ``/users``, ...) fail, one fault each."""
-        with self.lock:
-            self.faults.setdefault(path, []).extend(faults)
 
     def calls(self, path: str) -> list[str]:
         """The calls that arrived for ``path`` (without the query), in order."""
@@ -273,8 +265,7 @@ def _handler_for(fake: FakeHelix) -> type[http.server.BaseHTTPRequestHandler]:
             with fake.lock:
                 fake.requests.append(f"{method} {path}" + (f"?{parts.query}" if parts.query else ""))
                 fake.bodies.append(body)
-                queue = fake.faults.get(path)
-                fault = queue.pop(0) if queue else None
+                fault = fake.next_fault(path)  # fail(path): /streams, /users, ...
                 if fault is None or fault in FAULTS:
                     scripted = fault
                     if not fake._take_point():
@@ -285,15 +276,10 @@ def _handler_for(fake: FakeHelix) -> type[http.server.BaseHTTPRequestHandler]:
                         limits["Ratelimit-Remaining"] = "0"
                         limits["Ratelimit-Reset"] = str(math.ceil(fake.clock()) + 1)
                     fake.answered.append(status)
-            if fault == "hang":
-                fake.stopping.wait(fake.hang_for)
+            if self.send_fault(fault, fake):  # hang, bad_json, redirect
                 return
-            if fault == "bad_json":
-                self.send_json(200, b"<html>not json</html>", {})
-            elif fault == "huge":
+            if fault == "huge":
                 self.send_json(200, b'{"data": [' + b'{"x": 1},' * 110000 + b'{"x": 1}]}', {})
-            elif fault == "redirect":
-                self.send_json(302, b"{}", {"Location": f"{fake.url}/elsewhere"})
             else:
                 headers = dict(limits)
                 if status == 429:

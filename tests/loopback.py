@@ -10,13 +10,28 @@ from typing import Self
 class LoopbackService:
     """Serves ``handler()`` on a free loopback port from a daemon thread; ``url`` is the base URL,
     ``http://127.0.0.1:<port>`` followed by ``base`` (``/oauth2``, ``/helix``). ``stopping`` is set
-    by ``stop()`` (a request told to hang waits on it). Use as a context manager, or start()/stop()."""
+    by ``stop()`` (a request told to hang waits on it, at most ``hang_for`` seconds). Faults are
+    scripted per call name with ``fail(key, *faults)``, each used by one call (``next_fault``) under
+    ``lock``. Use as a context manager, or start()/stop()."""
 
     base = ""
+    hang_for = 60.0
 
     def __init__(self) -> None:
         self.stopping = threading.Event()
+        self.lock = threading.Lock()
+        self.faults: dict[str, list[str]] = {}
         self._server: http.server.ThreadingHTTPServer | None = None
+
+    def fail(self, key: str, *faults: str) -> None:
+        """Make the next calls to ``key`` (how the fake names a call: an endpoint, a path) fail, one fault each."""
+        with self.lock:
+            self.faults.setdefault(key, []).extend(faults)
+
+    def next_fault(self, key: str) -> str | None:
+        """The fault scripted for this call to ``key``, taken off its queue; None for none. Call under ``lock``."""
+        queue = self.faults.get(key)
+        return queue.pop(0) if queue else None
 
     def handler(self) -> type[http.server.BaseHTTPRequestHandler]:
         raise NotImplementedError
@@ -62,6 +77,21 @@ class JsonHandler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(data)
         except OSError:
             pass
+
+    def send_fault(self, fault: str | None, service: LoopbackService) -> bool:
+        """Answer a fault both fakes know, and return True; False for any other fault or none.
+        ``"hang"``: no answer until ``service.stop()`` or ``hang_for`` seconds, then the connection
+        closes; ``"bad_json"``: 200 with an HTML body; ``"redirect"``: 302 to ``<url>/elsewhere``."""
+        if fault == "hang":
+            service.stopping.wait(service.hang_for)
+            self.close_connection = True
+        elif fault == "bad_json":
+            self.send_json(200, b"<html>not json</html>")
+        elif fault == "redirect":
+            self.send_json(302, b"{}", {"Location": f"{service.url}/elsewhere"})
+        else:
+            return False
+        return True
 
     def log_message(self, format, *args) -> None:
         """Quiet: tests read what the fake recorded instead."""
