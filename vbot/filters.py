@@ -440,7 +440,7 @@ def _without_emotes(text: str, tag: str, limit: int = MAX_CHARACTERS) -> str:
     """
     spans = [(int(first), int(last) + 1) for first, last in _EMOTE_RANGE.findall(tag, 0, 20 * limit)[:limit]]
     kept, position = [], 0
-    for start, end in sorted(spans[:limit]):
+    for start, end in sorted(spans):
         kept.append(text[position:start])
         position = max(position, end)
     kept.append(text[position:])
